@@ -1,0 +1,48 @@
+# One entry point for people and CI. `make setup` once, then `make run` / `make test`.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup run demo test test-unit lint fmt bench load package migrate clean
+
+STAMP := $(VENV)/.installed
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+setup: $(STAMP)  ## install runtime and dev dependencies into .venv
+
+run: setup  ## the whole engine on :3000 (HTTP, WebSocket, worker); no Docker needed
+	$(BIN)/python -m chalicelib.local
+
+demo: setup  ## submit 5 orders to a running engine and watch them live
+	$(BIN)/python -m chalicelib.local.demo
+
+test: setup  ## unit, property and integration tests (needs Postgres and Redis, see README)
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: setup  ## benchmarks; results in bench/results/
+	$(BIN)/python -m bench
+
+load: setup  ## 1000 orders/minute for 60 s, then Postgres checked (not in CI); LOAD_ARGS="--seconds 300"
+	$(BIN)/python -m bench.load $(LOAD_ARGS)
+
+package: setup  ## the deployable CloudFormation template + code in build/dev/ (docs/DEPLOY.md)
+	$(BIN)/python -m infra package --stage dev --out build/dev
+
+migrate: setup  ## apply database migrations to DATABASE_URL
+	$(BIN)/python -m chalicelib.store migrate
+
+clean:
+	rm -rf $(VENV) .data .pytest_cache .ruff_cache .hypothesis build
