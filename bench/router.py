@@ -1,0 +1,74 @@
+"""Router micro-benchmark: pool reads plus route decisions per second, on one core.
+
+A reference market with zero simulated latency and no drift; each iteration reads both
+venues' pools (``Market.snapshot``) and runs ``best_route`` for the next order of a fixed mix
+of pairs and sizes. Run: ``python -m bench.router``.
+"""
+
+import itertools
+import time
+from fractions import Fraction
+
+from chalicelib.config import Settings
+from chalicelib.dex import VENUES, Market, best_route
+from chalicelib.dex.listing import REFERENCE_USD
+from chalicelib.tokens import resolve
+
+PAIRS = [("SOL", "USDC"), ("USDC", "SOL"), ("SOL", "BONK"), ("JUP", "USDC"), ("USDC", "USDT")]
+SIZES_USD = {"small $100": 100, "medium $50k": 50_000, "large $2M": 2_000_000}
+
+
+def _orders() -> list[tuple[str, str, object, object, int]]:
+    orders = []
+    for label, usd in SIZES_USD.items():
+        for a, b in PAIRS:
+            token_in, token_out = resolve(a), resolve(b)
+            price = REFERENCE_USD["WSOL" if token_in.native else token_in.symbol]
+            amount = int(Fraction(usd) / price * 10**token_in.decimals)
+            orders.append((label, f"{a}->{b}", token_in, token_out, amount))
+    return orders
+
+
+def run(seconds: float = 3.0) -> dict:
+    settings = Settings(
+        quote_latency_ms=0, exec_latency_min_ms=0, exec_latency_max_ms=0, drift_trades_per_slot=0
+    )
+    market = Market(settings.order_engine_seed, settings, clock=lambda: 0)
+    orders = _orders()
+    per_size = {label: {"routes": 0, "seconds": 0.0, "splits": 0} for label in SIZES_USD}
+    deadline = time.perf_counter() + seconds
+    for label, _, token_in, token_out, amount in itertools.cycle(orders):
+        started = time.perf_counter()
+        if started > deadline:
+            break
+        snaps = [market.snapshot(venue, token_in, token_out) for venue in VENUES]
+        route = best_route(snaps, token_in, token_out, amount, 50, settings.quote_valid_slots)
+        stats = per_size[label]
+        stats["seconds"] += time.perf_counter() - started
+        stats["routes"] += 1
+        stats["splits"] += route.kind == "split"
+    total_routes = sum(s["routes"] for s in per_size.values())
+    total_seconds = sum(s["seconds"] for s in per_size.values())
+    result = {
+        "routes_per_s": round(total_routes / total_seconds),
+        "quotes_per_s": round(total_routes * len(VENUES) / total_seconds),
+        "by_size": {
+            label: {
+                "routes_per_s": round(s["routes"] / s["seconds"]),
+                "ms_per_route": round(1000 * s["seconds"] / s["routes"], 3),
+                "split_share": round(s["splits"] / s["routes"], 2),
+            }
+            for label, s in per_size.items()
+        },
+    }
+    print(f"router, one core, {seconds:.0f} s: pool reads of both venues + best_route")
+    print(f"{'order size':<14}{'routes/s':>10}{'ms/route':>10}{'split':>8}")
+    for label, row in result["by_size"].items():
+        split = f"{row['split_share']:.0%}"
+        print(f"{label:<14}{row['routes_per_s']:>10}{row['ms_per_route']:>10.3f}{split:>8}")
+    print(f"{'mix':<14}{result['routes_per_s']:>10}")
+    return result
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,214 @@
+"""Meteora-style liquidity book (DLMM): liquidity sits in discrete price bins.
+
+Bin ``i`` trades at the constant price ``(1 + bin_step/10_000) ** i`` base units of Y per base
+unit of X, held as Q64.64 fixed point. Bins below the active one hold only Y, bins above only
+X. A swap takes the output token of the active bin at that bin's price, then moves to the
+next bin (down when selling X, up when buying X) until the input is used up; running off the
+last bin is ``InsufficientLiquidity``.
+
+Fees follow Meteora's program: a base fee ``base_factor * bin_step * 10`` (per 1e9) plus a
+variable fee ``variable_fee_control * (volatility_accumulator * bin_step)**2`` (per 1e20). The
+accumulator grows by 10,000 for every bin the price sits away from the reference index,
+and ``settle`` decays it when no swap happened for a while (filter and decay periods, in
+slots). Fees are taken from the input per bin and leave the bins (they go to the LPs).
+"""
+
+from fractions import Fraction
+from functools import lru_cache
+
+from .amm import Swap, ceil_div
+from .errors import InsufficientLiquidity
+
+BASIS_POINT_MAX = 10_000
+FEE_PRECISION = 1_000_000_000
+MAX_FEE_RATE = 100_000_000  # 10 %
+ONE_Q64 = 1 << 64
+GUARD_BITS = 128  # extra precision while raising to a power; dropped at the end
+
+
+@lru_cache(maxsize=1 << 16)
+def price_q64(bin_step: int, bin_id: int) -> int:
+    """``floor(2**64 * (1 + bin_step/10_000) ** bin_id)`` by square-and-multiply in fixed
+    point with 128 guard bits: each of the few dozen truncations is worth 2**-128 of the
+    result, so the floor comes out exact unless the power is within ~2**-100 of a Q64 step
+    (exact-integer powers cost seconds for the far bins of small bin steps)."""
+    precision = 64 + GUARD_BITS
+    up, down = BASIS_POINT_MAX + bin_step, BASIS_POINT_MAX
+    if bin_id < 0:
+        up, down = down, up
+    base, result, exponent = (up << precision) // down, 1 << precision, abs(bin_id)
+    while exponent:
+        if exponent & 1:
+            result = (result * base) >> precision
+        base = (base * base) >> precision
+        exponent >>= 1
+    return result >> GUARD_BITS
+
+
+def bin_at_or_below(bin_step: int, price: Fraction) -> int:
+    """The highest bin id whose price does not exceed ``price`` (Y per X, base units)."""
+    target = price * ONE_Q64
+
+    def fits(bin_id: int) -> bool:
+        return price_q64(bin_step, bin_id) <= target
+
+    # Gallop away from bin 0 to bracket the answer in [low, high), then bisect.
+    step = 1
+    if fits(0):
+        low = 0
+        while fits(low + step):
+            low, step = low + step, step * 2
+        high = low + step
+    else:
+        high = 0
+        while not fits(high - step):
+            high, step = high - step, step * 2
+        low = high - step
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (mid, high) if fits(mid) else (low, mid)
+    return low
+
+
+def nearest_bin(bin_step: int, price: Fraction) -> int:
+    """The bin whose price is nearest to ``price``."""
+    below = bin_at_or_below(bin_step, price)
+    target = price * ONE_Q64
+    if price_q64(bin_step, below + 1) - target < target - price_q64(bin_step, below):
+        return below + 1
+    return below
+
+
+def new_state(
+    *,
+    bin_step: int,
+    base_factor: int,
+    variable_fee_control: int,
+    active_id: int,
+    min_bin_id: int,
+    bin_x: list[int],
+    bin_y: list[int],
+    slot: int,
+    max_volatility_accumulator: int = 350_000,
+    filter_period: int = 25,
+    decay_period: int = 300,
+    reduction_factor: int = 5_000,
+) -> dict:
+    return {
+        "bin_step": bin_step,
+        "base_factor": base_factor,
+        "variable_fee_control": variable_fee_control,
+        "max_volatility_accumulator": max_volatility_accumulator,
+        "filter_period": filter_period,
+        "decay_period": decay_period,
+        "reduction_factor": reduction_factor,
+        "active_id": active_id,
+        "index_reference": active_id,
+        "volatility_reference": 0,
+        "volatility_accumulator": 0,
+        "last_swap_slot": slot,
+        "min_bin_id": min_bin_id,
+        "bin_x": list(bin_x),
+        "bin_y": list(bin_y),
+    }
+
+
+def fee_rate(state: dict) -> int:
+    """Total fee per 1e9 of input at the current volatility accumulator."""
+    bin_step = state["bin_step"]
+    base = state["base_factor"] * bin_step * 10
+    squared = (state["volatility_accumulator"] * bin_step) ** 2
+    variable = ceil_div(state["variable_fee_control"] * squared, 100_000_000_000)
+    return min(base + variable, MAX_FEE_RATE)
+
+
+def settle(state: dict, slot: int) -> dict:
+    """Meteora's ``update_references``: after ``filter_period`` slots without a swap the
+    reference index moves to the active bin and the accumulated volatility decays (by
+    ``reduction_factor``), and it is forgotten after ``decay_period``. Idempotent for a slot."""
+    elapsed = slot - state["last_swap_slot"]
+    if elapsed < state["filter_period"]:
+        return state
+    if elapsed < state["decay_period"]:
+        reference = state["volatility_accumulator"] * state["reduction_factor"] // BASIS_POINT_MAX
+    else:
+        reference = 0
+    return {**state, "index_reference": state["active_id"], "volatility_reference": reference}
+
+
+def _accumulated_volatility(state: dict) -> int:
+    """Meteora's ``update_volatility_accumulator``: the reference volatility plus 10,000 per
+    bin between the active bin and the reference index, capped."""
+    distance = abs(state["index_reference"] - state["active_id"])
+    accumulated = state["volatility_reference"] + distance * BASIS_POINT_MAX
+    return min(accumulated, state["max_volatility_accumulator"])
+
+
+def swap(state: dict, x_to_y: bool, amount_in: int, slot: int = 0) -> Swap:
+    """Exact-input swap walking bins from the active one; ``slot`` stamps the swap time."""
+    s = dict(state)
+    bin_x, bin_y = list(state["bin_x"]), list(state["bin_y"])
+    bin_step, lowest = s["bin_step"], s["min_bin_id"]
+    left, total_out, total_fee = amount_in, 0, 0
+    while left > 0:
+        i = s["active_id"] - lowest
+        if not 0 <= i < len(bin_x):
+            raise InsufficientLiquidity(
+                "not enough liquidity in the pool's bins",
+                amount_in=amount_in,
+                filled=amount_in - left,
+            )
+        s["volatility_accumulator"] = _accumulated_volatility(s)
+        reserve = bin_y[i] if x_to_y else bin_x[i]
+        if reserve:
+            price = price_q64(bin_step, s["active_id"])
+            rate = fee_rate(s)
+            # Input (before fee) that buys the whole reserve, rounded against the trader.
+            if x_to_y:
+                max_in = ceil_div(reserve << 64, price)
+            else:
+                max_in = ceil_div(reserve * price, ONE_Q64)
+            max_fee = ceil_div(max_in * rate, FEE_PRECISION - rate)
+            if left >= max_in + max_fee:
+                used, out, fee = max_in + max_fee, reserve, max_fee
+            else:
+                used, fee = left, ceil_div(left * rate, FEE_PRECISION)
+                net = left - fee
+                out = min((net * price) >> 64 if x_to_y else (net << 64) // price, reserve)
+            if x_to_y:
+                bin_x[i] += used - fee
+                bin_y[i] -= out
+            else:
+                bin_y[i] += used - fee
+                bin_x[i] -= out
+            left -= used
+            total_out += out
+            total_fee += fee
+        if left:
+            s["active_id"] += -1 if x_to_y else 1
+    s["bin_x"], s["bin_y"], s["last_swap_slot"] = bin_x, bin_y, slot
+    return Swap(total_out, total_fee, s)
+
+
+def marginal_rate(state: dict, x_to_y: bool) -> Fraction:
+    """Output per unit of input for the next sliver of input: the price of the first bin
+    that holds the output token, less the fee charged in that bin."""
+    s = dict(state)
+    reserves = state["bin_y"] if x_to_y else state["bin_x"]
+    while 0 <= s["active_id"] - s["min_bin_id"] < len(reserves):
+        if reserves[s["active_id"] - s["min_bin_id"]]:
+            s["volatility_accumulator"] = _accumulated_volatility(s)
+            price = spot_price(s)
+            return (1 - Fraction(fee_rate(s), FEE_PRECISION)) * (price if x_to_y else 1 / price)
+        s["active_id"] += -1 if x_to_y else 1
+    return Fraction(0)
+
+
+def spot_price(state: dict) -> Fraction:
+    """The active bin's price before fees, in base units of Y per base unit of X."""
+    return Fraction(price_q64(state["bin_step"], state["active_id"]), ONE_Q64)
+
+
+def totals(state: dict) -> tuple[int, int]:
+    """(all X, all Y) held in the bins."""
+    return sum(state["bin_x"]), sum(state["bin_y"])

@@ -1,0 +1,207 @@
+"""The simulated venues: live pools that drift, latency, failures and atomic execution.
+
+Drift is other people trading: at every slot each pool sees ``drift_trades_per_slot``
+background trades drawn from ``Random(f"{seed}:{pool_id}:{slot}")``, leaning towards the
+pool's reference price so prices wander without running away. Pools catch up lazily when
+they are read or traded, at most ``MAX_CATCH_UP_SLOTS`` back. With no background trades the
+market is frozen between our own trades (not even DLMM fees decay), so what executes is
+exactly what was quoted.
+"""
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
+
+from ..config import Settings
+from ..tokens import Token, by_mint
+from .errors import (
+    BlockhashExpired,
+    InsufficientLiquidity,
+    NoRoute,
+    QuoteExpired,
+    SlippageExceeded,
+    VenueTimeout,
+)
+from .faults import Faults, random_signature
+from .listing import Pool, build_pools
+from .snapshot import AMMS, PoolSnapshot
+
+MAX_CATCH_UP_SLOTS = 64
+# A pool 0.5 % above its reference price sees 90 % of background trades selling into it.
+MEAN_REVERSION = 80
+
+
+@dataclass(frozen=True)
+class Execution:
+    signature: str
+    amount_out: int
+    legs: tuple[dict, ...]  # {"venue", "poolId", "in", "out"} per leg
+    slot: int
+    executed_price: Decimal  # UI units of token_out per UI unit of token_in
+
+    def to_dict(self) -> dict:
+        return {
+            "signature": self.signature,
+            "amountOut": self.amount_out,
+            "legs": [dict(leg) for leg in self.legs],
+            "slot": self.slot,
+            "executedPrice": str(self.executed_price),
+        }
+
+
+def executed_price(mint_in: str, amount_in: int, mint_out: str, amount_out: int) -> Decimal:
+    decimals_in, decimals_out = by_mint(mint_in).decimals, by_mint(mint_out).decimals
+    with localcontext() as ctx:
+        ctx.prec = 18
+        return Decimal(amount_out).scaleb(decimals_in - decimals_out) / Decimal(amount_in)
+
+
+class Market:
+    def __init__(
+        self,
+        seed: int,
+        settings: Settings,
+        clock: Callable[[], int] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.seed = seed
+        self.settings = settings
+        self._clock = clock or (lambda: time.time_ns() // 1_000_000 // settings.slot_ms)
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._latency = random.Random(f"{seed}:latency")  # when no Faults are given
+        pools = build_pools(seed, self._clock())
+        self._pools = {p.pool_id: p for p in pools}
+        self._by_pair = {(p.venue, frozenset((p.mint_x, p.mint_y))): p for p in pools}
+
+    def current_slot(self) -> int:
+        return self._clock()
+
+    def snapshot(
+        self, venue: str, token_in: Token, token_out: Token, faults: Faults | None = None
+    ) -> PoolSnapshot:
+        """The simulated RPC read of a pool: latency, maybe a timeout, then its state."""
+        pool = self._by_pair.get((venue, frozenset((token_in.mint, token_out.mint))))
+        if pool is None or token_in.mint == token_out.mint:
+            raise NoRoute(f"{venue} has no {token_in.symbol}/{token_out.symbol} pool")
+        if self.settings.quote_latency_ms:
+            self._sleep(self.settings.quote_latency_ms / 1000)
+        if faults is not None and faults.venue_times_out(venue):
+            raise VenueTimeout(f"{venue} did not answer in time", venue=venue)
+        with self._lock:
+            now = self.current_slot()
+            self._catch_up(pool, now)
+            state = {k: list(v) if isinstance(v, list) else v for k, v in pool.state.items()}
+        return PoolSnapshot(venue, pool.pool_id, pool.mint_x, pool.mint_y, now, state)
+
+    def execute(self, route, faults: Faults | None = None) -> Execution:
+        """Submit a route: every leg fills on the live pools, or none does. (Background
+        trades of the slots that passed are applied either way: that is the market.)"""
+        pools = [self._pool_for(leg) for leg in route.legs]
+        submitted = self.current_slot()
+        expiry = min(leg.expires_at_slot for leg in route.legs)
+        if submitted > expiry:
+            raise QuoteExpired("the quote expired before submission", slot=submitted, expiry=expiry)
+        if faults is not None and faults.blockhash_expires():
+            raise BlockhashExpired("the transaction's blockhash expired")
+        self._sleep(self._exec_latency_s(faults))
+        with self._lock:
+            now = self.current_slot()
+            for pool in pools:
+                self._catch_up(pool, now)
+            staged = {pool.pool_id: pool.state for pool in pools}  # committed only on success
+            legs = []
+            for leg, pool in zip(route.legs, pools, strict=True):
+                x_to_y = leg.mint_in == pool.mint_x
+                try:
+                    swap = AMMS[pool.venue].swap(staged[pool.pool_id], x_to_y, leg.in_amount, now)
+                except InsufficientLiquidity:
+                    raise SlippageExceeded(
+                        f"{pool.venue} ran out of liquidity before the order landed",
+                        min_out=route.min_out,
+                    ) from None
+                staged[pool.pool_id] = swap.state
+                legs.append(
+                    {
+                        "venue": pool.venue,
+                        "poolId": pool.pool_id,
+                        "in": leg.in_amount,
+                        "out": swap.amount_out,
+                    }
+                )
+            amount_out = sum(leg["out"] for leg in legs)
+            if amount_out < route.min_out:
+                raise SlippageExceeded(
+                    f"output {amount_out} is below the minimum {route.min_out}",
+                    amount_out=amount_out,
+                    min_out=route.min_out,
+                )
+            for pool in pools:
+                pool.state = staged[pool.pool_id]
+        first = route.legs[0]
+        return Execution(
+            signature=faults.signature() if faults is not None else random_signature(),
+            amount_out=amount_out,
+            legs=tuple(legs),
+            slot=now,
+            executed_price=executed_price(
+                first.mint_in, route.in_amount, first.mint_out, amount_out
+            ),
+        )
+
+    def _pool_for(self, leg) -> Pool:
+        pool = self._pools.get(leg.pool_id)
+        if pool is None or leg.mint_in not in (pool.mint_x, pool.mint_y):
+            raise NoRoute(f"no pool {leg.pool_id} trading {leg.mint_in}")
+        return pool
+
+    def _exec_latency_s(self, faults: Faults | None) -> float:
+        if faults is not None:
+            return faults.exec_latency_s()
+        low, high = self.settings.exec_latency_min_ms, self.settings.exec_latency_max_ms
+        with self._lock:
+            return self._latency.uniform(low, high) / 1000
+
+    def _catch_up(self, pool: Pool, now: int) -> None:
+        """Apply the background trades of the slots since the pool was last touched."""
+        trades = self.settings.drift_trades_per_slot
+        if trades == 0 or now <= pool.slot:
+            return
+        amm = AMMS[pool.venue]
+        for slot in range(max(pool.slot + 1, now - MAX_CATCH_UP_SLOTS + 1), now + 1):
+            rng = random.Random(f"{self.seed}:{pool.pool_id}:{slot}")
+            for _ in range(trades):
+                self._background_trade(pool, rng, slot)
+        pool.state = amm.settle(pool.state, now)
+        pool.slot = now
+
+    @staticmethod
+    def _background_trade(pool: Pool, rng: random.Random, slot: int) -> None:
+        amm = AMMS[pool.venue]
+        deviation = float(amm.spot_price(pool.state) / pool.reference_price - 1)
+        sell_x = 0.5 + max(-0.4, min(0.4, deviation * MEAN_REVERSION))
+        # Draw both numbers every time: the stream stays a function of (seed, pool, slot).
+        x_to_y, size = rng.random() < sell_x, rng.randint(1, 1_000)
+        amount = (pool.trade_x if x_to_y else pool.trade_y) * size // 1_000
+        if amount <= 0:
+            return
+        with suppress(InsufficientLiquidity):  # that trader found no liquidity: no trade
+            pool.state = amm.swap(amm.settle(pool.state, slot), x_to_y, amount, slot).state
+
+
+_market: Market | None = None
+_market_lock = threading.Lock()
+
+
+def get_market(settings: Settings) -> Market:
+    """The process's market, built on first use from ``settings``."""
+    global _market
+    if _market is None:
+        with _market_lock:
+            if _market is None:
+                _market = Market(settings.order_engine_seed, settings)
+    return _market

@@ -1,0 +1,156 @@
+"""A pool's state as one RPC read saw it, and the quotes computed from it (pure, no I/O)."""
+
+import copy
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+
+from . import cpmm, dlmm
+from .amm import min_out
+from .errors import DustAmount, NoRoute
+
+# Each venue runs one pool model; both modules offer swap, settle, spot_price, marginal_rate.
+AMMS = {"raydium": cpmm, "meteora": dlmm}
+VENUES = tuple(AMMS)
+
+
+def ratio_to_decimal(value: Fraction, places: int) -> Decimal:
+    """Round a ratio half-up to ``places`` decimals, in integers (no float anywhere)."""
+    scaled = value * 10**places
+    rounded = (scaled.numerator * 2 + scaled.denominator) // (2 * scaled.denominator)
+    return Decimal(rounded).scaleb(-places)
+
+
+def price_impact(spot: Fraction, x_to_y: bool, net_in: int, out: int) -> Fraction:
+    """How far the output falls short of trading the net input at the spot price, in
+    [0, 1): the price moved by the trade itself; fees are not counted here."""
+    ideal = net_in * spot if x_to_y else net_in / spot
+    if ideal <= 0:
+        return Fraction(0)
+    return max(Fraction(0), 1 - out / ideal)
+
+
+@dataclass(frozen=True)
+class Quote:
+    venue: str
+    pool_id: str
+    mint_in: str
+    mint_out: str
+    in_amount: int
+    out_amount: int
+    min_out: int
+    fee: int  # base units of the input token
+    price_impact_pct: Decimal
+    slot: int
+    expires_at_slot: int
+
+    def to_dict(self) -> dict:
+        return {
+            "venue": self.venue,
+            "poolId": self.pool_id,
+            "mintIn": self.mint_in,
+            "mintOut": self.mint_out,
+            "inAmount": self.in_amount,
+            "outAmount": self.out_amount,
+            "minOut": self.min_out,
+            "fee": self.fee,
+            "priceImpactPct": str(self.price_impact_pct),
+            "slot": self.slot,
+            "expiresAtSlot": self.expires_at_slot,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Quote":
+        return cls(
+            venue=d["venue"],
+            pool_id=d["poolId"],
+            mint_in=d["mintIn"],
+            mint_out=d["mintOut"],
+            in_amount=int(d["inAmount"]),
+            out_amount=int(d["outAmount"]),
+            min_out=int(d["minOut"]),
+            fee=int(d["fee"]),
+            price_impact_pct=Decimal(d["priceImpactPct"]),
+            slot=int(d["slot"]),
+            expires_at_slot=int(d["expiresAtSlot"]),
+        )
+
+
+@dataclass(frozen=True)
+class PoolSnapshot:
+    venue: str
+    pool_id: str
+    mint_x: str
+    mint_y: str
+    slot: int
+    state: dict  # ints, and lists of ints (DLMM bins); never mutated
+
+    @property
+    def amm(self):
+        try:
+            return AMMS[self.venue]
+        except KeyError:
+            raise NoRoute(f"unknown venue {self.venue!r}") from None
+
+    def x_to_y(self, mint_in: str) -> bool:
+        if mint_in == self.mint_x:
+            return True
+        if mint_in == self.mint_y:
+            return False
+        raise NoRoute(f"pool {self.pool_id} does not trade {mint_in}")
+
+    def amount_out(self, mint_in: str, amount_in: int) -> int:
+        """Just the output amount: what the router calls in its search."""
+        if amount_in <= 0:
+            raise DustAmount("amount must be positive", amount_in=amount_in)
+        return self.amm.swap(self.state, self.x_to_y(mint_in), amount_in, self.slot).amount_out
+
+    def marginal_rate(self, mint_in: str, after: int = 0) -> Fraction:
+        """Output per unit of input for the next sliver, once ``after`` has been swapped."""
+        x_to_y, state = self.x_to_y(mint_in), self.state
+        if after:
+            state = self.amm.swap(state, x_to_y, after, self.slot).state
+        return self.amm.marginal_rate(state, x_to_y)
+
+    def quote(self, mint_in: str, amount_in: int, slippage_bps: int, valid_slots: int) -> Quote:
+        if amount_in <= 0:
+            raise DustAmount("amount must be positive", amount_in=amount_in)
+        x_to_y = self.x_to_y(mint_in)
+        swap = self.amm.swap(self.state, x_to_y, amount_in, self.slot)
+        impact = price_impact(
+            self.amm.spot_price(self.state), x_to_y, amount_in - swap.fee, swap.amount_out
+        )
+        return Quote(
+            venue=self.venue,
+            pool_id=self.pool_id,
+            mint_in=mint_in,
+            mint_out=self.mint_y if x_to_y else self.mint_x,
+            in_amount=amount_in,
+            out_amount=swap.amount_out,
+            min_out=min_out(swap.amount_out, slippage_bps),
+            fee=swap.fee,
+            price_impact_pct=ratio_to_decimal(impact * 100, 6),
+            slot=self.slot,
+            expires_at_slot=self.slot + valid_slots,
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "venue": self.venue,
+            "poolId": self.pool_id,
+            "mintX": self.mint_x,
+            "mintY": self.mint_y,
+            "slot": self.slot,
+            "state": copy.deepcopy(self.state),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PoolSnapshot":
+        return cls(
+            venue=d["venue"],
+            pool_id=d["poolId"],
+            mint_x=d["mintX"],
+            mint_y=d["mintY"],
+            slot=int(d["slot"]),
+            state=copy.deepcopy(d["state"]),
+        )

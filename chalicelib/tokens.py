@@ -1,0 +1,88 @@
+"""Token registry and exact conversion between UI amounts and integer base units.
+
+Money never passes through a float: UI amounts are parsed as ``Decimal`` from their
+text and scaled by ``10**decimals``; anything that does not land on a whole base unit
+is refused rather than rounded.
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+WSOL_MINT = "So11111111111111111111111111111111111111112"
+MAX_BASE_UNITS = 2**63 - 1  # what a Postgres bigint (and an SPL token amount) holds
+
+
+class TokenError(ValueError):
+    """A token or amount the engine cannot accept; ``field`` names the input at fault."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Token:
+    symbol: str
+    mint: str
+    decimals: int
+    native: bool = False  # native SOL: wrapped before the swap, unwrapped after
+
+
+TOKENS: tuple[Token, ...] = (
+    Token("SOL", WSOL_MINT, 9, native=True),
+    Token("WSOL", WSOL_MINT, 9),
+    Token("USDC", "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v", 6),
+    Token("USDT", "Es9vMFrzaCERmJfrF4H2FYD4KCoNkY11McCe8BenwNYB", 6),
+    Token("JUP", "JUPyiwrYJFskUPiHa7hkeR8VUtAeFoSYbKedZNsDvCN", 6),
+    Token("BONK", "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263", 5),
+)
+_BY_SYMBOL = {t.symbol: t for t in TOKENS}
+# A mint names the SPL token, so the wrapped-SOL mint resolves to WSOL, not native SOL.
+_BY_MINT = {t.mint: t for t in TOKENS if not t.native}
+
+
+def resolve(ref: str, field: str = "token") -> Token:
+    """Find a token by symbol (case-insensitive) or by mint."""
+    token = _BY_MINT.get(ref) or _BY_SYMBOL.get(ref.upper())
+    if token is None:
+        known = ", ".join(_BY_SYMBOL)
+        raise TokenError(field, f"unknown token {ref!r}; known symbols: {known}, or their mints")
+    return token
+
+
+def by_mint(mint: str) -> Token:
+    return _BY_MINT[mint]
+
+
+def check_pair(token_in: Token, token_out: Token) -> None:
+    if token_in.mint == token_out.mint:
+        raise TokenError("tokenOut", f"cannot swap {token_in.symbol} for {token_out.symbol}")
+
+
+def to_base_units(amount: str | int | Decimal, token: Token, field: str = "amount") -> int:
+    """``"1.5"`` SOL -> ``1_500_000_000``. Exact, or a ``TokenError``."""
+    if isinstance(amount, bool) or not isinstance(amount, str | int | Decimal):
+        raise TokenError(field, "amount must be a decimal string or an integer")
+    try:
+        value = Decimal(amount.strip() if isinstance(amount, str) else amount)
+    except InvalidOperation:
+        raise TokenError(field, f"{amount!r} is not a decimal number") from None
+    if not value.is_finite():
+        raise TokenError(field, "amount must be a finite number")
+    if value <= 0:
+        raise TokenError(field, "amount must be greater than zero")
+    scaled = value.scaleb(token.decimals)
+    if scaled != scaled.to_integral_value():
+        raise TokenError(
+            field, f"{token.symbol} has {token.decimals} decimals; {amount} is finer than that"
+        )
+    base = int(scaled)
+    if base > MAX_BASE_UNITS:
+        raise TokenError(field, "amount is too large")
+    return base
+
+
+def to_ui(base_units: int, token: Token) -> str:
+    """``1_500_000_000`` SOL base units -> ``"1.5"``."""
+    text = format(Decimal(base_units).scaleb(-token.decimals), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
