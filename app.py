@@ -1,0 +1,70 @@
+"""The Chalice app: routes and event handlers only; the engine lives in chalicelib."""
+
+import logging
+
+from chalice import Chalice, Rate
+
+from chalicelib import api, aws, reaper, worker, ws
+from chalicelib.config import get_settings
+
+settings = get_settings()
+logging.getLogger("chalicelib").setLevel(settings.log_level)
+app = Chalice(app_name="order-engine")
+app.experimental_feature_flags.update(["WEBSOCKETS"])
+app.websocket_api.session = aws.management_session(settings)
+app.register_middleware(api.error_middleware, "http")
+
+
+@app.route("/api/orders/execute", methods=["POST"], content_types=api.ACCEPTED_CONTENT_TYPES)
+def execute_order():
+    return api.submit_order(app.current_request)
+
+
+@app.route("/api/orders/{order_id}", methods=["GET"])
+def get_order(order_id):
+    return api.get_order(order_id)
+
+
+@app.route("/api/orders", methods=["GET"])
+def list_orders():
+    return api.list_orders(app.current_request.query_params or {})
+
+
+@app.route("/api/health", methods=["GET"])
+def health():
+    return api.health()
+
+
+@app.route("/api/openapi.json", methods=["GET"])
+def openapi():
+    return api.openapi_document()
+
+
+@app.on_sqs_message(queue=settings.orders_queue_name, batch_size=settings.worker_batch_size)
+def process_orders(event):
+    return worker.process_batch(event, app.websocket_api)
+
+
+@app.on_sqs_message(queue=settings.orders_dlq_name, batch_size=10)
+def record_dead_letters(event):
+    worker.record_dead_letters(event, app.websocket_api)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def reap_stale_orders(event):
+    reaper.run(app.websocket_api)
+
+
+@app.on_ws_connect()
+def ws_connect(event):
+    return ws.connect(event, app.websocket_api)
+
+
+@app.on_ws_message()
+def ws_message(event):
+    ws.message(event, app.websocket_api)
+
+
+@app.on_ws_disconnect()
+def ws_disconnect(event):
+    ws.disconnect(event)

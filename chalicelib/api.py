@@ -1,0 +1,272 @@
+"""The REST API behind the routes in ``app.py``: validation, answers and error shapes.
+
+Every answer is JSON. Errors are ``{"error": {"code", "message", "details"}}``: bad input
+is a 400/413/422, never a 500, and a dependency that is down is a 503, never a hang.
+"""
+
+import functools
+import json
+import logging
+from decimal import Decimal
+
+import botocore.exceptions
+import psycopg
+import psycopg_pool
+import pydantic
+import redis
+from chalice import Response
+
+from chalicelib import openapi, queue, store, tokens
+from chalicelib.cache import redis_client
+from chalicelib.config import get_settings
+from chalicelib.models import (
+    HistoryEntry,
+    Order,
+    OrderAccepted,
+    OrderDetail,
+    OrderPage,
+    OrderRequest,
+    OrderStatus,
+)
+
+log = logging.getLogger(__name__)
+
+ACCEPTED_CONTENT_TYPES = ["application/json"]
+DEPENDENCY_ERRORS = (
+    psycopg.OperationalError,
+    psycopg_pool.PoolTimeout,
+    redis.RedisError,
+    botocore.exceptions.BotoCoreError,
+    botocore.exceptions.ClientError,
+)
+MAX_IDEMPOTENCY_KEY = 255
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, details=None, headers=None):
+        super().__init__(message)
+        self.status, self.code, self.details, self.headers = status, code, details, headers
+
+
+def error_response(status: int, code: str, message: str, details=None, headers=None) -> Response:
+    body = {"error": {"code": code, "message": message, "details": details}}
+    return Response(body=body, status_code=status, headers=headers or {})
+
+
+def json_errors(view):
+    """Turn ``ApiError`` into its JSON answer, a dependency fault into a 503, and anything
+    else into a logged 500 that leaks no traceback."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        try:
+            return view(*args, **kwargs)
+        except ApiError as e:
+            return error_response(e.status, e.code, str(e), e.details, e.headers)
+        except DEPENDENCY_ERRORS as e:
+            log.warning("dependency unavailable in %s: %r", view.__name__, e)
+            return error_response(503, "dependency_unavailable", "a dependency is unavailable")
+        except Exception:
+            log.exception("unexpected error in %s", view.__name__)
+            return error_response(500, "internal_error", "internal error")
+
+    return wrapper
+
+
+def error_middleware(event, get_response):
+    """Give Chalice's own errors (405, 415...) the project's error shape."""
+    response = get_response(event)
+    body = response.body
+    if response.status_code >= 400 and isinstance(body, dict) and "Code" in body:
+        code = "".join(f"_{c.lower()}" if c.isupper() else c for c in body["Code"]).lstrip("_")
+        response.body = {"error": {"code": code, "message": body.get("Message"), "details": None}}
+    return response
+
+
+# -- orders -------------------------------------------------------------------------------
+
+
+def _parse_body(raw: bytes | None) -> dict:
+    settings = get_settings()
+    if raw is not None and len(raw) > settings.max_body_bytes:
+        raise ApiError(413, "body_too_large", f"body exceeds {settings.max_body_bytes} bytes")
+    try:
+        body = json.loads(raw or b"", parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "malformed_json", "the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(422, "invalid_order", "the body must be a JSON object")
+    return body
+
+
+def _validate(body: dict):
+    try:
+        return OrderRequest.model_validate(body).to_spec()
+    except pydantic.ValidationError as e:
+        details = [
+            {"field": ".".join(str(p) for p in err["loc"]) or "body", "message": err["msg"]}
+            for err in e.errors(include_input=False, include_url=False)
+        ]
+        raise ApiError(422, "invalid_order", "the order is invalid", details) from None
+    except tokens.TokenError as e:
+        details = [{"field": e.field, "message": str(e)}]
+        raise ApiError(422, "invalid_order", str(e), details) from None
+
+
+def _idempotency_key(headers) -> str | None:
+    key = headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not 0 < len(key) <= MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        raise ApiError(
+            422,
+            "invalid_idempotency_key",
+            f"Idempotency-Key must be 1..{MAX_IDEMPOTENCY_KEY} printable characters",
+        )
+    return key
+
+
+def _admit() -> None:
+    limit = get_settings().max_open_orders
+    if store.count_open() >= limit:
+        raise ApiError(
+            429,
+            "too_many_open_orders",
+            f"{limit} orders are open; retry shortly",
+            headers={"Retry-After": "1"},
+        )
+
+
+def ws_url(order_id) -> str:
+    return f"{get_settings().ws_public_url}?orderId={order_id}"
+
+
+@json_errors
+def submit_order(request) -> Response:
+    spec = _validate(_parse_body(request.raw_body))
+    key = _idempotency_key(request.headers)
+    fingerprint = store.request_fingerprint(
+        {
+            "in": [spec.token_in.symbol, spec.token_in.mint],
+            "out": [spec.token_out.symbol, spec.token_out.mint],
+            "amount": spec.amount_in,
+            "bps": spec.slippage_bps,
+            "venues": spec.venues,
+        }
+    )
+    _admit()
+    try:
+        row, created = store.create_order(spec, key, fingerprint)
+    except store.IdempotencyConflict as e:
+        raise ApiError(
+            409,
+            "idempotency_conflict",
+            "this Idempotency-Key was used with a different body",
+            {"orderId": str(e)},
+        ) from None
+    order_id = str(row["id"])
+    if created:
+        _enqueue(order_id)
+    answer = OrderAccepted(orderId=order_id, status=row["status"], wsUrl=ws_url(order_id))
+    return Response(body=answer.model_dump(mode="json"), status_code=202 if created else 200)
+
+
+def _enqueue(order_id: str) -> None:
+    """Send the order to the queue. A failed send loses nothing: the order is stored and
+    the reaper enqueues orders that were never sent."""
+    try:
+        queue.send_order(order_id)
+    except DEPENDENCY_ERRORS as e:
+        log.warning("order %s stored but not enqueued (%r); the reaper will send it", order_id, e)
+        return
+    store.mark_enqueued(order_id)
+
+
+def order_view(row: dict) -> Order:
+    token_in, token_out = tokens.resolve(row["token_in"]), tokens.resolve(row["token_out"])
+    amount_out = row["amount_out"]
+    price = row["executed_price"]
+    return Order(
+        id=str(row["id"]),
+        type=row["type"],
+        status=row["status"],
+        tokenIn=token_in.symbol,
+        tokenOut=token_out.symbol,
+        mintIn=row["mint_in"],
+        mintOut=row["mint_out"],
+        amountIn=str(row["amount_in"]),
+        amountInUi=tokens.to_ui(row["amount_in"], token_in),
+        slippageBps=row["slippage_bps"],
+        venues=row["venues"],
+        attempts=row["attempts"],
+        lastSeq=row["last_seq"],
+        route=row["route"],
+        txHash=row["tx_hash"],
+        executedPrice=None if price is None else str(price),
+        amountOut=None if amount_out is None else str(amount_out),
+        amountOutUi=None if amount_out is None else tokens.to_ui(amount_out, token_out),
+        failureReason=row["failure_reason"],
+        createdAt=row["created_at"].isoformat(),
+        updatedAt=row["updated_at"].isoformat(),
+    )
+
+
+@json_errors
+def get_order(order_id: str) -> Response:
+    row = store.get_order(order_id)
+    if row is None:
+        raise ApiError(404, "order_not_found", f"no order {order_id}")
+    entries = [
+        HistoryEntry(
+            seq=h["seq"],
+            status=h["status"],
+            payload=h["payload"],
+            createdAt=h["created_at"].isoformat(),
+        )
+        for h in store.history(row["id"])
+    ]
+    detail = OrderDetail(order=order_view(row), history=entries)
+    return Response(body=detail.model_dump(mode="json"), status_code=200)
+
+
+@json_errors
+def list_orders(params: dict) -> Response:
+    status = params.get("status")
+    if status is not None and status not in OrderStatus.__members__.values():
+        raise ApiError(422, "invalid_query", f"unknown status {status!r}")
+    try:
+        limit = int(params.get("limit", 20))
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= 100:
+        raise ApiError(422, "invalid_query", "limit must be an integer from 1 to 100")
+    try:
+        rows, cursor = store.list_orders(status, limit, params.get("cursor"))
+    except ValueError:
+        raise ApiError(422, "invalid_query", "malformed cursor") from None
+    page = OrderPage(orders=[order_view(r) for r in rows], nextCursor=cursor)
+    return Response(body=page.model_dump(mode="json"), status_code=200)
+
+
+@json_errors
+def health() -> Response:
+    checks = {}
+    for name, ping in (
+        ("database", store.ping),
+        ("redis", redis_client().ping),
+        ("queue", queue.ping),
+    ):
+        try:
+            ping()
+            checks[name] = "ok"
+        except Exception as e:  # report every dependency, whatever its failure
+            checks[name] = f"error: {type(e).__name__}"
+    healthy = all(v == "ok" for v in checks.values())
+    return Response(
+        body={"status": "ok" if healthy else "unavailable", "checks": checks},
+        status_code=200 if healthy else 503,
+    )
+
+
+def openapi_document() -> Response:
+    return Response(body=openapi.document(), status_code=200)

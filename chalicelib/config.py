@@ -1,0 +1,64 @@
+"""All settings, read from the environment in one place.
+
+Every field can be set by an environment variable of the same name in upper case
+(``DATABASE_URL``, ``ORDER_ENGINE_SEED``...). Chalice stages set them in
+``.chalice/config.json``; the local runtime and the tests set them in the process env.
+"""
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    # Storage
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/order_engine"
+    db_pool_max: int = Field(10, ge=1)
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    # Queue. ``aws_endpoint_url`` points SQS at LocalStack or moto; unset means real AWS.
+    aws_endpoint_url: str | None = None
+    aws_region: str = Field("us-east-1", validation_alias="AWS_DEFAULT_REGION")
+    orders_queue_name: str = "order-engine-orders"
+    orders_dlq_name: str = "order-engine-orders-dlq"
+    orders_queue_url: str | None = None  # resolved from the name when unset
+    worker_batch_size: int = Field(10, ge=1, le=10)
+    visibility_timeout_s: int = Field(60, ge=1)
+    max_receive_count: int = Field(5, ge=1)
+
+    # WebSocket push. Unset: derived from the API Gateway event (AWS). The local runtime
+    # sets it to its own management API, e.g. http://127.0.0.1:3000.
+    ws_management_endpoint: str | None = None
+    # What clients are told to connect to in the 202 answer.
+    ws_public_url: str = "ws://localhost:3000/api/orders/execute"
+    ws_subscription_ttl_s: int = Field(2 * 3600, ge=60)
+
+    # Order lifecycle
+    max_attempts: int = Field(3, ge=1)
+    retry_base_delay_s: int = Field(1, ge=0)
+    lease_s: int = Field(60, ge=1)  # how long one worker owns an order; >= worker timeout
+    reaper_deadline_s: int = Field(300, ge=1)  # a non-terminal order untouched this long is reaped
+    max_body_bytes: int = Field(16 * 1024, ge=256)
+    max_open_orders: int = Field(10_000, ge=1)  # admission control: 429 beyond this
+
+    # Mock venues
+    order_engine_seed: int = 42
+    quote_latency_ms: int = Field(200, ge=0)
+    exec_latency_min_ms: int = Field(2000, ge=0)
+    exec_latency_max_ms: int = Field(3000, ge=0)
+    slot_ms: int = Field(400, ge=1)
+    quote_valid_slots: int = Field(10, ge=1)  # a quote expires this many slots after its pool read
+    quote_cache_slots: int = Field(2, ge=0)  # how long a pool snapshot is reused (0: no cache)
+    drift_trades_per_slot: int = Field(2, ge=0)
+    venue_timeout_rate: float = Field(0.0, ge=0, le=1)
+    blockhash_expiry_rate: float = Field(0.0, ge=0, le=1)
+
+    log_level: str = "INFO"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,120 @@
+"""The OpenAPI 3.1 description of the REST API, generated from the pydantic models."""
+
+from functools import lru_cache
+
+from pydantic.json_schema import models_json_schema
+
+from chalicelib.models import ErrorBody, OrderAccepted, OrderDetail, OrderPage, OrderRequest
+
+REF = "#/components/schemas/{model}"
+
+
+def _json(model, description: str) -> dict:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": REF.format(model=model.__name__)}}},
+    }
+
+
+def _errors(*statuses: int) -> dict:
+    return {str(s): _json(ErrorBody, "error") for s in statuses}
+
+
+@lru_cache
+def document() -> dict:
+    models = [
+        (OrderRequest, "validation"),
+        (OrderAccepted, "serialization"),
+        (OrderDetail, "serialization"),
+        (OrderPage, "serialization"),
+        (ErrorBody, "serialization"),
+    ]
+    _, schemas = models_json_schema(models, by_alias=True, ref_template=REF)
+    order_id = {
+        "name": "order_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "format": "uuid"},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Order execution engine", "version": "1.0.0"},
+        "paths": {
+            "/api/orders/execute": {
+                "post": {
+                    "operationId": "executeOrder",
+                    "summary": "Submit a market swap order",
+                    "parameters": [
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "required": False,
+                            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                        }
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": REF.format(model="OrderRequest")}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "202": _json(OrderAccepted, "accepted and queued"),
+                        "200": _json(OrderAccepted, "the order this Idempotency-Key made"),
+                        **_errors(400, 409, 413, 415, 422, 429, 503),
+                    },
+                }
+            },
+            "/api/orders/{order_id}": {
+                "get": {
+                    "operationId": "getOrder",
+                    "parameters": [order_id],
+                    "responses": {
+                        "200": _json(OrderDetail, "the order and its history"),
+                        **_errors(404, 503),
+                    },
+                }
+            },
+            "/api/orders": {
+                "get": {
+                    "operationId": "listOrders",
+                    "parameters": [
+                        {
+                            "name": "status",
+                            "in": "query",
+                            "schema": {
+                                "type": "string",
+                                "enum": [
+                                    "pending",
+                                    "routing",
+                                    "building",
+                                    "submitted",
+                                    "confirmed",
+                                    "failed",
+                                ],
+                            },
+                        },
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+                        },
+                        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                    ],
+                    "responses": {"200": _json(OrderPage, "newest first"), **_errors(422, 503)},
+                }
+            },
+            "/api/health": {
+                "get": {
+                    "operationId": "health",
+                    "responses": {
+                        "200": {"description": "every dependency answers"},
+                        "503": {"description": "a dependency is down"},
+                    },
+                }
+            },
+        },
+        "components": {"schemas": schemas["$defs"]},
+    }

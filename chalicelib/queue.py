@@ -1,0 +1,62 @@
+"""SQS: what the HTTP function and the WebSocket handlers put on the orders queue.
+
+Messages are JSON: ``{"kind": "order", "orderId"}`` to execute an order, and
+``{"kind": "replay", "connectionId", "orderId", "since"}`` to send a new subscriber the
+history it missed (API Gateway refuses posts to a connection until ``$connect`` returned).
+"""
+
+import json
+from functools import lru_cache
+
+from chalicelib.aws import sqs_client
+from chalicelib.config import get_settings
+
+
+@lru_cache
+def queue_url() -> str:
+    settings = get_settings()
+    return (
+        settings.orders_queue_url
+        or sqs_client().get_queue_url(QueueName=settings.orders_queue_name)["QueueUrl"]
+    )
+
+
+@lru_cache
+def dlq_url() -> str:
+    return sqs_client().get_queue_url(QueueName=get_settings().orders_dlq_name)["QueueUrl"]
+
+
+def _send(body: dict, delay_s: int = 0) -> None:
+    sqs_client().send_message(
+        QueueUrl=queue_url(), MessageBody=json.dumps(body), DelaySeconds=delay_s
+    )
+
+
+def send_order(order_id) -> None:
+    _send({"kind": "order", "orderId": str(order_id)})
+
+
+def send_replay(connection_id: str, order_id, since: int) -> None:
+    _send(
+        {"kind": "replay", "connectionId": connection_id, "orderId": str(order_id), "since": since}
+    )
+
+
+def retry_later(receipt_handle: str, delay_s: int) -> None:
+    """Hide a received message for ``delay_s``: the queue's redelivery is the retry clock."""
+    sqs_client().change_message_visibility(
+        QueueUrl=queue_url(), ReceiptHandle=receipt_handle, VisibilityTimeout=delay_s
+    )
+
+
+def dead_letter(body: str, reason: str) -> None:
+    """Move a message the worker cannot process at all to the DLQ, with the reason."""
+    sqs_client().send_message(
+        QueueUrl=dlq_url(),
+        MessageBody=body,
+        MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1000]}},
+    )
+
+
+def ping() -> None:
+    sqs_client().get_queue_attributes(QueueUrl=queue_url(), AttributeNames=["QueueArn"])

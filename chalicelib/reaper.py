@@ -1,0 +1,33 @@
+"""The reaper: no accepted order stays open forever.
+
+Runs every minute (a schedule in AWS, a timer in the local runtime). An order that was
+never enqueued (the send failed) or that nobody has touched past the deadline (its worker
+died) is sent to the queue again, to resume from its recorded status; one that has used
+all its attempts is failed with the reason.
+"""
+
+import logging
+
+from chalicelib import queue, store
+from chalicelib.config import get_settings
+from chalicelib.worker import fail_order
+
+log = logging.getLogger(__name__)
+
+UNSENT_AFTER_S = 10  # a send that has not happened by then has failed
+
+
+def run(websocket_api) -> int:
+    """Returns how many orders it acted on."""
+    settings = get_settings()
+    stale = store.stale_orders(settings.reaper_deadline_s, UNSENT_AFTER_S)
+    for order in stale:
+        order_id = str(order["id"])
+        if order["attempts"] >= settings.max_attempts:
+            reason = order["last_error"] or f"no progress after {order['attempts']} attempts"
+            fail_order(order_id, f"stuck: {reason}", websocket_api)
+        else:
+            log.info("reaper: re-enqueueing order %s (%s)", order_id, order["status"])
+            queue.send_order(order_id)
+            store.touch(order_id)
+    return len(stale)

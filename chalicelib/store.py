@@ -1,0 +1,347 @@
+"""Postgres persistence (psycopg 3): orders, their status history, idempotency, leases.
+
+Every status change is one transaction that moves ``orders.last_seq`` forward by one
+(only from the value the caller read) and inserts the matching history row, with
+``UNIQUE(order_id, seq)`` behind it: a redelivered or concurrent worker can never write
+a status twice or out of order, and a terminal order never changes again.
+
+``python -m chalicelib.store migrate`` applies the migrations in ``chalicelib/sql``.
+"""
+
+import base64
+import hashlib
+import json
+import logging
+import sys
+import uuid
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from chalicelib.config import get_settings
+from chalicelib.models import OrderSpec, OrderStatus
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).parent / "sql"
+TERMINAL = (OrderStatus.CONFIRMED.value, OrderStatus.FAILED.value)
+# Columns a status change may set besides status itself.
+ORDER_FIELDS = ("route", "tx_hash", "executed_price", "amount_out", "failure_reason", "last_error")
+
+
+class IdempotencyConflict(Exception):
+    """The idempotency key was used before with another request body."""
+
+
+@lru_cache
+def pool() -> ConnectionPool:
+    """One pool per process: Lambda keeps it warm across invocations."""
+    settings = get_settings()
+    return ConnectionPool(
+        settings.database_url,
+        min_size=1,
+        max_size=settings.db_pool_max,
+        kwargs={"row_factory": dict_row},
+        timeout=5,
+        check=ConnectionPool.check_connection,
+        open=True,
+    )
+
+
+def _query(query, params=(), *, one=False):
+    with pool().connection() as conn:
+        cur = conn.execute(query, params)
+        return cur.fetchone() if one else cur.fetchall()
+
+
+# -- migrations ---------------------------------------------------------------------------
+
+
+def ensure_database(database_url: str) -> None:
+    """Create the database named in the URL when it does not exist yet."""
+    params = conninfo_to_dict(database_url)
+    name = params.get("dbname") or "postgres"
+    admin = make_conninfo(database_url, dbname="postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            log.info("created database %s", name)
+
+
+def migrate(database_url: str | None = None) -> list[str]:
+    """Apply pending migrations in order; safe to run concurrently. Returns what it applied."""
+    database_url = database_url or get_settings().database_url
+    ensure_database(database_url)
+    applied = []
+    with psycopg.connect(database_url) as conn:
+        conn.execute("SELECT pg_advisory_xact_lock(7131)")  # one migrator at a time
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations"
+            " (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+        for path in sorted(MIGRATIONS.glob("*.sql")):
+            if path.stem in done:
+                continue
+            conn.execute(path.read_text())
+            conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (path.stem,))
+            applied.append(path.stem)
+        conn.commit()
+    for version in applied:
+        log.info("applied migration %s", version)
+    return applied
+
+
+# -- orders -------------------------------------------------------------------------------
+
+
+def request_fingerprint(body: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def create_order(
+    spec: OrderSpec, idempotency_key: str | None, request_hash: str
+) -> tuple[dict, bool]:
+    """Insert the order and its ``pending`` history row in one transaction.
+
+    Returns ``(order, created)``. A reused idempotency key returns the first order
+    (``created`` False) or raises ``IdempotencyConflict`` when the body differs. The
+    unique constraint decides between concurrent duplicates, not a read before the write.
+    """
+    order_id = uuid.uuid4()
+    payload = {
+        "tokenIn": spec.token_in.symbol,
+        "tokenOut": spec.token_out.symbol,
+        "amountIn": str(spec.amount_in),
+        "slippageBps": spec.slippage_bps,
+    }
+    with pool().connection() as conn, conn.transaction():
+        row = conn.execute(
+            """
+            INSERT INTO orders (id, status, token_in, token_out, mint_in, mint_out, amount_in,
+                                slippage_bps, venues, idempotency_key, request_hash)
+            VALUES (%s, 'pending', %s, %s, %s, %s, %s, %s, %s, %s, %s)
+            ON CONFLICT (idempotency_key) DO NOTHING
+            RETURNING *
+            """,
+            (
+                order_id,
+                spec.token_in.symbol,
+                spec.token_out.symbol,
+                spec.token_in.mint,
+                spec.token_out.mint,
+                spec.amount_in,
+                spec.slippage_bps,
+                list(spec.venues),
+                idempotency_key,
+                request_hash,
+            ),
+        ).fetchone()
+        if row is None:
+            existing = conn.execute(
+                "SELECT * FROM orders WHERE idempotency_key = %s", (idempotency_key,)
+            ).fetchone()
+            if existing["request_hash"] != request_hash:
+                raise IdempotencyConflict(str(existing["id"]))
+            return existing, False
+        conn.execute(
+            "INSERT INTO order_status_history (order_id, seq, status, payload)"
+            " VALUES (%s, 1, 'pending', %s)",
+            (order_id, Jsonb(payload)),
+        )
+    return row, True
+
+
+def mark_enqueued(order_id) -> None:
+    _query("UPDATE orders SET enqueued_at = now() WHERE id = %s RETURNING id", (order_id,))
+
+
+def _uuid(order_id) -> uuid.UUID | None:
+    try:
+        return order_id if isinstance(order_id, uuid.UUID) else uuid.UUID(str(order_id))
+    except ValueError:
+        return None
+
+
+def get_order(order_id) -> dict | None:
+    """The order row, or None for an unknown or malformed id."""
+    oid = _uuid(order_id)
+    return oid and _query("SELECT * FROM orders WHERE id = %s", (oid,), one=True)
+
+
+def history(order_id, since: int = 0) -> list[dict]:
+    oid = _uuid(order_id)
+    if oid is None:
+        return []
+    return _query(
+        "SELECT seq, status, payload, created_at FROM order_status_history"
+        " WHERE order_id = %s AND seq > %s ORDER BY seq",
+        (oid, since),
+    )
+
+
+def _encode_cursor(row: dict) -> str:
+    raw = f"{row['created_at'].isoformat()}|{row['id']}"
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """Raises ValueError for a cursor this module did not make."""
+    try:
+        created, oid = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        return datetime.fromisoformat(created), uuid.UUID(oid)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError("malformed cursor") from e
+
+
+def list_orders(
+    status: str | None, limit: int, cursor: str | None
+) -> tuple[list[dict], str | None]:
+    """Newest first, keyset-paged on (created_at, id)."""
+    where, params = [], []
+    if status:
+        where.append("status = %s")
+        params.append(status)
+    if cursor:
+        where.append("(created_at, id) < (%s, %s)")
+        params.extend(decode_cursor(cursor))
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    rows = _query(
+        f"SELECT * FROM orders {clause} ORDER BY created_at DESC, id DESC LIMIT %s",
+        (*params, limit + 1),
+    )
+    next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def open_order_ids() -> list[str]:
+    """Every order not yet terminal, oldest first."""
+    rows = _query(
+        "SELECT id FROM orders WHERE status NOT IN ('confirmed', 'failed') ORDER BY created_at"
+    )
+    return [str(r["id"]) for r in rows]
+
+
+def count_open() -> int:
+    row = _query(
+        "SELECT count(*) AS n FROM orders WHERE status NOT IN ('confirmed', 'failed')", one=True
+    )
+    return row["n"]
+
+
+# -- the worker's side ---------------------------------------------------------------------
+
+
+def claim(order_id, lease_s: int) -> dict | None:
+    """Take the order for one attempt: bump ``attempts`` and hold a lease.
+
+    None when the order is terminal, unknown, or leased by another worker.
+    """
+    return _query(
+        """
+        UPDATE orders
+           SET lease_until = now() + make_interval(secs => %s),
+               attempts = attempts + 1, updated_at = now()
+         WHERE id = %s AND status NOT IN ('confirmed', 'failed')
+           AND (lease_until IS NULL OR lease_until < now())
+        RETURNING *
+        """,
+        (lease_s, _uuid(order_id)),
+        one=True,
+    )
+
+
+def advance(order_id, from_seq: int, status: OrderStatus, payload: dict, **fields) -> int | None:
+    """Record one status change and its history row; returns the new seq.
+
+    None when the order moved on since ``from_seq`` was read, or is terminal: the
+    caller lost a race with another delivery and must stop.
+    """
+    unknown = set(fields) - set(ORDER_FIELDS)
+    if unknown:
+        raise ValueError(f"not an order field: {unknown}")
+    if status.terminal:
+        fields["lease_until"] = None
+    sets = [sql.SQL("{} = %s").format(sql.Identifier(k)) for k in fields]
+    values = [Jsonb(v) if k == "route" else v for k, v in fields.items()]
+    update = sql.SQL(
+        "UPDATE orders SET status = %s, last_seq = last_seq + 1, updated_at = now(){extra}"
+        " WHERE id = %s AND last_seq = %s AND status NOT IN ('confirmed', 'failed')"
+        " RETURNING last_seq"
+    ).format(extra=sql.SQL("").join(sql.SQL(", ") + s for s in sets))
+    with pool().connection() as conn, conn.transaction():
+        row = conn.execute(update, (status.value, *values, _uuid(order_id), from_seq)).fetchone()
+        if row is None:
+            return None
+        conn.execute(
+            "INSERT INTO order_status_history (order_id, seq, status, payload)"
+            " VALUES (%s, %s, %s, %s)",
+            (_uuid(order_id), row["last_seq"], status.value, Jsonb(payload)),
+        )
+    return row["last_seq"]
+
+
+def update_fields(order_id, **fields) -> None:
+    """Set order columns without a status change (e.g. a resubmitted transaction's hash)."""
+    unknown = set(fields) - set(ORDER_FIELDS)
+    if unknown:
+        raise ValueError(f"not an order field: {unknown}")
+    sets = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(k)) for k in fields)
+    values = [Jsonb(v) if k == "route" else v for k, v in fields.items()]
+    _query(
+        sql.SQL("UPDATE orders SET {}, updated_at = now() WHERE id = %s RETURNING id").format(sets),
+        (*values, _uuid(order_id)),
+    )
+
+
+def release(order_id, error: str | None = None) -> None:
+    """Give up the lease (the next delivery may claim at once), noting why."""
+    _query(
+        "UPDATE orders SET lease_until = NULL, last_error = coalesce(%s, last_error),"
+        " updated_at = now() WHERE id = %s RETURNING id",
+        (error, _uuid(order_id)),
+    )
+
+
+def stale_orders(deadline_s: int, unsent_after_s: int, limit: int = 100) -> list[dict]:
+    """Open orders nobody is working on: never enqueued, or untouched past the deadline."""
+    return _query(
+        """
+        SELECT * FROM orders
+         WHERE status NOT IN ('confirmed', 'failed')
+           AND (lease_until IS NULL OR lease_until < now())
+           AND ((enqueued_at IS NULL AND created_at < now() - make_interval(secs => %s))
+                OR updated_at < now() - make_interval(secs => %s))
+         ORDER BY updated_at
+         LIMIT %s
+        """,
+        (unsent_after_s, deadline_s, limit),
+    )
+
+
+def touch(order_id) -> None:
+    _query(
+        "UPDATE orders SET updated_at = now(), enqueued_at = coalesce(enqueued_at, now())"
+        " WHERE id = %s RETURNING id",
+        (_uuid(order_id),),
+    )
+
+
+def ping() -> None:
+    _query("SELECT 1", one=True)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["migrate"]:
+        sys.exit("usage: python -m chalicelib.store migrate")
+    logging.basicConfig(level="INFO", format="%(message)s")
+    print("applied:", ", ".join(migrate()) or "nothing (up to date)")

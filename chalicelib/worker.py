@@ -1,0 +1,222 @@
+"""One order's lifecycle, driven by SQS deliveries.
+
+``pending -> routing -> building -> submitted -> confirmed | failed``. Each delivery claims
+the order (a lease, and one more attempt), resumes from the status recorded in Postgres,
+and records each further status exactly once (``store.advance``). A transient fault (venue
+timeout, expired quote or blockhash, slippage beyond the bound) ends the attempt: the
+message is hidden for an exponential backoff and the queue redelivers it; statuses already
+recorded are not emitted again. After ``max_attempts`` the order is ``failed`` with its
+reason. The Lambda never sleeps to back off.
+"""
+
+import json
+import logging
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+from chalicelib import notify, queue, store, tokens
+from chalicelib.cache import cached_snapshot
+from chalicelib.config import get_settings
+from chalicelib.dex import DexError, Faults, get_market, router
+from chalicelib.models import OrderStatus
+
+log = logging.getLogger(__name__)
+
+FLOW = list(OrderStatus)  # the statuses in lifecycle order
+UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+REPLAY_TRIES = 10  # deliveries of a replay job before its connection is given up on
+
+
+class LostRace(Exception):
+    """Another delivery moved the order on; this one stops without writing."""
+
+
+def process_batch(event, websocket_api) -> dict:
+    """The SQS handler: returns the messages to redeliver (ReportBatchItemFailures)."""
+    records = list(event)
+    # A batch's orders run side by side, so the venues' simulated latency is paid once per
+    # batch, not once per order.
+    with ThreadPoolExecutor(max_workers=max(1, len(records)), thread_name_prefix="order") as ex:
+        done = list(ex.map(lambda r: _handle(r, websocket_api), records))
+    failures = [
+        {"itemIdentifier": r.to_dict()["messageId"]}
+        for r, ok in zip(records, done, strict=True)
+        if not ok
+    ]
+    return {"batchItemFailures": failures}
+
+
+def _handle(record, websocket_api) -> bool:
+    """Process one message; True when it may be deleted."""
+    raw = record.to_dict()
+    try:
+        message = json.loads(record.body)
+        kind = message["kind"]
+        order_id = str(message["orderId"])
+    except (ValueError, KeyError, TypeError) as e:
+        _poison(record.body, f"unreadable message: {e!r}", websocket_api)
+        return True
+    receive_count = int(raw.get("attributes", {}).get("ApproximateReceiveCount", 1))
+    try:
+        if kind == "order":
+            return _run_order(order_id, record.receipt_handle, websocket_api)
+        if kind == "replay":
+            sent = notify.replay(websocket_api, order_id, message["connectionId"])
+            if sent or receive_count >= REPLAY_TRIES:
+                return True
+            queue.retry_later(record.receipt_handle, 1)
+            return False
+        _poison(record.body, f"unknown message kind {kind!r}", websocket_api)
+        return True
+    except Exception:
+        # Postgres or SQS down, a bug: the queue redelivers after the visibility timeout,
+        # the attempt budget and the DLQ bound how often.
+        log.exception("message %s failed; it will be redelivered", raw.get("messageId"))
+        return False
+
+
+def _poison(body: str, reason: str, websocket_api) -> None:
+    log.error("dead-lettering message: %s", reason)
+    queue.dead_letter(body, reason)
+    named = UUID_RE.search(body or "")
+    if named:
+        fail_order(named.group(0), reason, websocket_api)
+
+
+def _run_order(order_id: str, receipt_handle: str, websocket_api) -> bool:
+    settings = get_settings()
+    order = store.claim(order_id, settings.lease_s)
+    if order is None:
+        current = store.get_order(order_id)
+        if current is None or OrderStatus(current["status"]).terminal:
+            return True
+        # Another delivery of this order is running: look again when its lease ends.
+        queue.retry_later(receipt_handle, settings.lease_s)
+        return False
+    attempt = order["attempts"]
+    if attempt > settings.max_attempts:
+        reason = f"gave up after {settings.max_attempts} attempts: {order['last_error']}"
+        fail_order(order_id, reason, websocket_api)
+        return True
+    try:
+        _attempt(order, attempt, websocket_api)
+        return True
+    except LostRace:
+        log.info("order %s moved on elsewhere; this delivery stops", order_id)
+        return True
+    except DexError as e:
+        if not e.transient or attempt >= settings.max_attempts:
+            fail_order(order_id, str(e), websocket_api)
+            return True
+        delay = settings.retry_base_delay_s * 2 ** (attempt - 1)
+        log.info("order %s attempt %d: %s; retrying in %ss", order_id, attempt, e, delay)
+        store.release(order_id, error=str(e))
+        queue.retry_later(receipt_handle, delay)
+        return False
+
+
+def _attempt(order: dict, attempt: int, websocket_api) -> None:
+    """One attempt, resumed from the order's recorded status."""
+    settings = get_settings()
+    order_id, seq = str(order["id"]), order["last_seq"]
+    recorded = FLOW.index(OrderStatus(order["status"]))
+
+    def step(status: OrderStatus, payload: dict, **fields) -> None:
+        nonlocal seq
+        new_seq = store.advance(order_id, seq, status, payload, **fields)
+        if new_seq is None:
+            raise LostRace(order_id)
+        seq = new_seq
+        log.info("order %s %s seq=%d%s", order_id, status.value, seq, _summary(payload))
+        notify.publish(websocket_api, order_id)
+
+    def reached(status: OrderStatus) -> bool:
+        return recorded >= FLOW.index(status)
+
+    token_in, token_out = tokens.resolve(order["token_in"]), tokens.resolve(order["token_out"])
+    faults = Faults.for_attempt(settings.order_engine_seed, order_id, attempt, settings)
+    market = get_market(settings)
+
+    if not reached(OrderStatus.ROUTING):
+        step(OrderStatus.ROUTING, {"venues": order["venues"], "attempt": attempt})
+    snapshots = router.quote_venues(
+        market,
+        token_in,
+        token_out,
+        order["venues"],
+        faults=faults,
+        fetch=lambda venue, a, b: cached_snapshot(
+            venue, a, b, lambda v, x, y: market.snapshot(v, x, y, faults)
+        ),
+    )
+    route = router.best_route(
+        snapshots,
+        token_in,
+        token_out,
+        order["amount_in"],
+        order["slippage_bps"],
+        settings.quote_valid_slots,
+    )
+    if not reached(OrderStatus.BUILDING):
+        step(OrderStatus.BUILDING, {"route": route.to_dict()}, route=route.to_dict())
+
+    signature = faults.signature()
+    if not reached(OrderStatus.SUBMITTED):
+        step(OrderStatus.SUBMITTED, {"txHash": signature}, tx_hash=signature)
+    else:  # a retried attempt sends a new transaction; its status was recorded already
+        store.update_fields(order_id, tx_hash=signature)
+    execution = market.execute(route, faults)
+    step(
+        OrderStatus.CONFIRMED,
+        {
+            "txHash": signature,
+            "executedPrice": str(execution.executed_price),
+            "amountOut": str(execution.amount_out),
+            "amountOutUi": tokens.to_ui(execution.amount_out, token_out),
+            "route": route.to_dict(),
+            "attempts": attempt,
+        },
+        tx_hash=signature,
+        executed_price=execution.executed_price,
+        amount_out=execution.amount_out,
+        route=route.to_dict(),
+    )
+
+
+def _summary(payload: dict) -> str:
+    """The few payload fields worth a log line (the full payload is in the history)."""
+    route = payload.get("route") or {}
+    fields = {
+        "route": route.get("reason"),
+        "amountOut": payload.get("amountOut"),
+        "txHash": payload.get("txHash"),
+        "reason": payload.get("reason"),
+    }
+    return "".join(f" {k}={v}" for k, v in fields.items() if v)
+
+
+def fail_order(order_id: str, reason: str, websocket_api) -> None:
+    """Record ``failed`` with the reason, unless the order is already terminal or unknown."""
+    for _ in range(3):  # a concurrent status change moves last_seq: read it again
+        row = store.get_order(order_id)
+        if row is None or OrderStatus(row["status"]).terminal:
+            return
+        payload = {"reason": reason, "attempts": row["attempts"]}
+        seq = store.advance(
+            row["id"], row["last_seq"], OrderStatus.FAILED, payload, failure_reason=reason
+        )
+        if seq is not None:
+            log.info("order %s failed seq=%d: %s", order_id, seq, reason)
+            notify.publish(websocket_api, order_id)
+            return
+    log.error("order %s could not be failed (%s)", order_id, reason)
+
+
+def record_dead_letters(event, websocket_api) -> None:
+    """The DLQ handler: an order whose message was dead-lettered is failed with the reason."""
+    for record in event:
+        attrs = record.to_dict().get("messageAttributes", {})
+        reason = attrs.get("reason", {}).get("stringValue") or "message dead-lettered"
+        named = UUID_RE.search(record.body or "")
+        if named:
+            fail_order(named.group(0), reason, websocket_api)

@@ -1,0 +1,130 @@
+"""Test settings: one fresh database per run, a Redis db of its own, zero simulated latency.
+
+The environment is set here, before anything imports ``app.py`` or reads settings.
+Integration tests need the Postgres and Redis of the machine (127.0.0.1:5432, :6379);
+SQS is a moto server started by the ``sqs`` fixture.
+"""
+
+import logging
+import os
+import uuid
+
+import pytest
+
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+SQS_PORT = _free_port()
+TEST_ENV = {
+    "DATABASE_URL": os.environ.get(
+        "TEST_DATABASE_URL", f"postgresql://postgres@127.0.0.1:5432/order_engine_test_{RUN_ID}"
+    ),
+    "REDIS_URL": os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9"),
+    "AWS_ENDPOINT_URL": f"http://127.0.0.1:{SQS_PORT}",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "ORDERS_QUEUE_NAME": f"orders-{RUN_ID}",
+    "ORDERS_DLQ_NAME": f"orders-dlq-{RUN_ID}",
+    "QUOTE_LATENCY_MS": "0",
+    "EXEC_LATENCY_MIN_MS": "0",
+    "EXEC_LATENCY_MAX_MS": "0",
+    "DRIFT_TRADES_PER_SLOT": "0",
+    "RETRY_BASE_DELAY_S": "0",
+    "VISIBILITY_TIMEOUT_S": "5",
+    "LEASE_S": "5",
+}
+os.environ.update(TEST_ENV)
+os.environ.pop("LOCALSTACK_HOST", None)
+os.environ.pop("WS_MANAGEMENT_ENDPOINT", None)
+
+# Read the settings now: chalice's test client patches a stage's environment variables
+# around each request, and must not change what the engine was configured with.
+from chalicelib.config import get_settings  # noqa: E402
+
+get_settings()
+logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the moto server's access log
+
+
+@pytest.fixture(scope="session")
+def sqs():
+    """A real SQS emulator (moto server) with the configured orders queue and its DLQ."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=SQS_PORT)
+    server.start()
+    from chalicelib.aws import sqs_client
+    from infra.queues import ensure_queues
+
+    yield ensure_queues(sqs_client(), get_settings())
+    server.stop()
+
+
+@pytest.fixture
+def queues(sqs, monkeypatch):
+    """A fresh queue and DLQ for one test (SQS allows one purge a minute), used by the engine."""
+    from chalicelib import queue
+    from chalicelib.aws import sqs_client
+    from infra.queues import ensure_queues
+
+    suffix = uuid.uuid4().hex[:8]
+    settings = get_settings().model_copy(
+        update={
+            "orders_queue_name": f"orders-{suffix}",
+            "orders_dlq_name": f"orders-dlq-{suffix}",
+        }
+    )
+    urls = ensure_queues(sqs_client(), settings)
+    monkeypatch.setattr(queue, "queue_url", lambda: urls.queue)
+    monkeypatch.setattr(queue, "dlq_url", lambda: urls.dlq)
+    return urls
+
+
+@pytest.fixture(scope="session")
+def database():
+    """A database of this run's own, migrated; dropped at the end."""
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from chalicelib import store
+
+    url = os.environ["DATABASE_URL"]
+    store.migrate(url)
+    yield url
+    store.pool().close()
+    store.pool.cache_clear()
+    name = conninfo_to_dict(url)["dbname"]
+    with psycopg.connect(make_conninfo(url, dbname="postgres"), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+@pytest.fixture(scope="session")
+def redis_db():
+    from chalicelib.cache import redis_client
+
+    client = redis_client()
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+@pytest.fixture
+def settings_env(database, redis_db, queues):
+    """Everything real: Postgres, Redis and SQS; empty tables and queues for each test."""
+    from chalicelib import store
+
+    with store.pool().connection() as conn:
+        conn.execute("TRUNCATE order_status_history, orders")
+    redis_db.flushdb()
+    return get_settings()

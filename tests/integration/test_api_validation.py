@@ -1,0 +1,154 @@
+"""Bad input of every field: a clear JSON error, the right status, and no row written."""
+
+import json
+
+import pytest
+from chalice.test import Client
+
+from chalicelib import store
+
+pytestmark = pytest.mark.integration
+
+GOOD = {"type": "market", "tokenIn": "SOL", "tokenOut": "USDC", "amount": "1.5", "slippageBps": 100}
+
+
+@pytest.fixture
+def client(settings_env):
+    import app
+
+    with Client(app.app, stage_name="local") as c:
+        yield c
+
+
+def post(client, raw: str | bytes, headers=None):
+    return client.http.post(
+        "/api/orders/execute",
+        headers={"content-type": "application/json", **(headers or {})},
+        body=raw,
+    )
+
+
+def no_orders():
+    return store.list_orders(None, 10, None)[0] == []
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"type": "limit"}, "type"),
+        ({"type": None}, "type"),
+        ({"tokenIn": "DOGE"}, "tokenIn"),
+        ({"tokenIn": ""}, "tokenIn"),
+        ({"tokenIn": 7}, "tokenIn"),
+        ({"tokenOut": "SOL"}, "tokenOut"),  # same token
+        ({"tokenOut": "WSOL"}, "tokenOut"),  # wrapping is not a swap
+        ({"tokenOut": "x" * 100}, "tokenOut"),
+        ({"amount": "0"}, "amount"),
+        ({"amount": "-1"}, "amount"),
+        ({"amount": "abc"}, "amount"),
+        ({"amount": "NaN"}, "amount"),
+        ({"amount": "Infinity"}, "amount"),
+        ({"amount": "0.0000000001"}, "amount"),  # finer than SOL's 9 decimals
+        ({"amount": "1e30"}, "amount"),  # more than a u64 holds
+        ({"amount": True}, "amount"),
+        ({"amount": None}, "amount"),
+        ({"amount": [1]}, "amount"),
+        ({"slippageBps": 0}, "slippageBps"),
+        ({"slippageBps": 5001}, "slippageBps"),
+        ({"slippageBps": "many"}, "slippageBps"),
+        ({"slippageBps": 1.5}, "slippageBps"),
+        ({"venues": ["orca"]}, "venues"),
+        ({"venues": []}, "venues"),
+        ({"extra": 1}, "extra"),
+    ],
+)
+def test_invalid_fields_are_422_naming_the_field(client, change, field):
+    body = {**GOOD, **change}
+    answer = post(client, json.dumps(body))
+    assert answer.status_code == 422, answer.json_body
+    error = answer.json_body["error"]
+    assert error["code"] == "invalid_order"
+    assert any(d["field"].split(".")[0] == field for d in error["details"]), error
+    assert no_orders()
+
+
+@pytest.mark.parametrize("missing", ["type", "tokenIn", "tokenOut", "amount"])
+def test_missing_fields_are_422(client, missing):
+    body = {k: v for k, v in GOOD.items() if k != missing}
+    answer = post(client, json.dumps(body))
+    assert answer.status_code == 422
+    assert any(d["field"] == missing for d in answer.json_body["error"]["details"])
+    assert no_orders()
+
+
+@pytest.mark.parametrize("raw", ["{", "", "nul", '{"type": "market",}', b"\xff\xfe{"])
+def test_malformed_json_is_400(client, raw):
+    answer = post(client, raw)
+    assert answer.status_code == 400
+    assert answer.json_body["error"]["code"] == "malformed_json"
+    assert no_orders()
+
+
+@pytest.mark.parametrize("raw", ["[]", "1", '"order"', "null"])
+def test_a_body_that_is_not_an_object_is_422(client, raw):
+    assert post(client, raw).status_code == 422
+    assert no_orders()
+
+
+def test_oversized_body_is_413(client, settings_env):
+    body = {**GOOD, "tokenIn": "SOL" + " " * settings_env.max_body_bytes}
+    answer = post(client, json.dumps(body))
+    assert answer.status_code == 413
+    assert answer.json_body["error"]["code"] == "body_too_large"
+    assert no_orders()
+
+
+def test_other_content_types_are_415_in_the_error_shape(client):
+    answer = client.http.post(
+        "/api/orders/execute", headers={"content-type": "text/plain"}, body=json.dumps(GOOD)
+    )
+    assert answer.status_code == 415
+    assert answer.json_body["error"]["code"] == "unsupported_media_type"
+    assert no_orders()
+
+
+@pytest.mark.parametrize("key", ["k" * 256, "bad\nkey"])
+def test_bad_idempotency_keys_are_422(client, key):
+    answer = post(client, json.dumps(GOOD), headers={"Idempotency-Key": key})
+    assert answer.status_code == 422
+    assert no_orders()
+
+
+@pytest.mark.parametrize(
+    ("amount", "token", "base_units"),
+    [("1.5", "SOL", 1_500_000_000), ("0.000001", "USDC", 1), ("123456.789", "BONK", 12345678900)],
+)
+def test_amounts_convert_exactly_from_strings_and_numbers(client, amount, token, base_units):
+    out = "USDC" if token != "USDC" else "SOL"
+    for raw_amount in (json.dumps(amount), amount):  # "1.5" and 1.5 in the JSON text
+        raw = f'{{"type":"market","tokenIn":"{token}","tokenOut":"{out}","amount":{raw_amount}}}'
+        answer = post(client, raw)
+        assert answer.status_code == 202, answer.json_body
+        order = store.get_order(answer.json_body["orderId"])
+        assert order["amount_in"] == base_units
+        assert order["slippage_bps"] == 50  # the default
+
+
+def test_tokens_may_be_named_by_mint(client):
+    body = {**GOOD, "tokenOut": "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"}
+    answer = post(client, json.dumps(body))
+    assert answer.status_code == 202
+    assert store.get_order(answer.json_body["orderId"])["token_out"] == "USDC"
+
+
+def test_admission_control_answers_429_when_too_many_orders_are_open(
+    client, monkeypatch, settings_env
+):
+    from chalicelib import api
+
+    limited = settings_env.model_copy(update={"max_open_orders": 1})
+    monkeypatch.setattr(api, "get_settings", lambda: limited)
+    assert post(client, json.dumps(GOOD)).status_code == 202
+    answer = post(client, json.dumps({**GOOD, "amount": "2"}))
+    assert answer.status_code == 429
+    assert answer.headers["Retry-After"] == "1"

@@ -1,0 +1,303 @@
+"""The order pipeline end to end: HTTP function -> SQS (moto server) -> worker -> Postgres."""
+
+import json
+import threading
+
+import base58
+import pytest
+from chalice.test import Client
+
+from chalicelib import queue, reaper, store
+from chalicelib.aws import sqs_client
+from chalicelib.dex import Faults
+from tests.integration.driver import poll_once, run_until
+
+pytestmark = pytest.mark.integration
+
+FLOW = ["pending", "routing", "building", "submitted", "confirmed"]
+ORDER = {
+    "type": "market",
+    "tokenIn": "SOL",
+    "tokenOut": "USDC",
+    "amount": "1.5",
+    "slippageBps": 100,
+}
+
+
+@pytest.fixture
+def app_module(settings_env):
+    import app
+
+    return app
+
+
+@pytest.fixture
+def client(app_module):
+    with Client(app_module.app, stage_name="local") as c:
+        yield c
+
+
+def post(client, body, key=None, raw=None, content_type="application/json"):
+    headers = {"content-type": content_type}
+    if key:
+        headers["Idempotency-Key"] = key
+    return client.http.post(
+        "/api/orders/execute", headers=headers, body=raw if raw is not None else json.dumps(body)
+    )
+
+
+def terminal(*order_ids):
+    return lambda: all(store.get_order(o)["status"] in ("confirmed", "failed") for o in order_ids)
+
+
+def statuses(order_id):
+    return [h["status"] for h in store.history(order_id)]
+
+
+def test_happy_path_records_each_status_once_in_order(client, app_module):
+    answer = post(client, ORDER)
+    assert answer.status_code == 202
+    body = answer.json_body
+    order_id = body["orderId"]
+    assert body["status"] == "pending"
+    assert body["wsUrl"].endswith(f"?orderId={order_id}")
+    assert store.get_order(order_id)["enqueued_at"] is not None
+
+    run_until(app_module, terminal(order_id))
+
+    detail = client.http.get(f"/api/orders/{order_id}").json_body
+    order, history = detail["order"], detail["history"]
+    assert [h["status"] for h in history] == FLOW
+    assert [h["seq"] for h in history] == [1, 2, 3, 4, 5]
+    assert order["status"] == "confirmed" and order["lastSeq"] == 5
+    assert order["amountIn"] == "1500000000" and order["amountInUi"] == "1.5"
+    assert order["mintIn"] == "So11111111111111111111111111111111111111112"
+    confirmed = history[-1]["payload"]
+    assert confirmed["txHash"] == order["txHash"]
+    assert len(base58.b58decode(order["txHash"])) == 64
+    assert int(order["amountOut"]) == int(confirmed["amountOut"]) > 0
+    route = order["route"]
+    assert sum(int(leg["inAmount"]) for leg in route["legs"]) == 1_500_000_000
+    assert int(order["amountOut"]) >= int(route["minOut"])
+    assert history[2]["payload"]["route"]["legs"], "building carries the chosen route"
+
+
+def test_same_key_and_body_returns_the_same_order(client):
+    first = post(client, ORDER, key="k-1")
+    again = post(
+        client, {**ORDER, "amount": "1.50"}, key="k-1"
+    )  # the same order, written otherwise
+    assert first.status_code == 202 and again.status_code == 200
+    assert again.json_body["orderId"] == first.json_body["orderId"]
+    other = post(client, {**ORDER, "amount": "2"}, key="k-1")
+    assert other.status_code == 409
+    assert other.json_body["error"]["code"] == "idempotency_conflict"
+    assert len(store.list_orders(None, 100, None)[0]) == 1
+
+
+def test_concurrent_duplicates_make_one_order(client):
+    answers = []
+
+    def submit():
+        answers.append(post(client, ORDER, key="burst"))
+
+    threads = [threading.Thread(target=submit) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(a.status_code for a in answers) == [200] * 7 + [202]
+    assert len({a.json_body["orderId"] for a in answers}) == 1
+    assert len(store.list_orders(None, 100, None)[0]) == 1
+
+
+def test_redelivered_message_never_duplicates_statuses(client, app_module):
+    order_id = post(client, ORDER).json_body["orderId"]
+    queue.send_order(order_id)  # a duplicate delivery before processing
+    run_until(app_module, terminal(order_id))
+    queue.send_order(order_id)  # and one after the order finished
+    poll_once(app_module.process_orders, queue.queue_url(), wait_s=1)
+    assert statuses(order_id) == FLOW
+
+
+def test_crash_after_submitted_resumes_from_recorded_status(client, app_module, monkeypatch):
+    from chalicelib.dex import Market
+
+    real_execute = Market.execute
+    crashes = []
+
+    def crash_once(self, route, faults=None):
+        if not crashes:
+            crashes.append(1)
+            raise RuntimeError("worker killed")
+        return real_execute(self, route, faults)
+
+    monkeypatch.setattr(Market, "execute", crash_once)
+    order_id = post(client, ORDER).json_body["orderId"]
+    poll_once(app_module.process_orders, queue.queue_url(), wait_s=1)
+    assert store.get_order(order_id)["status"] == "submitted"
+
+    run_until(app_module, terminal(order_id), timeout_s=30)  # redelivered after the lease
+    order = store.get_order(order_id)
+    assert order["status"] == "confirmed" and order["attempts"] == 2
+    assert statuses(order_id) == FLOW
+
+
+def _failing(monkeypatch, failures: int):
+    """Blockhash expiry on the first ``failures`` attempts of every order."""
+    real = Faults.for_attempt
+
+    def for_attempt(seed, order_id, attempt, settings):
+        faults = real(seed, order_id, attempt, settings)
+        if attempt <= failures:
+            monkeypatch.setattr(faults, "blockhash_expires", lambda: True)
+        return faults
+
+    monkeypatch.setattr(Faults, "for_attempt", staticmethod(for_attempt))
+
+
+def test_transient_faults_retry_then_succeed(client, app_module, monkeypatch):
+    _failing(monkeypatch, failures=2)
+    order_id = post(client, ORDER).json_body["orderId"]
+    run_until(app_module, terminal(order_id))
+    order = store.get_order(order_id)
+    assert order["status"] == "confirmed" and order["attempts"] == 3
+    assert statuses(order_id) == FLOW
+
+
+def test_retries_exhausted_fail_with_reason(client, app_module, monkeypatch, settings_env):
+    _failing(monkeypatch, failures=99)
+    order_id = post(client, ORDER).json_body["orderId"]
+    run_until(app_module, terminal(order_id))
+    order = store.get_order(order_id)
+    assert order["status"] == "failed"
+    assert order["attempts"] == settings_env.max_attempts
+    assert "blockhash" in order["failure_reason"].lower()
+    history = store.history(order_id)
+    assert [h["status"] for h in history] == [
+        "pending",
+        "routing",
+        "building",
+        "submitted",
+        "failed",
+    ]
+    assert history[-1]["payload"]["reason"] == order["failure_reason"]
+
+
+def test_unreadable_messages_go_to_the_dlq_and_fail_the_named_order(client, app_module, queues):
+    order_id = post(client, ORDER).json_body["orderId"]
+    # take the real message off the queue so only the poison ones are left
+    sqs_client().purge_queue(QueueUrl=queues.queue)  # the test's own queue: its first purge
+    sqs_client().send_message(QueueUrl=queues.queue, MessageBody="not json at all")
+    sqs_client().send_message(
+        QueueUrl=queues.queue, MessageBody=json.dumps({"kind": "bogus", "orderId": order_id})
+    )
+    while poll_once(app_module.process_orders, queues.queue, wait_s=1):
+        pass
+    dead = sqs_client().receive_message(
+        QueueUrl=queues.dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1
+    )["Messages"]
+    assert sorted(m["Body"] for m in dead) == sorted(
+        ["not json at all", json.dumps({"kind": "bogus", "orderId": order_id})]
+    )
+    order = store.get_order(order_id)
+    assert order["status"] == "failed" and "bogus" in order["failure_reason"]
+
+
+def test_order_whose_send_failed_is_enqueued_by_the_reaper(client, app_module, monkeypatch):
+    import botocore.exceptions
+
+    def down(order_id):
+        raise botocore.exceptions.EndpointConnectionError(endpoint_url="http://sqs")
+
+    monkeypatch.setattr(queue, "send_order", down)
+    answer = post(client, ORDER)
+    assert answer.status_code == 202
+    order_id = answer.json_body["orderId"]
+    assert store.get_order(order_id)["enqueued_at"] is None
+    monkeypatch.undo()
+
+    monkeypatch.setattr(reaper, "UNSENT_AFTER_S", 0)
+    assert reaper.run(app_module.app.websocket_api) == 1
+    run_until(app_module, terminal(order_id))
+    assert statuses(order_id) == FLOW
+
+
+def test_reaper_fails_an_order_stuck_past_its_attempts(client, app_module, settings_env):
+    order_id = post(client, ORDER).json_body["orderId"]
+    with store.pool().connection() as conn:
+        conn.execute(
+            "UPDATE orders SET attempts = %s, last_error = 'venue timeout',"
+            " updated_at = now() - interval '1 hour' WHERE id = %s",
+            (settings_env.max_attempts, order_id),
+        )
+    reaper.run(app_module.app.websocket_api)
+    order = store.get_order(order_id)
+    assert order["status"] == "failed" and "venue timeout" in order["failure_reason"]
+
+
+def test_quote_cache_serves_a_burst_on_one_pair(client, app_module, monkeypatch):
+    from chalicelib.dex import Market
+
+    fetched = []
+    real = Market.snapshot
+
+    def counting(self, venue, token_in, token_out, faults=None):
+        fetched.append(venue)
+        return real(self, venue, token_in, token_out, faults)
+
+    monkeypatch.setattr(Market, "snapshot", counting)
+    ids = [post(client, {**ORDER, "amount": str(n)}).json_body["orderId"] for n in (1, 2, 3, 4)]
+    run_until(app_module, terminal(*ids))
+    assert all(store.get_order(i)["status"] == "confirmed" for i in ids)
+    assert len(fetched) < 2 * len(ids), "every order re-fetched every venue"
+
+
+# -- reading orders --------------------------------------------------------------------------
+
+
+def test_list_orders_is_newest_first_and_paged(client):
+    ids = [post(client, {**ORDER, "amount": str(n)}).json_body["orderId"] for n in range(1, 6)]
+    seen, cursor = [], None
+    while True:
+        url = "/api/orders?limit=2" + (f"&cursor={cursor}" if cursor else "")
+        page = client.http.get(url).json_body
+        seen += [o["id"] for o in page["orders"]]
+        cursor = page["nextCursor"]
+        if not cursor:
+            break
+    assert seen == ids[::-1]
+    pending = client.http.get("/api/orders?status=pending").json_body["orders"]
+    assert len(pending) == 5
+    assert client.http.get("/api/orders?status=confirmed").json_body["orders"] == []
+
+
+@pytest.mark.parametrize(
+    "query", ["status=nope", "limit=0", "limit=101", "limit=x", "cursor=garbage"]
+)
+def test_list_orders_rejects_bad_queries(client, query):
+    answer = client.http.get(f"/api/orders?{query}")
+    assert answer.status_code == 422
+    assert answer.json_body["error"]["code"] == "invalid_query"
+
+
+def test_unknown_order_is_404(client):
+    for order_id in ("00000000-0000-0000-0000-000000000000", "not-a-uuid"):
+        answer = client.http.get(f"/api/orders/{order_id}")
+        assert answer.status_code == 404
+        assert answer.json_body["error"]["code"] == "order_not_found"
+
+
+def test_health_checks_every_dependency(client):
+    answer = client.http.get("/api/health")
+    assert answer.status_code == 200
+    assert answer.json_body["checks"] == {"database": "ok", "redis": "ok", "queue": "ok"}
+
+
+def test_openapi_describes_the_api_from_the_models(client):
+    doc = client.http.get("/api/openapi.json").json_body
+    assert doc["openapi"].startswith("3.")
+    assert {"/api/orders/execute", "/api/orders/{order_id}", "/api/orders"} <= set(doc["paths"])
+    request = doc["components"]["schemas"]["OrderRequest"]
+    assert {"tokenIn", "tokenOut", "amount", "slippageBps"} <= set(request["properties"])
+    assert request["properties"]["slippageBps"]["maximum"] == 5000
