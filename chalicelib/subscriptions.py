@@ -1,0 +1,151 @@
+"""WebSocket subscriptions in Redis.
+
+Keys (every one with the subscription TTL, refreshed on subscribe and on delivery):
+
+- ``ws:order:{order}``     set of connection ids subscribed to the order
+- ``ws:conn:{conn}``       set of order ids the connection is subscribed to
+- ``ws:seq:{conn}``        hash order id -> last seq delivered to the connection
+- ``ws:born:{conn}``       when ``$connect`` was called (epoch seconds), deleted once the
+                           connection is known to be open: a post to a connection still in
+                           its grace period may fail only because ``$connect`` has not
+                           returned yet, so it is not treated as gone
+- ``ws:endpoint``          hash of the WebSocket API's ``apiId``/``domain``/``stage``, recorded
+                           by the handlers so the worker can configure ``app.websocket_api``
+- ``ws:lock:{order}``      short lock: one publisher per order at a time
+"""
+
+import time
+
+from redis.lock import Lock
+
+from chalicelib.cache import redis_client
+from chalicelib.config import get_settings
+
+ENDPOINT_KEY = "ws:endpoint"
+LOCK_LEASE_S = 30  # a publisher holding the lock longer than this is presumed dead
+LOCK_WAIT_S = 10
+
+
+def _order_key(order_id: str) -> str:
+    return f"ws:order:{order_id}"
+
+
+def _conn_key(connection_id: str) -> str:
+    return f"ws:conn:{connection_id}"
+
+
+def _seq_key(connection_id: str) -> str:
+    return f"ws:seq:{connection_id}"
+
+
+def _born_key(connection_id: str) -> str:
+    return f"ws:born:{connection_id}"
+
+
+def _ttl() -> int:
+    return get_settings().ws_subscription_ttl_s
+
+
+def seen(connection_id: str) -> None:
+    """Note when ``$connect`` was called: until it returned, posts are refused as Gone."""
+    redis_client().set(_born_key(connection_id), f"{time.time():.3f}", ex=_ttl(), nx=True)
+
+
+def opened(connection_id: str) -> None:
+    """The connection is known to be open (it sent a message, or a post went through)."""
+    redis_client().delete(_born_key(connection_id))
+
+
+def age_s(connection_id: str) -> float | None:
+    """Seconds since the connection was first seen; None when unknown."""
+    born = redis_client().get(_born_key(connection_id))
+    return None if born is None else time.time() - float(born)
+
+
+def add(connection_id: str, order_id: str, since: int) -> None:
+    """Subscribe: deliver every status of the order with seq > ``since`` from now on."""
+    ttl = _ttl()
+    pipe = redis_client().pipeline()
+    pipe.sadd(_order_key(order_id), connection_id)
+    pipe.sadd(_conn_key(connection_id), order_id)
+    pipe.hset(_seq_key(connection_id), order_id, since)
+    for key in (_order_key(order_id), _conn_key(connection_id), _seq_key(connection_id)):
+        pipe.expire(key, ttl)
+    pipe.execute()
+
+
+def remove(connection_id: str, order_id: str) -> None:
+    pipe = redis_client().pipeline()
+    pipe.srem(_order_key(order_id), connection_id)
+    pipe.srem(_conn_key(connection_id), order_id)
+    pipe.hdel(_seq_key(connection_id), order_id)
+    pipe.execute()
+
+
+def remove_connection(connection_id: str) -> list[str]:
+    """Drop every subscription of a connection (disconnected or gone); returns its orders."""
+    client = redis_client()
+    orders = sorted(client.smembers(_conn_key(connection_id)))
+    pipe = client.pipeline()
+    for order_id in orders:
+        pipe.srem(_order_key(order_id), connection_id)
+    pipe.delete(_conn_key(connection_id), _seq_key(connection_id), _born_key(connection_id))
+    pipe.execute()
+    return orders
+
+
+def connections(order_id: str) -> list[str]:
+    return sorted(redis_client().smembers(_order_key(order_id)))
+
+
+def orders(connection_id: str) -> list[str]:
+    return sorted(redis_client().smembers(_conn_key(connection_id)))
+
+
+def cursors(order_id: str, connection_ids: list[str]) -> dict[str, int]:
+    """Last seq delivered per connection, for the connections still subscribed to the order."""
+    if not connection_ids:
+        return {}
+    pipe = redis_client().pipeline()
+    for connection_id in connection_ids:
+        pipe.hget(_seq_key(connection_id), order_id)
+    values = pipe.execute()
+    return {c: int(v) for c, v in zip(connection_ids, values, strict=True) if v is not None}
+
+
+def delivered(connection_id: str, order_id: str, seq: int, *, done: bool = False) -> None:
+    """Record the last seq delivered, unless the subscription was dropped meanwhile; the
+    connection is open, then. ``done`` (a terminal status delivered) ends the subscription."""
+    client = redis_client()
+    pipe = client.pipeline()
+    if done:
+        pipe.srem(_order_key(order_id), connection_id)
+        pipe.srem(_conn_key(connection_id), order_id)
+        pipe.hdel(_seq_key(connection_id), order_id)
+    elif client.sismember(_conn_key(connection_id), order_id):
+        pipe.hset(_seq_key(connection_id), order_id, seq)
+        for key in (_order_key(order_id), _conn_key(connection_id), _seq_key(connection_id)):
+            pipe.expire(key, _ttl())
+    pipe.delete(_born_key(connection_id))
+    pipe.execute()
+
+
+def order_lock(order_id: str) -> Lock:
+    """``with order_lock(id):`` raises ``redis.exceptions.LockError`` when not acquired in time."""
+    return redis_client().lock(
+        f"ws:lock:{order_id}", timeout=LOCK_LEASE_S, blocking_timeout=LOCK_WAIT_S
+    )
+
+
+def save_endpoint(api_id: str | None, domain: str | None, stage: str | None) -> None:
+    """Remember where the WebSocket API lives (the worker is not a WebSocket handler)."""
+    fields = {k: v for k, v in (("apiId", api_id), ("domain", domain), ("stage", stage)) if v}
+    if not fields:
+        return
+    client = redis_client()
+    if client.hgetall(ENDPOINT_KEY) != fields:
+        client.pipeline().delete(ENDPOINT_KEY).hset(ENDPOINT_KEY, mapping=fields).execute()
+
+
+def endpoint() -> dict[str, str]:
+    return redis_client().hgetall(ENDPOINT_KEY)

@@ -1,0 +1,186 @@
+"""The WebSocket handlers behind ``app.py``: ``$connect``, ``$default`` and ``$disconnect``.
+
+- ``$connect`` with ``?orderId=<id>[&since=<seq>]`` subscribes the connection and queues a
+  replay (API Gateway refuses posts to a connection until ``$connect`` returned); an unknown
+  order is rejected with 404, a bad ``since`` with 400, both with a JSON error body. Without
+  ``orderId`` the connection is accepted and subscribes by message.
+- ``$default`` messages: ``{"action":"subscribe","orderId","since"}`` (answered
+  ``{"type":"subscribed",...}``, then the history after ``since`` at once, then live
+  statuses), ``{"action":"unsubscribe","orderId"}`` (``{"type":"unsubscribed",...}``) and
+  ``{"action":"ping"}`` (``{"type":"pong"}``). A bad message gets
+  ``{"type":"error","error":{"code","message","details"}}`` and the connection stays usable.
+- ``$disconnect`` drops the connection's subscriptions.
+"""
+
+import json
+import logging
+import uuid
+
+import pydantic
+
+from chalicelib import notify, queue, store
+from chalicelib import subscriptions as subs
+from chalicelib.models import OrderStatus, SubscribeMessage
+
+log = logging.getLogger(__name__)
+
+ACCEPT = {"statusCode": 200}
+
+
+def _error(code: str, message: str, details=None) -> dict:
+    return {"code": code, "message": message, "details": details}
+
+
+def _reject(status: int, code: str, message: str) -> dict:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps({"error": _error(code, message)}),
+    }
+
+
+def _canonical(order_id: str) -> str | None:
+    try:
+        return str(uuid.UUID(str(order_id)))
+    except ValueError:
+        return None
+
+
+def _parse_since(raw) -> int | None:
+    """A non-negative integer, or None when malformed."""
+    if raw is None:
+        return 0
+    try:
+        since = int(str(raw).strip())
+    except ValueError:
+        return None
+    return since if since >= 0 else None
+
+
+def _subscribe(connection_id: str, order: dict, since: int) -> bool:
+    """Record the subscription; False when there is nothing left to deliver, ever."""
+    order_id = str(order["id"])
+    if OrderStatus(order["status"]).terminal and since >= order["last_seq"]:
+        subs.remove(connection_id, order_id)
+        return False
+    subs.add(connection_id, order_id, since)
+    return True
+
+
+def connect(event, websocket_api) -> dict:
+    """``$connect``: the return value is the handler's answer (200 accepts)."""
+    raw = event.to_dict()
+    context = raw.get("requestContext") or {}
+    params = raw.get("queryStringParameters") or {}
+    connection_id = event.connection_id
+    order_param, since_param = params.get("orderId"), params.get("since")
+    since = _parse_since(since_param)
+    if since is None:
+        return _reject(400, "invalid_query", "since must be a non-negative integer")
+    if order_param is None:
+        if since_param is not None:
+            return _reject(400, "invalid_query", "since needs an orderId")
+        try:
+            subs.save_endpoint(context.get("apiId"), event.domain_name, event.stage)
+            subs.seen(connection_id)
+        except Exception:
+            log.exception("$connect %s: could not record the connection", connection_id)
+        return ACCEPT
+    try:
+        order = store.get_order(order_param)
+        if order is None:
+            return _reject(404, "order_not_found", f"no order {order_param[:64]}")
+        subs.save_endpoint(context.get("apiId"), event.domain_name, event.stage)
+        subs.seen(connection_id)
+        if _subscribe(connection_id, order, since):
+            queue.send_replay(connection_id, str(order["id"]), since)
+    except Exception:
+        log.exception("$connect %s to order %s failed", connection_id, order_param)
+        try:  # a rejected $connect gets no $disconnect
+            subs.remove_connection(connection_id)
+        except Exception:
+            log.exception("$connect %s: could not drop its subscriptions", connection_id)
+        return _reject(503, "dependency_unavailable", "a dependency is unavailable")
+    return ACCEPT
+
+
+def disconnect(event) -> None:
+    try:
+        subs.remove_connection(event.connection_id)
+    except Exception:
+        log.exception("$disconnect %s: could not drop its subscriptions", event.connection_id)
+
+
+def message(event, websocket_api) -> None:
+    """``$default``: answers go back on the socket; nothing here raises."""
+    connection_id = event.connection_id
+    try:
+        _handle(event, websocket_api, connection_id)
+    except Exception:
+        log.exception("message from %s failed", connection_id)
+        _reply(
+            websocket_api,
+            connection_id,
+            {
+                "type": "error",
+                "error": _error("dependency_unavailable", "a dependency is unavailable"),
+            },
+        )
+
+
+def _reply(websocket_api, connection_id: str, body: dict) -> None:
+    if notify.send(websocket_api, connection_id, json.dumps(body)) == notify.GONE:
+        subs.remove_connection(connection_id)
+
+
+def _handle(event, websocket_api, connection_id: str) -> None:
+    def error(code: str, text: str, details=None) -> None:
+        _reply(
+            websocket_api, connection_id, {"type": "error", "error": _error(code, text, details)}
+        )
+
+    try:
+        body = json.loads(event.body)
+    except ValueError:
+        return error("malformed_json", "the message is not valid JSON")
+    if not isinstance(body, dict):
+        return error("invalid_message", "the message must be a JSON object")
+    action = body.get("action")
+    if action == "ping":
+        return _reply(websocket_api, connection_id, {"type": "pong"})
+    if action not in ("subscribe", "unsubscribe"):
+        return error(
+            "unknown_action", f"unknown action {action!r}; use subscribe, unsubscribe or ping"
+        )
+    try:
+        request = SubscribeMessage.model_validate(body)
+    except pydantic.ValidationError as e:
+        details = [{"field": ".".join(map(str, x["loc"])), "message": x["msg"]} for x in e.errors()]
+        return error("invalid_message", f"invalid {action} message", details)
+
+    if request.action == "unsubscribe":
+        order_id = _canonical(request.order_id)
+        if order_id is not None:
+            subs.remove(connection_id, order_id)
+        return _reply(
+            websocket_api,
+            connection_id,
+            {"type": "unsubscribed", "orderId": order_id or request.order_id},
+        )
+
+    order = store.get_order(request.order_id)
+    if order is None:
+        return error("order_not_found", f"no order {request.order_id}")
+    order_id = str(order["id"])
+    subs.save_endpoint(
+        (event.to_dict().get("requestContext") or {}).get("apiId"), event.domain_name, event.stage
+    )
+    subs.opened(connection_id)  # it sent a message: posts to it go through
+    pending = _subscribe(connection_id, order, request.since)
+    _reply(
+        websocket_api,
+        connection_id,
+        {"type": "subscribed", "orderId": order_id, "since": request.since},
+    )
+    if pending and not notify.replay(websocket_api, order_id, connection_id):
+        queue.send_replay(connection_id, order_id, request.since)

@@ -1,0 +1,493 @@
+"""Catch-up delivery (chalicelib.notify) and the WebSocket handlers (chalicelib.ws).
+
+The WebSocket API and the store are fakes here; Redis is the real one (conftest's ``redis_db``).
+"""
+
+import json
+import threading
+import time
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime
+
+import pytest
+from chalice import WebsocketDisconnectedError
+from chalice.app import WebsocketEvent
+
+from chalicelib import notify, queue, store, ws
+from chalicelib import subscriptions as subs
+
+FLOW = ["pending", "routing", "building", "submitted", "confirmed"]
+
+
+class FakeWebsocketAPI:
+    """Records what ``chalice.WebsocketAPI.send`` would post, per connection."""
+
+    def __init__(self, delay_s: float = 0.0):
+        self._endpoint = None
+        self.configured = []
+        self.sent = defaultdict(list)
+        self.gone: set[str] = set()
+        self.failing: set[str] = set()
+        self.attempts = defaultdict(int)
+        self.closed: list[str] = []
+        self.delay_s = delay_s
+
+    def configure(self, domain_name, stage):
+        self.configured.append(("domain", domain_name, stage))
+        self._endpoint = self._endpoint or f"https://{domain_name}/{stage}"
+
+    def configure_from_api_id(self, api_id, stage):
+        self.configured.append(("apiId", api_id, stage))
+        self._endpoint = self._endpoint or f"https://{api_id}.execute-api/{stage}"
+
+    def send(self, connection_id, message):
+        self.attempts[connection_id] += 1
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        if connection_id in self.gone:
+            raise WebsocketDisconnectedError(connection_id)
+        if connection_id in self.failing:
+            raise RuntimeError("TooManyRequestsException")
+        self.sent[connection_id].append(json.loads(message))
+
+    def close(self, connection_id):
+        self.closed.append(connection_id)
+
+    def seqs(self, connection_id, order_id=None):
+        return [
+            m["seq"]
+            for m in self.sent[connection_id]
+            if m.get("type") == "status" and (order_id is None or m["orderId"] == order_id)
+        ]
+
+    def of_type(self, connection_id, kind):
+        return [m for m in self.sent[connection_id] if m.get("type") == kind]
+
+
+class FakeStore:
+    """Orders and their history as ``chalicelib.store`` returns them."""
+
+    def __init__(self):
+        self.orders: dict[str, dict] = {}
+        self.rows: dict[str, list[dict]] = defaultdict(list)
+        self.lock = threading.Lock()
+
+    def new_order(self) -> str:
+        order_id = str(uuid.uuid4())
+        self.orders[order_id] = {"id": uuid.UUID(order_id), "status": "pending", "last_seq": 0}
+        self.record(order_id, "pending", {"tokenIn": "SOL"})
+        return order_id
+
+    def record(self, order_id: str, status: str, payload: dict | None = None) -> int:
+        with self.lock:
+            order = self.orders[order_id]
+            order["last_seq"] += 1
+            order["status"] = status
+            self.rows[order_id].append(
+                {
+                    "seq": order["last_seq"],
+                    "status": status,
+                    "payload": payload or {},
+                    "created_at": datetime.now(UTC),
+                }
+            )
+            return order["last_seq"]
+
+    def run(self, order_id: str, final: str = "confirmed") -> None:
+        for status in FLOW[1:-1]:
+            self.record(order_id, status)
+        self.record(order_id, final, {"txHash": "5x" * 44} if final == "confirmed" else {})
+
+    def get_order(self, order_id):
+        try:
+            key = str(uuid.UUID(str(order_id)))
+        except ValueError:
+            return None
+        order = self.orders.get(key)
+        return dict(order) if order else None
+
+    def history(self, order_id, since=0):
+        with self.lock:
+            return [dict(r) for r in self.rows.get(str(order_id), []) if r["seq"] > since]
+
+
+@pytest.fixture
+def fake_store(monkeypatch, redis_db):
+    fake = FakeStore()
+    monkeypatch.setattr(store, "get_order", fake.get_order)
+    monkeypatch.setattr(store, "history", fake.history)
+    return fake
+
+
+@pytest.fixture
+def replays(monkeypatch):
+    sent = []
+    monkeypatch.setattr(
+        queue, "send_replay", lambda conn, order, since: sent.append((conn, order, since))
+    )
+    return sent
+
+
+@pytest.fixture
+def api():
+    return FakeWebsocketAPI()
+
+
+def conn_id() -> str:
+    return uuid.uuid4().hex[:14] + "="  # shaped like API Gateway's, e.g. "L0SM9cOFvHcCIhw="
+
+
+def make_old(connection_id: str) -> None:
+    """A connection that has been open for a while (past the $connect grace period)."""
+    redis_db_client = subs.redis_client()
+    redis_db_client.set(f"ws:born:{connection_id}", str(time.time() - 3600))
+
+
+def ws_event(route: str, connection_id: str, body=None, query=None) -> WebsocketEvent:
+    event_type = {"$connect": "CONNECT", "$disconnect": "DISCONNECT"}.get(route, "MESSAGE")
+    event = {
+        "requestContext": {
+            "routeKey": route,
+            "eventType": event_type,
+            "connectionId": connection_id,
+            "apiId": "abc123defg",
+            "stage": "api",
+            "domainName": "abc123defg.execute-api.us-east-1.amazonaws.com",
+            "requestId": uuid.uuid4().hex,
+            "connectedAt": int(time.time() * 1000),
+        },
+        "isBase64Encoded": False,
+    }
+    if query is not None:
+        event["queryStringParameters"] = query
+    if body is not None:
+        event["body"] = body if isinstance(body, str) else json.dumps(body)
+    return WebsocketEvent(event, None)
+
+
+# -- the event shape --------------------------------------------------------------------------
+
+
+def test_status_message_is_the_contract_shape():
+    created = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    entry = {
+        "seq": 5,
+        "status": "confirmed",
+        "payload": {"txHash": "abc", "seq": 99, "orderId": "evil", "amountOut": "123"},
+        "created_at": created,
+    }
+    event = json.loads(notify.status_message("o-1", entry))
+    assert event == {
+        "type": "status",
+        "orderId": "o-1",
+        "seq": 5,
+        "status": "confirmed",
+        "txHash": "abc",
+        "amountOut": "123",
+        "createdAt": created.isoformat(),
+    }
+    assert list(event)[:4] == ["type", "orderId", "seq", "status"]
+
+
+# -- catch-up ----------------------------------------------------------------------------------
+
+
+def test_subscriber_gets_history_then_live_statuses_once(api, fake_store):
+    order = fake_store.new_order()
+    c = conn_id()
+    subs.add(c, order, 0)
+    notify.publish(api, order)
+    assert api.seqs(c) == [1]
+    notify.publish(api, order)  # nothing new: nothing sent
+    assert api.seqs(c) == [1]
+    fake_store.record(order, "routing")
+    fake_store.record(order, "building")
+    notify.publish(api, order)
+    assert api.seqs(c) == [1, 2, 3]
+    assert [m["status"] for m in api.sent[c]] == ["pending", "routing", "building"]
+
+
+def test_since_skips_what_the_client_has(api, fake_store):
+    order = fake_store.new_order()
+    fake_store.record(order, "routing")
+    fake_store.record(order, "building")
+    c = conn_id()
+    subs.add(c, order, 2)
+    assert notify.replay(api, order, c) is True
+    assert api.seqs(c) == [3]
+
+
+def test_terminal_status_ends_the_subscription_not_the_socket(api, fake_store):
+    done, other = fake_store.new_order(), fake_store.new_order()
+    c = conn_id()
+    subs.add(c, done, 0)
+    subs.add(c, other, 0)
+    fake_store.run(done)
+    notify.publish(api, done)
+    assert api.seqs(c, done) == [1, 2, 3, 4, 5]
+    assert subs.orders(c) == [other]
+    assert subs.connections(done) == []
+    assert api.closed == []
+    notify.publish(api, other)
+    assert api.seqs(c, other) == [1]
+
+
+def test_two_connections_on_one_order_each_get_everything_once(api, fake_store):
+    order = fake_store.new_order()
+    early, late = conn_id(), conn_id()
+    subs.add(early, order, 0)
+    fake_store.record(order, "routing")
+    notify.publish(api, order)
+    subs.add(late, order, 0)
+    fake_store.record(order, "building")
+    notify.publish(api, order)
+    assert api.seqs(early) == [1, 2, 3]
+    assert api.seqs(late) == [1, 2, 3]
+
+
+def test_gone_connection_is_dropped_everywhere_and_never_retried(api, fake_store):
+    a, b = fake_store.new_order(), fake_store.new_order()
+    c, ok = conn_id(), conn_id()
+    make_old(c)
+    subs.add(c, a, 0)
+    subs.add(c, b, 0)
+    subs.add(ok, a, 0)
+    api.gone.add(c)
+    notify.publish(api, a)
+    assert api.attempts[c] == 1
+    assert subs.orders(c) == []
+    assert subs.connections(a) == [ok] and subs.connections(b) == []
+    fake_store.record(a, "routing")
+    notify.publish(api, a)
+    notify.publish(api, b)
+    assert api.attempts[c] == 1
+    assert api.seqs(ok) == [1, 2]
+
+
+def test_connection_still_connecting_keeps_its_subscription(api, fake_store):
+    """API Gateway says Gone until $connect returned: the replay retries, nothing is lost."""
+    order = fake_store.new_order()
+    c = conn_id()
+    subs.seen(c)
+    subs.add(c, order, 0)
+    api.gone.add(c)
+    notify.publish(api, order)
+    assert notify.replay(api, order, c) is False
+    assert subs.orders(c) == [order]
+    api.gone.discard(c)  # $connect returned
+    fake_store.record(order, "routing")
+    assert notify.replay(api, order, c) is True
+    notify.publish(api, order)
+    assert api.seqs(c) == [1, 2]
+
+
+def test_gone_after_a_delivery_is_gone_even_while_young(api, fake_store):
+    order = fake_store.new_order()
+    c = conn_id()
+    subs.seen(c)
+    subs.add(c, order, 0)
+    notify.publish(api, order)
+    assert api.seqs(c) == [1]
+    api.gone.add(c)
+    fake_store.record(order, "routing")
+    notify.publish(api, order)
+    assert subs.orders(c) == [] and subs.connections(order) == []
+
+
+def test_other_push_failure_never_raises_and_queues_a_replay(api, fake_store, replays):
+    order = fake_store.new_order()
+    c = conn_id()
+    make_old(c)
+    subs.add(c, order, 0)
+    api.failing.add(c)
+    notify.publish(api, order)  # does not raise
+    assert replays == [(c, order, 0)]
+    assert subs.orders(c) == [order]
+    assert notify.replay(api, order, c) is False  # still failing: try again later
+    api.failing.discard(c)
+    fake_store.record(order, "routing")
+    assert notify.replay(api, order, c) is True
+    assert api.seqs(c) == [1, 2]
+
+
+def test_publish_survives_a_broken_store(api, fake_store, monkeypatch):
+    order = fake_store.new_order()
+    subs.add(conn_id(), order, 0)
+
+    def broken(*args, **kwargs):
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(store, "history", broken)
+    notify.publish(api, order)  # logged, not raised
+    assert notify.replay(api, order, subs.connections(order)[0]) is False
+
+
+def test_replay_for_an_unsubscribed_connection_is_done(api, fake_store):
+    order = fake_store.new_order()
+    assert notify.replay(api, order, conn_id()) is True
+    assert api.sent == {}
+
+
+def test_worker_side_api_is_configured_from_the_recorded_endpoint(fake_store):
+    order = fake_store.new_order()
+    c = conn_id()
+    subs.save_endpoint("abc123defg", "abc123defg.execute-api.us-east-1.amazonaws.com", "api")
+    subs.add(c, order, 0)
+    worker_api = FakeWebsocketAPI()
+    notify.publish(worker_api, order)
+    assert worker_api.configured == [("apiId", "abc123defg", "api")]
+    assert worker_api.seqs(c) == [1]
+
+
+def test_concurrent_publishers_never_interleave(fake_store):
+    """Four publishers racing with the recorder: strictly increasing seq, no gap, no duplicate."""
+    api = FakeWebsocketAPI(delay_s=0.001)
+    order = fake_store.new_order()
+    conns = [conn_id() for _ in range(3)]
+    for c in conns:
+        subs.add(c, order, 0)
+    total = 40
+
+    def recorder():
+        for i in range(total - 1):
+            fake_store.record(order, "routing", {"i": i})
+            notify.publish(api, order)
+
+    def publisher():
+        for _ in range(total):
+            notify.publish(api, order)
+
+    late = conn_id()
+
+    def late_subscriber():
+        time.sleep(0.01)
+        subs.add(late, order, 0)
+        notify.replay(api, order, late)
+
+    threads = [threading.Thread(target=recorder), threading.Thread(target=late_subscriber)]
+    threads += [threading.Thread(target=publisher) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    notify.publish(api, order)
+    for c in [*conns, late]:
+        assert api.seqs(c) == list(range(1, total + 1))
+
+
+# -- the handlers ------------------------------------------------------------------------------
+
+
+def test_connect_with_order_subscribes_and_queues_a_replay(api, fake_store, replays):
+    order = fake_store.new_order()
+    c = conn_id()
+    answer = ws.connect(ws_event("$connect", c, query={"orderId": order, "since": "0"}), api)
+    assert answer == {"statusCode": 200}
+    assert subs.orders(c) == [order]
+    assert replays == [(c, order, 0)]
+    assert subs.endpoint() == {
+        "apiId": "abc123defg",
+        "domain": "abc123defg.execute-api.us-east-1.amazonaws.com",
+        "stage": "api",
+    }
+
+
+def test_connect_normalises_the_order_id(api, fake_store, replays):
+    order = fake_store.new_order()
+    c = conn_id()
+    ws.connect(ws_event("$connect", c, query={"orderId": order.upper()}), api)
+    assert subs.orders(c) == [order]
+
+
+@pytest.mark.parametrize(
+    "query, status, code",
+    [
+        ({"orderId": str(uuid.uuid4())}, 404, "order_not_found"),
+        ({"orderId": "not-a-uuid"}, 404, "order_not_found"),
+        ({"orderId": "ORDER", "since": "-1"}, 400, "invalid_query"),
+        ({"orderId": "ORDER", "since": "abc"}, 400, "invalid_query"),
+        ({"since": "3"}, 400, "invalid_query"),
+    ],
+)
+def test_connect_rejects_with_a_json_error(api, fake_store, replays, query, status, code):
+    order = fake_store.new_order()
+    query = {k: (order if v == "ORDER" else v) for k, v in query.items()}
+    c = conn_id()
+    answer = ws.connect(ws_event("$connect", c, query=query), api)
+    assert answer["statusCode"] == status
+    assert json.loads(answer["body"])["error"]["code"] == code
+    assert subs.orders(c) == [] and replays == []
+
+
+def test_connect_without_order_is_accepted(api, fake_store, replays):
+    c = conn_id()
+    assert ws.connect(ws_event("$connect", c), api) == {"statusCode": 200}
+    assert subs.orders(c) == [] and replays == []
+
+
+def test_connect_to_a_finished_order_with_everything_seen_needs_no_replay(api, fake_store, replays):
+    order = fake_store.new_order()
+    fake_store.run(order)
+    c = conn_id()
+    answer = ws.connect(ws_event("$connect", c, query={"orderId": order, "since": "5"}), api)
+    assert answer == {"statusCode": 200}
+    assert replays == [] and subs.orders(c) == []
+
+
+def test_subscribe_message_acks_then_catches_up(api, fake_store, replays):
+    order = fake_store.new_order()
+    fake_store.record(order, "routing")
+    c = conn_id()
+    ws.message(ws_event("$default", c, {"action": "subscribe", "orderId": order, "since": 1}), api)
+    assert api.sent[c][0] == {"type": "subscribed", "orderId": order, "since": 1}
+    assert api.seqs(c) == [2]
+    assert replays == []
+    fake_store.record(order, "building")
+    notify.publish(api, order)
+    assert api.seqs(c) == [2, 3]
+
+
+def test_unsubscribe_stops_the_stream(api, fake_store):
+    order = fake_store.new_order()
+    c = conn_id()
+    ws.message(ws_event("$default", c, {"action": "subscribe", "orderId": order}), api)
+    ws.message(ws_event("$default", c, {"action": "unsubscribe", "orderId": order}), api)
+    assert api.sent[c][-1] == {"type": "unsubscribed", "orderId": order}
+    fake_store.record(order, "routing")
+    notify.publish(api, order)
+    assert api.seqs(c) == [1]
+
+
+@pytest.mark.parametrize(
+    "body, code",
+    [
+        ("{not json", "malformed_json"),
+        ("[1, 2]", "invalid_message"),
+        ({"action": "dance"}, "unknown_action"),
+        ({"orderId": "x"}, "unknown_action"),
+        ({"action": "subscribe"}, "invalid_message"),
+        ({"action": "subscribe", "orderId": "ORDER", "since": -2}, "invalid_message"),
+        ({"action": "subscribe", "orderId": str(uuid.uuid4())}, "order_not_found"),
+    ],
+)
+def test_bad_messages_get_an_error_and_the_connection_stays_usable(api, fake_store, body, code):
+    order = fake_store.new_order()
+    if isinstance(body, dict):
+        body = {k: (order if v == "ORDER" else v) for k, v in body.items()}
+    c = conn_id()
+    ws.message(ws_event("$default", c, body), api)
+    [error] = api.of_type(c, "error")
+    assert error["error"]["code"] == code and error["error"]["message"]
+    ws.message(ws_event("$default", c, {"action": "ping"}), api)
+    assert api.sent[c][-1] == {"type": "pong"}
+
+
+def test_disconnect_drops_every_subscription(api, fake_store):
+    orders = [fake_store.new_order() for _ in range(3)]
+    c = conn_id()
+    for order in orders:
+        subs.add(c, order, 0)
+    ws.disconnect(ws_event("$disconnect", c))
+    assert subs.orders(c) == []
+    assert all(subs.connections(o) == [] for o in orders)
