@@ -1,0 +1,297 @@
+"""``python -m chalicelib.local`` (``make run``): the whole engine on one machine.
+
+Start-up: bind the port (a busy one fails first), find or start Postgres, Redis and SQS,
+export their URLs and the management endpoint, import the app, migrate, create the queues,
+serve, start the event sources. Ctrl-C (SIGINT) or SIGTERM: stop receiving, let the
+invocations under way finish (bounded by ``--drain-timeout``), close the sockets (their
+``$disconnect`` runs), stop the embedded servers. A message never deleted comes back after
+its visibility timeout; an embedded (in-memory) queue starts empty, so open orders are
+enqueued again on start.
+"""
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from aiohttp import web
+from botocore.config import Config as BotoConfig
+from chalice.app import ScheduledEventConfig, SQSEventConfig
+
+from chalicelib.local import services
+from chalicelib.local.functions import Functions, load
+from chalicelib.local.gateway import create_app
+from chalicelib.local.poller import Schedule, SqsPoller
+from chalicelib.local.websocket import Connections
+
+log = logging.getLogger("chalicelib.local")
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+GATEWAY_THREADS = 64  # REST and WebSocket invocations at once
+# Ctrl-C, kill, and a closed terminal: each one shuts down cleanly.
+STOP_SIGNALS = [signal.SIGINT, signal.SIGTERM] + (
+    [signal.SIGHUP] if hasattr(signal, "SIGHUP") else []
+)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    env = os.environ.get
+    parser = argparse.ArgumentParser(
+        prog="python -m chalicelib.local",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--host", default=env("HOST", "127.0.0.1"))
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(env("PORT", "3000")),
+        help="HTTP and WebSocket port (env PORT; 0 picks a free one)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=int(env("WORKER_CONCURRENCY", "10")),
+        help="concurrent invocations per SQS handler, like Lambda's maximum "
+        "concurrency (env WORKER_CONCURRENCY)",
+    )
+    parser.add_argument(
+        "--poll-wait",
+        type=int,
+        default=2,
+        choices=range(0, 21),
+        metavar="SECONDS",
+        help="ReceiveMessage long-poll wait (0-20)",
+    )
+    parser.add_argument(
+        "--schedule-interval",
+        type=float,
+        default=30,
+        help="seconds between runs of each @app.schedule handler",
+    )
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=30,
+        help="seconds to let invocations under way finish on shutdown",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=PROJECT_DIR / ".data",
+        help="where embedded Postgres and Redis keep their data",
+    )
+    parser.add_argument("--stage", default="local", help="Chalice stage in .chalice/config.json")
+    parser.add_argument("--app", default="app", help="the app: module[:attribute]")
+    parser.add_argument("--log-level", default=env("LOG_LEVEL", "INFO"))
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)-5s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stdout,
+    )
+    for noisy in ("botocore", "urllib3", "werkzeug", "pgserver", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    sys.path.insert(0, str(PROJECT_DIR))  # app.py, wherever we are started from
+
+    # Until the event loop takes over, a termination still stops what was started.
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, _interrupt)
+    # Bound before anything starts: a busy port fails at once.
+    try:
+        sock = socket.create_server((args.host, args.port))
+    except OSError as e:
+        log.error("cannot listen on %s:%s: %s", args.host, args.port, e.strerror)
+        return 1
+    try:
+        started = services.start(args.data_dir)
+    except services.ServiceError as e:
+        log.error("%s", e)
+        return 1
+    except KeyboardInterrupt:  # what had started is stopped already
+        return 130
+    try:
+        asyncio.run(serve(args, sock, started))
+    except KeyboardInterrupt:
+        log.info("interrupted while starting")
+    finally:
+        started.close()
+    log.info("stopped")
+    return 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+async def serve(args: argparse.Namespace, sock: socket.socket, found: services.Services) -> None:
+    port = sock.getsockname()[1]
+    own_host = "127.0.0.1" if args.host in ("", "0.0.0.0", "localhost") else args.host
+    # The app's websocket_api session reads this at import: the worker pushes through us.
+    os.environ["WS_MANAGEMENT_ENDPOINT"] = f"http://{own_host}:{port}"
+    os.environ.setdefault("WS_PUBLIC_URL", f"ws://localhost:{port}/api/orders/execute")
+    functions = load(PROJECT_DIR, args.stage, args.app)
+    prepare(found)
+
+    executor = ThreadPoolExecutor(GATEWAY_THREADS, thread_name_prefix="gateway")
+    connections = Connections()
+    app, websockets = create_app(functions, executor, connections)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=5)
+    await runner.setup()
+    site = web.SockSite(runner, sock)
+    await site.start()
+    sources = event_sources(functions, args)
+    for source in sources:
+        source.start()
+
+    http = f"http://localhost:{port}"
+    log.info(
+        "order engine ready: http=%s/api ws=%s management=%s sqs=%s db=%s redis=%s "
+        "(%d SQS handler(s) x %d, %d schedule(s))",
+        http,
+        os.environ["WS_PUBLIC_URL"],
+        os.environ["WS_MANAGEMENT_ENDPOINT"],
+        found.sqs_endpoint,
+        _safe(found.database_url),
+        _safe(found.redis_url),
+        sum(isinstance(s, SqsPoller) for s in sources),
+        args.concurrency,
+        sum(isinstance(s, Schedule) for s in sources),
+    )
+
+    await _until_signalled()
+    log.info(
+        "shutting down: no new messages; waiting up to %.0fs for invocations under way",
+        args.drain_timeout,
+    )
+    for source in sources:
+        source.stop()
+    loop = asyncio.get_running_loop()
+    drained = await asyncio.gather(
+        *(loop.run_in_executor(None, s.join, args.drain_timeout) for s in sources)
+    )
+    if not all(drained):
+        log.warning("some invocations did not finish: their messages come back later")
+    # Served until now: the invocations finishing above push through the management API.
+    await site.stop()
+    await connections.close_all()
+    await websockets.drain()
+    await runner.cleanup()
+    executor.shutdown(wait=False, cancel_futures=True)
+    _close_clients()
+
+
+def prepare(found: services.Services) -> None:
+    """Migrations, queues, and the open orders an empty queue would forget."""
+    from chalicelib import store
+    from chalicelib.aws import sqs_client
+    from chalicelib.config import get_settings
+    from infra.queues import ensure_queues
+
+    store.migrate()
+    ensure_queues(sqs_client(), get_settings())
+    if found.fresh_queues:
+        sent = requeue_open_orders()
+        if sent:
+            log.info("enqueued %d open order(s) again (the embedded queue starts empty)", sent)
+
+
+def requeue_open_orders() -> int:
+    from chalicelib import queue, store
+
+    order_ids = store.open_order_ids()
+    for order_id in order_ids:
+        queue.send_order(order_id)
+    return len(order_ids)
+
+
+def event_sources(functions: Functions, args: argparse.Namespace) -> list:
+    """A poller per ``on_sqs_message`` handler, a timer per ``schedule``."""
+    from chalicelib.aws import aws_session
+    from chalicelib.config import get_settings
+
+    settings = get_settings()
+    configs = functions.app.event_sources
+    sqs_configs = [c for c in configs if isinstance(c, SQSEventConfig)]
+    threads = sum(c.maximum_concurrency or args.concurrency for c in sqs_configs)
+    # One client for all pollers, with a connection for each concurrent long poll.
+    sqs = aws_session(settings).client("sqs", config=BotoConfig(max_pool_connections=threads + 4))
+    sources: list = []
+    for config in sqs_configs:
+        name = config.queue or config.queue_arn.rsplit(":", 1)[-1]
+        try:
+            queue_url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        except sqs.exceptions.QueueDoesNotExist:
+            log.error("queue %s does not exist: %s will not be invoked", name, config.name)
+            continue
+        sources.append(
+            SqsPoller(
+                functions,
+                config.name,
+                sqs,
+                queue_url,
+                batch_size=min(config.batch_size, 10),
+                concurrency=config.maximum_concurrency or args.concurrency,
+                wait_s=args.poll_wait,
+                region=settings.aws_region,
+            )
+        )
+    for config in configs:
+        if isinstance(config, ScheduledEventConfig):
+            sources.append(
+                Schedule(functions, config.name, args.schedule_interval, settings.aws_region)
+            )
+    return sources
+
+
+async def _until_signalled() -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def on_signal() -> None:
+        if stop.is_set():  # a second Ctrl-C: do not wait any longer
+            log.warning("forced exit")
+            os._exit(130)
+        stop.set()
+
+    for signum in STOP_SIGNALS:
+        try:
+            loop.add_signal_handler(signum, on_signal)
+        except NotImplementedError:  # Windows
+            signal.signal(signum, lambda *_: loop.call_soon_threadsafe(on_signal))
+    await stop.wait()
+
+
+def _close_clients() -> None:
+    """Close the app's Postgres pool and Redis client before their servers stop."""
+    store = sys.modules.get("chalicelib.store")
+    if store is not None and store.pool.cache_info().currsize:
+        store.pool().close()
+    cache = sys.modules.get("chalicelib.cache")
+    if cache is not None and cache.redis_client.cache_info().currsize:
+        cache.redis_client().close()
+
+
+def _safe(url: str) -> str:
+    """A URL without its password, for the log."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        parts = parts._replace(netloc=netloc)
+    return urlunsplit(parts)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""One HTTP server playing API Gateway: REST routes, the WebSocket API, its management API.
+
+REST requests go through Chalice's own local gateway (``chalice.local.LocalGateway``: route
+matching, the Lambda proxy event, authorizers, CORS preflight), as ``chalice local`` does;
+only the HTTP server around it is aiohttp, which also speaks WebSocket. An upgrade request
+on a WebSocket path goes to ``websocket.WebSocketGateway`` instead.
+"""
+
+import asyncio
+import base64
+import functools
+import logging
+import time
+from concurrent.futures import Executor
+
+from aiohttp import web
+from chalice.local import LocalGateway, LocalGatewayException
+from multidict import CIMultiDict
+
+from chalicelib.local import management
+from chalicelib.local.functions import Functions
+from chalicelib.local.websocket import Connections, WebSocketGateway
+
+log = logging.getLogger(__name__)
+
+# Where clients open WebSockets: the order endpoint upgrades, as in the design; /ws as well.
+WEBSOCKET_PATHS = frozenset({"/api/orders/execute", "/ws"})
+MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+
+
+class RestGateway:
+    def __init__(self, functions: Functions, executor: Executor):
+        self._gateway = LocalGateway(functions.app, functions.config)
+        self._executor = executor
+
+    async def handle(self, request: web.Request) -> web.Response:
+        started = time.perf_counter()
+        body = await request.read()
+        call = functools.partial(
+            self._gateway.handle_request,
+            method=request.method,
+            path=request.raw_path,  # with the query string, still URL-encoded, as API Gateway
+            headers=dict(request.headers),
+            body=body or None,
+        )
+        try:
+            answer = await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        except LocalGatewayException as e:  # no route, or an authorizer said no
+            headers = {"Content-Type": "application/json", **e.headers}
+            response = web.Response(status=e.CODE, body=e.body, headers=headers)
+        else:
+            response = _response(answer)
+        log.info(
+            "%s %s %d %.0fms",
+            request.method,
+            request.raw_path,
+            response.status,
+            (time.perf_counter() - started) * 1000,
+        )
+        return response
+
+
+def _response(answer: dict) -> web.Response:
+    headers = CIMultiDict(answer.get("headers") or {})
+    for key, values in (answer.get("multiValueHeaders") or {}).items():
+        headers.popall(key, None)
+        for value in values:
+            headers.add(key, value)
+    headers.setdefault("Content-Type", "application/json")  # as chalice local does
+    body = answer.get("body")
+    if body is not None and answer.get("isBase64Encoded"):
+        body = base64.b64decode(body)
+    elif isinstance(body, str):
+        body = body.encode()
+    return web.Response(status=answer["statusCode"], body=body, headers=headers)
+
+
+def create_app(functions: Functions, executor: Executor, connections: Connections):
+    """The aiohttp application, and its WebSocket gateway (to drain on shutdown)."""
+    rest = RestGateway(functions, executor)
+    websockets = WebSocketGateway(functions, executor, connections)
+
+    async def dispatch(request: web.Request) -> web.StreamResponse:
+        upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
+        if upgrade and request.method == "GET" and request.path in WEBSOCKET_PATHS:
+            return await websockets.handle(request)
+        return await rest.handle(request)
+
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    management.add_routes(app.router, connections, functions.api_stage)
+    app.router.add_route("*", "/{path:.*}", dispatch)
+    return app, websockets

