@@ -1,0 +1,255 @@
+"""``make package``: the packaged CloudFormation template, validated offline.
+
+One packaging per module (the same ``infra.package.package`` the Makefile runs, without the
+requirements' wheels: the template does not depend on them), then cfn-lint and assertions on
+what the deployment needs: the queues as ``infra/queues.py`` defines them, batch-failure
+reporting, IAM, the WebSocket routes and the reaper's schedule.
+"""
+
+import json
+
+import boto3
+import pytest
+from cfnlint.api import ManualArgs, lint
+from moto import mock_aws
+
+from infra import render
+from infra.package import package
+from infra.queues import ensure_queues, queue_definitions
+
+STAGE = "dev"
+REQUIRED_ACTIONS = {
+    "sqs:SendMessage",
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueAttributes",
+    "sqs:GetQueueUrl",
+    "execute-api:ManageConnections",
+}
+
+
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory):
+    out = tmp_path_factory.mktemp("package")
+    template_path = package(STAGE, out, with_dependencies=False)
+    return template_path
+
+
+@pytest.fixture(scope="module")
+def template(packaged):
+    return json.loads(packaged.read_text())
+
+
+@pytest.fixture(scope="module")
+def settings():
+    return render.stage_settings(STAGE)
+
+
+def resources_of(template, type_):
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == type_}
+
+
+def functions(template):
+    return resources_of(template, "AWS::Serverless::Function")
+
+
+def sqs_events(template):
+    """(function id, function, event) for every SQS event source."""
+    for fid, fn in functions(template).items():
+        for event in (fn["Properties"].get("Events") or {}).values():
+            if event["Type"] == "SQS":
+                yield fid, fn, event
+
+
+def queue_named(template, name):
+    (queue,) = [
+        q
+        for q in resources_of(template, "AWS::SQS::Queue").values()
+        if q["Properties"]["QueueName"] == name
+    ]
+    return queue
+
+
+def test_package_writes_template_code_and_merge_template(packaged):
+    assert packaged.name == "sam.json"
+    assert (packaged.parent / "deployment.zip").stat().st_size > 0
+    assert (packaged.parent / "merge-template.json").exists()
+
+
+def test_cfn_lint_finds_no_errors(packaged):
+    matches = lint(packaged.read_text(), config=ManualArgs(regions=["us-east-1"]))
+    errors = [f"{m.rule.id} {m.message} ({m.path})" for m in matches if m.rule.id[0] in "EF"]
+    assert errors == []
+
+
+def test_cfn_lint_is_really_checking(template):
+    broken = json.loads(json.dumps(template))
+    queue = broken["Resources"][render.QUEUE_LOGICAL_ID]["Properties"]
+    queue["VisibilityTimeout"] = "not-a-number"
+    matches = lint(json.dumps(broken), config=ManualArgs(regions=["us-east-1"]))
+    assert any(m.rule.id.startswith("E") for m in matches)
+
+
+def test_queue_and_dlq_match_the_definitions(template, settings):
+    definitions = queue_definitions(settings)
+    assert set(definitions) == {settings.orders_queue_name, settings.orders_dlq_name}
+    for name, attributes in definitions.items():
+        properties = queue_named(template, name)["Properties"]
+        for key, value in attributes.items():
+            assert str(properties[key]) == value, (name, key)
+
+    queue = queue_named(template, settings.orders_queue_name)["Properties"]
+    assert queue["VisibilityTimeout"] == settings.visibility_timeout_s
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [render.DLQ_LOGICAL_ID, "Arn"]},
+        "maxReceiveCount": settings.max_receive_count,
+    }
+    dlq = template["Resources"][render.DLQ_LOGICAL_ID]["Properties"]
+    assert dlq["QueueName"] == settings.orders_dlq_name
+    assert "RedrivePolicy" not in dlq
+
+
+def test_local_queues_are_the_cloud_queues(template, settings, monkeypatch):
+    """``ensure_queues`` (LocalStack/moto) creates what the template declares."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        urls = ensure_queues(sqs, settings)
+        local = sqs.get_queue_attributes(QueueUrl=urls.queue, AttributeNames=["All"])["Attributes"]
+    cloud = queue_named(template, settings.orders_queue_name)["Properties"]
+    for key in ("VisibilityTimeout", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds"):
+        assert local[key] == str(cloud[key]), key
+    redrive = json.loads(local["RedrivePolicy"])
+    assert redrive["deadLetterTargetArn"].endswith(":" + settings.orders_dlq_name)
+    assert int(redrive["maxReceiveCount"]) == cloud["RedrivePolicy"]["maxReceiveCount"]
+
+
+def test_sqs_event_sources_consume_the_defined_queues(template, settings):
+    consumed = {}
+    for fid, fn, event in sqs_events(template):
+        name = render.sqs_event_queue_name(event["Properties"]["Queue"])
+        consumed[name] = (fid, fn, event)
+        logical_id = render.queue_logical_ids(settings)[name]
+        assert logical_id in fn["DependsOn"], "the queue must exist before its event source"
+    assert set(consumed) == {settings.orders_queue_name, settings.orders_dlq_name}
+
+    fid, fn, event = consumed[settings.orders_queue_name]
+    assert fn["Properties"]["Handler"] == "app.process_orders"
+    properties = event["Properties"]
+    assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert properties["BatchSize"] == settings.worker_batch_size
+    assert properties["ScalingConfig"]["MaximumConcurrency"] == render.WORKER_MAX_CONCURRENCY
+
+
+def test_timeouts_are_consistent(template, settings):
+    for _, fn, event in sqs_events(template):
+        name = render.sqs_event_queue_name(event["Properties"]["Queue"])
+        queue = queue_named(template, name)["Properties"]
+        visibility = queue.get("VisibilityTimeout", render.SQS_DEFAULT_VISIBILITY_S)
+        # AWS: visibility timeout >= 6 x the function timeout (and never below it).
+        assert 6 * fn["Properties"]["Timeout"] <= visibility, name
+    worker = functions(template)["ProcessOrders"]["Properties"]
+    assert settings.lease_s >= worker["Timeout"], "a lease must outlive the worker invocation"
+    assert settings.reaper_deadline_s > settings.visibility_timeout_s, "SQS redelivers first"
+    assert functions(template)["APIHandler"]["Properties"]["Timeout"] <= 29  # API Gateway's cap
+
+
+def test_iam_policy_grants_sqs_and_websocket_push(template, settings):
+    roles = resources_of(template, "AWS::IAM::Role")
+    for fid, fn in functions(template).items():
+        role_id = fn["Properties"]["Role"]["Fn::GetAtt"][0]
+        statements = [
+            s
+            for policy in roles[role_id]["Properties"]["Policies"]
+            for s in policy["PolicyDocument"]["Statement"]
+            if s["Effect"] == "Allow"
+        ]
+        actions = {a for s in statements for a in s["Action"]}
+        assert actions >= REQUIRED_ACTIONS, fid
+        (sqs,) = [s for s in statements if "sqs:SendMessage" in s["Action"]]
+        assert set(sqs["Resource"]) == {
+            render.queue_arn_pattern(settings.orders_queue_name),
+            render.queue_arn_pattern(settings.orders_dlq_name),
+        }
+
+
+def test_policy_file_is_rendered_from_the_definitions(settings):
+    path = render.policy_path(STAGE)
+    assert path is not None and path.read_text() == render.policy_json(settings), (
+        "stale: run `python -m infra policy`"
+    )
+
+
+def test_websocket_routes(template):
+    routes = resources_of(template, "AWS::ApiGatewayV2::Route")
+    assert {r["Properties"]["RouteKey"] for r in routes.values()} == {
+        "$connect",
+        "$disconnect",
+        "$default",
+    }
+    handlers = {
+        "$connect": "app.ws_connect",
+        "$default": "app.ws_message",
+        "$disconnect": "app.ws_disconnect",
+    }
+    integrations = resources_of(template, "AWS::ApiGatewayV2::Integration")
+    for route in routes.values():
+        target = route["Properties"]["Target"]["Fn::Join"][1][1]["Ref"]
+        uri = integrations[target]["Properties"]["IntegrationUri"]["Fn::Sub"]
+        function_id = uri[1]["WebsocketHandler"]["Ref"]
+        handler = functions(template)[function_id]["Properties"]["Handler"]
+        assert handler == handlers[route["Properties"]["RouteKey"]]
+    (stage,) = resources_of(template, "AWS::ApiGatewayV2::Stage").values()
+    assert stage["Properties"]["StageName"] == STAGE
+
+
+def test_rest_routes_are_under_api(template):
+    api = template["Resources"]["RestAPI"]["Properties"]
+    assert api["StageName"] == STAGE
+    paths = api["DefinitionBody"]["paths"]
+    assert "post" in paths["/api/orders/execute"]
+    assert {"/api/orders/{order_id}", "/api/orders", "/api/health"} <= set(paths)
+
+
+def test_reaper_schedule(template):
+    (event,) = functions(template)["ReapStaleOrders"]["Properties"]["Events"].values()
+    assert event == {"Type": "Schedule", "Properties": {"Schedule": "rate(1 minute)"}}
+
+
+def test_parameters_feed_every_function(template):
+    parameters = template["Parameters"]
+    for name in ("DatabaseUrl", "RedisUrl"):
+        assert parameters[name]["NoEcho"] is True
+    assert parameters["SubnetIds"]["Type"] == "List<AWS::EC2::Subnet::Id>"
+    assert parameters["SecurityGroupIds"]["Type"] == "List<AWS::EC2::SecurityGroup::Id>"
+    for fid, fn in functions(template).items():
+        properties = fn["Properties"]
+        variables = properties["Environment"]["Variables"]
+        assert variables["DATABASE_URL"] == {"Ref": "DatabaseUrl"}, fid
+        assert variables["REDIS_URL"] == {"Ref": "RedisUrl"}, fid
+        assert "WebsocketAPI" in variables["WS_PUBLIC_URL"]["Fn::Sub"], fid
+        assert "WS_MANAGEMENT_ENDPOINT" not in variables, "AWS derives it from the API"
+        assert properties["VpcConfig"] == {
+            "SubnetIds": {"Ref": "SubnetIds"},
+            "SecurityGroupIds": {"Ref": "SecurityGroupIds"},
+        }
+
+
+def test_outputs_for_the_demo_client(template):
+    outputs = template["Outputs"]
+    assert outputs["OrderEngineUrl"]["Value"]["Fn::Sub"].endswith("/" + STAGE)
+    assert outputs["OrderEngineWsUrl"]["Value"]["Fn::Sub"].startswith("wss://${WebsocketAPI}")
+    assert {"OrdersQueueUrl", "OrdersDeadLetterQueueUrl", "EndpointURL"} <= set(outputs)
+
+
+def test_packaging_ignores_the_shell_environment(monkeypatch):
+    """Tests (and shells) export ORDERS_QUEUE_NAME etc.; the package follows config.json only."""
+    monkeypatch.setenv("ORDERS_QUEUE_NAME", "from-the-shell")
+    monkeypatch.setenv("VISIBILITY_TIMEOUT_S", "1")
+    settings = render.stage_settings(STAGE)
+    assert settings.orders_queue_name != "from-the-shell"
+    assert settings.visibility_timeout_s != 1
+    from infra.package import chalice_env
+
+    assert "ORDERS_QUEUE_NAME" not in chalice_env()
