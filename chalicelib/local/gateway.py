@@ -88,5 +88,5 @@ def create_app(functions: Functions, executor: Executor, connections: Connection
 
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     management.add_routes(app.router, connections, functions.api_stage)
-    app.router.add_route("*", "/{path:.*}", dispatch)
+    app.router.add_route("*", "/{path:(?s:.*)}", dispatch)  # (?s): a path may hold %0A
     return app, websockets

@@ -76,7 +76,7 @@ def test_openapi_operations(api_schema, fuzz_runtime, path, method, mode):
         assert not leaks_traceback(body), body[:500]
         if response.status_code >= 400:
             assert order_count(database_url) == before, "a rejected request wrote an order row"
-        assert not body or is_json(body), body[:300]  # every answer is JSON
+        assert not body or is_json(body), (case.as_curl_command(), body[:300])  # all JSON
 
     check()
     assert seen["calls"] > 0

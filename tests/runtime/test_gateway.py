@@ -72,6 +72,12 @@ def test_rest_body_and_unknown_route(echo):
     assert json.loads(body) == {"message": "Missing Authentication Token"}
 
 
+def test_path_with_an_encoded_line_break_reaches_the_app(echo):
+    status, _, body = request("GET", f"{echo.http}/api/echo/a%0Ab")
+    assert status == 200, body  # not aiohttp's plain-text 404: the app answers
+    assert json.loads(body)["name"].startswith("a")
+
+
 # -- WebSocket API ------------------------------------------------------------------------
 
 
