@@ -10,6 +10,13 @@ import os
 import uuid
 
 import pytest
+from hypothesis import settings as hypothesis_settings
+
+# Property and fuzz tests draw the same examples on every run, so a red CI is reproducible;
+# HYPOTHESIS_PROFILE=explore draws new ones (and more) each time, to hunt for new cases.
+hypothesis_settings.register_profile("repeatable", derandomize=True)
+hypothesis_settings.register_profile("explore", max_examples=500)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 RUN_ID = uuid.uuid4().hex[:8]
 
