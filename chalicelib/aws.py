@@ -27,6 +27,7 @@ class EndpointSession(boto3.session.Session):
 
     def client(self, service_name, **kwargs):  # noqa: D102 - boto3 signature
         kwargs["endpoint_url"] = self._endpoint_url
+        kwargs.setdefault("config", LOCAL_CLIENT_CONFIG)
         return super().client(service_name, **kwargs)
 
 
@@ -52,9 +53,16 @@ def management_session(settings: Settings | None = None) -> boto3.session.Sessio
 
 # Fail fast when the queue is unreachable: the API answers 503 (or records the order for
 # the reaper) instead of hanging in botocore's default 60 s connect and 5 retries.
+# A connection per thread that may call at once: the handlers of one process (the local
+# runtime runs them all in one) share a client, and botocore's default pool holds 10.
+MAX_POOL_CONNECTIONS = 64
 SQS_CLIENT_CONFIG = Config(
-    connect_timeout=2, read_timeout=25, retries={"max_attempts": 2, "mode": "standard"}
+    connect_timeout=2,
+    read_timeout=25,
+    retries={"max_attempts": 2, "mode": "standard"},
+    max_pool_connections=MAX_POOL_CONNECTIONS,
 )
+LOCAL_CLIENT_CONFIG = Config(max_pool_connections=MAX_POOL_CONNECTIONS)
 
 
 @lru_cache
