@@ -26,16 +26,11 @@ import aiohttp
 
 from bench import client
 from bench.client import percentile
-from bench.runtime import ZERO_LATENCY, fresh_database
+from bench.runtime import DEFAULT_LATENCY, ZERO_LATENCY, fresh_database
 from bench.services import Services, machine
 from bench.verify import verify
 
 RESULTS = Path(__file__).parent / "results"
-DEFAULT_LATENCY = {
-    "QUOTE_LATENCY_MS": "200",
-    "EXEC_LATENCY_MIN_MS": "2000",
-    "EXEC_LATENCY_MAX_MS": "3000",
-}
 MAX_OPEN_REQUESTS = 200  # HTTP requests in flight at once, at most
 
 

@@ -37,6 +37,12 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 TERMINAL = ("confirmed", "failed")
 FLOW = ("pending", "routing", "building", "submitted", "confirmed")
 ZERO_LATENCY = {"QUOTE_LATENCY_MS": "0", "EXEC_LATENCY_MIN_MS": "0", "EXEC_LATENCY_MAX_MS": "0"}
+# The engine's defaults (chalicelib.config), spelled out: a caller's environment can't change them.
+DEFAULT_LATENCY = {
+    "QUOTE_LATENCY_MS": "200",
+    "EXEC_LATENCY_MIN_MS": "2000",
+    "EXEC_LATENCY_MAX_MS": "3000",
+}
 # Environment variables of the engine that must not leak from the caller into a runtime.
 _ENGINE_VARS = {
     "AWS_DEFAULT_REGION",
