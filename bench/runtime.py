@@ -366,6 +366,31 @@ def redis_server_binary() -> str | None:
         return None
 
 
+def spawn_listening(command: list[str], port: int, what: str, timeout_s: float):
+    """Start a server in a process group of its own; return once ``port`` accepts connections."""
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    deadline = time.monotonic() + timeout_s
+    while not answers("127.0.0.1", port, 0.2):
+        if process.poll() is not None or time.monotonic() > deadline:
+            terminate(process)
+            raise RuntimeError_(f"{what} did not start")
+        time.sleep(0.05)
+    return process
+
+
+def terminate(process: subprocess.Popen | None) -> None:
+    """SIGTERM, then SIGKILL if it is still there after 10 s."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
 class PrivateRedis:
     """A ``redis-server`` of our own on a free port; stopping it loses its data."""
 
@@ -382,39 +407,13 @@ class PrivateRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout_s: float = 15) -> PrivateRedis:
-        self.process = subprocess.Popen(
-            [
-                self.binary,
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.root),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + timeout_s
-        while not answers("127.0.0.1", self.port, 0.2):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError_("redis-server did not start")
-            time.sleep(0.05)
+        command = [self.binary, "--bind", "127.0.0.1", "--port", str(self.port)]
+        command += ["--save", "", "--appendonly", "no", "--dir", str(self.root)]
+        self.process = spawn_listening(command, self.port, "redis-server", timeout_s)
         return self
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        terminate(self.process)
         self.process = None
 
     def restart(self, down_s: float = 0) -> None:
@@ -483,24 +482,9 @@ class MotoServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout_s: float = 30) -> MotoServer:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + timeout_s
-        while not answers("127.0.0.1", self.port, 0.2):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError_("the moto server did not start")
-            time.sleep(0.1)
+        command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
+        self.process = spawn_listening(command, self.port, "the moto server", timeout_s)
         return self
 
     def close(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        terminate(self.process)
