@@ -6,6 +6,16 @@ from collections.abc import Callable
 from chalicelib import queue
 from chalicelib.aws import sqs_client
 
+# The happy path's statuses, and an order that takes it.
+FLOW = ["pending", "routing", "building", "submitted", "confirmed"]
+ORDER = {
+    "type": "market",
+    "tokenIn": "SOL",
+    "tokenOut": "USDC",
+    "amount": "1.5",
+    "slippageBps": 100,
+}
+
 
 def lambda_record(message: dict, queue_arn: str) -> dict:
     """An SQS message as Lambda hands it to the function."""

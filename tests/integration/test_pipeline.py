@@ -10,18 +10,9 @@ from chalice.test import Client
 from chalicelib import queue, reaper, store
 from chalicelib.aws import sqs_client
 from chalicelib.dex import Faults
-from tests.integration.driver import poll_once, run_until
+from tests.integration.driver import FLOW, ORDER, poll_once, run_until
 
 pytestmark = pytest.mark.integration
-
-FLOW = ["pending", "routing", "building", "submitted", "confirmed"]
-ORDER = {
-    "type": "market",
-    "tokenIn": "SOL",
-    "tokenOut": "USDC",
-    "amount": "1.5",
-    "slippageBps": 100,
-}
 
 
 @pytest.fixture

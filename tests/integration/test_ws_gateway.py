@@ -23,21 +23,13 @@ from moto.core.exceptions import JsonRESTError
 
 from chalicelib import aws, store
 from chalicelib import subscriptions as subs
-from tests.integration.driver import poll_once, run_until
+from tests.integration.driver import FLOW, ORDER, poll_once, run_until
 
 pytestmark = pytest.mark.integration
 
 API_ID = "k2x9m4p7q1"
 STAGE = "api"
 DOMAIN = f"{API_ID}.execute-api.us-east-1.amazonaws.com"
-FLOW = ["pending", "routing", "building", "submitted", "confirmed"]
-ORDER = {
-    "type": "market",
-    "tokenIn": "SOL",
-    "tokenOut": "USDC",
-    "amount": "1.5",
-    "slippageBps": 100,
-}
 
 
 class GoneException(JsonRESTError):

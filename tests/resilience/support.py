@@ -14,6 +14,7 @@ import psycopg
 from bench import client
 from bench.runtime import TERMINAL, Runtime
 from bench.verify import Verdict, verify
+from tests.runtime.harness import wait_for
 
 
 def request(method: str, url: str, body=None, headers=None, timeout_s: float = 30):
@@ -60,14 +61,7 @@ def statuses(database_url: str, ids: list[str]) -> dict[str, str]:
 
 
 def wait_until(predicate, timeout_s: float, what: str, interval_s: float = 0.2):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
-        time.sleep(interval_s)
+    return wait_for(predicate, timeout_s, interval_s, what)
 
 
 def wait_all_terminal(rt: Runtime, database_url: str, ids: list[str], timeout_s: float = 90):

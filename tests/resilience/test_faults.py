@@ -18,6 +18,7 @@ import websockets.sync.client as ws_client
 from websockets.exceptions import InvalidStatus
 
 from bench.client import order_body
+from tests.integration.driver import ORDER
 from tests.resilience.support import (
     assert_exactly_once,
     assert_no_internal_errors,
@@ -32,13 +33,6 @@ from tests.resilience.support import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.resilience]
 
-ORDER = {
-    "type": "market",
-    "tokenIn": "SOL",
-    "tokenOut": "USDC",
-    "amount": "1.5",
-    "slippageBps": 100,
-}
 ANSWER_WITHIN_S = 30  # "not a hang": every request gets an answer within this
 
 
