@@ -124,6 +124,9 @@ def main(argv=None) -> int:
         asyncio.run(serve(args, sock, started))
     except KeyboardInterrupt:
         log.info("interrupted while starting")
+    except services.ServiceError as e:
+        log.error("%s", e)
+        return 1
     finally:
         started.close()
     log.info("stopped")
@@ -193,13 +196,28 @@ async def serve(args: argparse.Namespace, sock: socket.socket, found: services.S
 
 def prepare(found: services.Services) -> None:
     """Migrations, queues, and the open orders an empty queue would forget."""
-    from chalicelib import store
+    import psycopg
+    import redis
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from chalicelib import cache, store
     from chalicelib.aws import sqs_client
     from chalicelib.config import get_settings
     from infra.queues import ensure_queues
 
-    store.migrate()
-    ensure_queues(sqs_client(), get_settings())
+    # A service named in the environment that does not answer: one clear line, no traceback.
+    try:
+        store.migrate()
+    except psycopg.OperationalError as e:
+        raise services.ServiceError(f"Postgres (DATABASE_URL) does not answer: {e}") from None
+    try:
+        cache.redis_client().ping()
+    except redis.RedisError as e:
+        raise services.ServiceError(f"Redis (REDIS_URL) does not answer: {e}") from None
+    try:
+        ensure_queues(sqs_client(), get_settings())
+    except (BotoCoreError, ClientError) as e:
+        raise services.ServiceError(f"SQS (AWS_ENDPOINT_URL) does not answer: {e}") from None
     if found.fresh_queues:
         sent = requeue_open_orders()
         if sent:

@@ -11,8 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import websockets
 
+from chalicelib.local.services import free_port
 from tests.runtime.harness import (
     FLOW,
+    PROJECT_DIR,
     REDIS_URL,
     ZERO_LATENCY,
     Runtime,
@@ -100,3 +102,29 @@ def test_the_demo_client(engine):
     assert demo.returncode == 0, demo.stdout + demo.stderr
     results = demo.stdout[demo.stdout.rindex("results") :]
     assert results.count("→") == 5 and "USDC" in results and "…" in results  # tx hashes
+
+
+@pytest.mark.parametrize(
+    ("name", "url"),
+    [
+        ("DATABASE_URL", "postgresql://postgres@127.0.0.1:{port}/order_engine"),
+        ("REDIS_URL", "redis://127.0.0.1:{port}/0"),
+    ],
+)
+def test_a_named_service_that_does_not_answer(runtime_database, tmp_path, name, url):
+    """A URL set by the user is used as it is: when nothing answers there, the runtime
+    exits with one line that names it, not a traceback (and starts nothing in its place)."""
+    env = clean_env(DATABASE_URL=runtime_database, REDIS_URL=REDIS_URL)
+    env[name] = url.format(port=free_port())
+    done = subprocess.run(
+        [sys.executable, "-m", "chalicelib.local", "--port", "0", "--data-dir", str(tmp_path)],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert f"({name}) does not answer" in output
+    assert "Traceback" not in output
