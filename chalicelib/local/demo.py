@@ -171,14 +171,13 @@ def _short(text: str, keep: int = 6) -> str:
 
 
 def result_table(orders: list[Order]) -> Table:
-    table = Table(title="results", box=box.SIMPLE_HEAD)
-    table.add_column("#", justify="right")
+    table = Table(title="results (price: out per in)", box=box.SIMPLE_HEAD)
     table.add_column("order", no_wrap=True)
-    table.add_column("route")
-    table.add_column("price", justify="right")
+    table.add_column("route", min_width=8)
+    table.add_column("price", justify="right", no_wrap=True)
     table.add_column("amount out", justify="right", no_wrap=True)
     table.add_column("tx hash", no_wrap=True)
-    for i, order in enumerate(orders, 1):
+    for order in orders:
         last = order.last
         if order.status == "confirmed":
             price = Decimal(str(last.get("executedPrice", "0")))
@@ -188,9 +187,7 @@ def result_table(orders: list[Order]) -> Table:
         else:
             reason = order.error or last.get("reason") or "no terminal status in time"
             route, amount, price_text = f"[red]{order.status}: {reason}[/]", "", ""
-        table.add_row(
-            str(i), _label(order), route, price_text, amount, _short(last.get("txHash", ""))
-        )
+        table.add_row(_label(order), route, price_text, amount, _short(last.get("txHash", ""), 4))
     return table
 
 
