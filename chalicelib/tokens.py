@@ -5,11 +5,15 @@ text and scaled by ``10**decimals``; anything that does not land on a whole base
 is refused rather than rounded.
 """
 
+import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, Inexact, InvalidOperation
 
 WSOL_MINT = "So11111111111111111111111111111111111111112"
 MAX_BASE_UNITS = 2**63 - 1  # what a Postgres bigint (and an SPL token amount) holds
+# A decimal string in ASCII digits: Decimal() itself also takes "1_000" and other scripts' digits.
+# (NaN and Infinity pass here to be refused as not finite.)
+DECIMAL_RE = re.compile(r"[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|(?i:s?nan|inf(inity)?))", re.ASCII)
 
 
 class TokenError(ValueError):
@@ -63,19 +67,31 @@ def to_base_units(amount: str | int | Decimal, token: Token, field: str = "amoun
     """``"1.5"`` SOL -> ``1_500_000_000``. Exact, or a ``TokenError``."""
     if isinstance(amount, bool) or not isinstance(amount, str | int | Decimal):
         raise TokenError(field, "amount must be a decimal string or an integer")
+    if isinstance(amount, str):
+        amount = amount.strip()
+        if not DECIMAL_RE.fullmatch(amount):
+            raise TokenError(field, f"{amount!r} is not a decimal number")
     try:
-        value = Decimal(amount.strip() if isinstance(amount, str) else amount)
+        value = Decimal(amount)
     except InvalidOperation:
         raise TokenError(field, f"{amount!r} is not a decimal number") from None
     if not value.is_finite():
         raise TokenError(field, "amount must be a finite number")
     if value <= 0:
         raise TokenError(field, "amount must be greater than zero")
-    scaled = value.scaleb(token.decimals)
-    if scaled != scaled.to_integral_value():
-        raise TokenError(
-            field, f"{token.symbol} has {token.decimals} decimals; {amount} is finer than that"
-        )
+    finer = f"{token.symbol} has {token.decimals} decimals; {amount} is finer than that"
+    if value.adjusted() < -token.decimals:  # below one base unit, however many digits follow
+        raise TokenError(field, finer)
+    if value.adjusted() > len(str(MAX_BASE_UNITS)):  # before scaling a huge exponent
+        raise TokenError(field, "amount is too large")
+    # Scaled with room for every digit, and trapped should it round: exact, or refused.
+    exact = Context(prec=len(value.as_tuple().digits) + token.decimals + 1, traps=[Inexact])
+    try:
+        scaled = value.scaleb(token.decimals, context=exact)
+    except Inexact:
+        raise TokenError(field, finer) from None
+    if scaled != scaled.to_integral_value(context=exact):
+        raise TokenError(field, finer)
     base = int(scaled)
     if base > MAX_BASE_UNITS:
         raise TokenError(field, "amount is too large")

@@ -38,7 +38,15 @@ def test_exact_conversion(amount, token, expected):
 
 @pytest.mark.parametrize(
     ("amount", "token"),
-    [("1.0000000001", SOL), ("0.0000001", USDC), ("0.000001", BONK), (Decimal("1.1234567"), USDC)],
+    [
+        ("1.0000000001", SOL),
+        ("0.0000001", USDC),
+        ("0.000001", BONK),
+        (Decimal("1.1234567"), USDC),
+        # More digits than Decimal's default 28-digit context: refused, not rounded.
+        ("1.0000000009999999999999999999999", SOL),
+        ("1e-999999999", SOL),  # a positive amount that would underflow to zero
+    ],
 )
 def test_finer_than_the_decimals_is_refused(amount, token):
     with pytest.raises(TokenError, match="decimals"):
@@ -59,7 +67,7 @@ def test_nan_and_infinity_are_refused(amount):
         to_base_units(amount, SOL)
 
 
-@pytest.mark.parametrize("amount", ["abc", "", "1,5", "0x10"])
+@pytest.mark.parametrize("amount", ["abc", "", "1,5", "0x10", "1_000", "\u0661", "1e", "."])
 def test_text_that_is_not_a_number_is_refused(amount):
     with pytest.raises(TokenError, match="not a decimal"):
         to_base_units(amount, SOL)
@@ -69,6 +77,16 @@ def test_text_that_is_not_a_number_is_refused(amount):
 def test_floats_and_other_types_are_refused(amount):
     with pytest.raises(TokenError):
         to_base_units(amount, SOL)
+
+
+@pytest.mark.parametrize("amount", ["1e999999999", Decimal("1E+999999999"), 10**40])
+def test_a_huge_exponent_is_too_large_not_an_overflow(amount):
+    with pytest.raises(TokenError, match="too large"):
+        to_base_units(amount, SOL)
+
+
+def test_trailing_zeros_beyond_the_decimals_are_exact():
+    assert to_base_units("1.5" + "0" * 60, SOL) == 1_500_000_000
 
 
 def test_too_large_is_refused():
