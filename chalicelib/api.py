@@ -92,7 +92,7 @@ def _parse_body(raw: bytes | None) -> dict:
         raise ApiError(413, "body_too_large", f"body exceeds {settings.max_body_bytes} bytes")
     try:
         body = json.loads(raw or b"", parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
         raise ApiError(400, "malformed_json", "the body is not valid JSON") from None
     if not isinstance(body, dict):
         raise ApiError(422, "invalid_order", "the body must be a JSON object")
@@ -126,17 +126,6 @@ def _idempotency_key(headers) -> str | None:
     return key
 
 
-def _admit() -> None:
-    limit = get_settings().max_open_orders
-    if store.count_open() >= limit:
-        raise ApiError(
-            429,
-            "too_many_open_orders",
-            f"{limit} orders are open; retry shortly",
-            headers={"Retry-After": "1"},
-        )
-
-
 def ws_url(order_id) -> str:
     return f"{get_settings().ws_public_url}?orderId={order_id}"
 
@@ -154,15 +143,23 @@ def submit_order(request) -> Response:
             "venues": spec.venues,
         }
     )
-    _admit()
     try:
-        row, created = store.create_order(spec, key, fingerprint)
+        row, created = store.create_order(
+            spec, key, fingerprint, max_open=get_settings().max_open_orders
+        )
     except store.IdempotencyConflict as e:
         raise ApiError(
             409,
             "idempotency_conflict",
             "this Idempotency-Key was used with a different body",
             {"orderId": str(e)},
+        ) from None
+    except store.TooManyOpenOrders as e:
+        raise ApiError(
+            429,
+            "too_many_open_orders",
+            f"{e} orders are open; retry shortly",
+            headers={"Retry-After": "1"},
         ) from None
     order_id = str(row["id"])
     if created:
@@ -179,7 +176,12 @@ def _enqueue(order_id: str) -> None:
     except DEPENDENCY_ERRORS as e:
         log.warning("order %s stored but not enqueued (%r); the reaper will send it", order_id, e)
         return
-    store.mark_enqueued(order_id)
+    try:
+        store.mark_enqueued(order_id)
+    except DEPENDENCY_ERRORS as e:
+        # Stored and queued: the client gets its 202, not a 503 that invites a duplicate
+        # order. At worst the reaper sends it once more, which the worker shrugs off.
+        log.warning("order %s enqueued but not marked so (%r)", order_id, e)
 
 
 def order_view(row: dict) -> Order:

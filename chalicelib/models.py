@@ -5,7 +5,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
 from chalicelib import tokens
 from chalicelib.tokens import Token
@@ -45,6 +45,13 @@ class OrderRequest(_Camel):
     venues: list[Literal["raydium", "meteora"]] | None = Field(
         None, min_length=1, description="Optional venue allow-list; both when omitted."
     )
+
+    @field_validator("slippage_bps", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value):
+        if isinstance(value, bool):  # lax ints take true as 1 bps
+            raise ValueError("slippageBps must be an integer, not a boolean")
+        return value
 
     def to_spec(self) -> "OrderSpec":
         """Resolve tokens and convert the amount; raises ``tokens.TokenError``."""

@@ -41,6 +41,10 @@ class IdempotencyConflict(Exception):
     """The idempotency key was used before with another request body."""
 
 
+class TooManyOpenOrders(Exception):
+    """Admitting one more order would exceed the limit of open orders."""
+
+
 @lru_cache
 def pool() -> ConnectionPool:
     """One pool per process: Lambda keeps it warm across invocations."""
@@ -109,13 +113,15 @@ def request_fingerprint(body: dict[str, Any]) -> str:
 
 
 def create_order(
-    spec: OrderSpec, idempotency_key: str | None, request_hash: str
+    spec: OrderSpec, idempotency_key: str | None, request_hash: str, max_open: int
 ) -> tuple[dict, bool]:
     """Insert the order and its ``pending`` history row in one transaction.
 
     Returns ``(order, created)``. A reused idempotency key returns the first order
     (``created`` False) or raises ``IdempotencyConflict`` when the body differs. The
     unique constraint decides between concurrent duplicates, not a read before the write.
+    Only a new order counts against ``max_open`` (``TooManyOpenOrders``): a retry of an
+    accepted one still gets its answer.
     """
     order_id = uuid.uuid4()
     payload = {
@@ -153,6 +159,8 @@ def create_order(
             if existing["request_hash"] != request_hash:
                 raise IdempotencyConflict(str(existing["id"]))
             return existing, False
+        if _count_open(conn) > max_open:
+            raise TooManyOpenOrders(max_open)  # rolls the insert back
         conn.execute(
             "INSERT INTO order_status_history (order_id, seq, status, payload)"
             " VALUES (%s, 1, 'pending', %s)",
@@ -231,11 +239,9 @@ def open_order_ids() -> list[str]:
     return [str(r["id"]) for r in rows]
 
 
-def count_open() -> int:
-    row = _query(
-        "SELECT count(*) AS n FROM orders WHERE status NOT IN ('confirmed', 'failed')", one=True
-    )
-    return row["n"]
+def _count_open(conn) -> int:
+    query = "SELECT count(*) AS n FROM orders WHERE status NOT IN ('confirmed', 'failed')"
+    return conn.execute(query).fetchone()["n"]
 
 
 # -- the worker's side ---------------------------------------------------------------------
@@ -291,23 +297,28 @@ def advance(order_id, from_seq: int, status: OrderStatus, payload: dict, **field
 
 
 def update_fields(order_id, **fields) -> None:
-    """Set order columns without a status change (e.g. a resubmitted transaction's hash)."""
+    """Set columns of an open order without a status change (e.g. a resubmitted
+    transaction's hash); a terminal order never changes."""
     unknown = set(fields) - set(ORDER_FIELDS)
     if unknown:
         raise ValueError(f"not an order field: {unknown}")
     sets = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(k)) for k in fields)
     values = [Jsonb(v) if k == "route" else v for k, v in fields.items()]
     _query(
-        sql.SQL("UPDATE orders SET {}, updated_at = now() WHERE id = %s RETURNING id").format(sets),
+        sql.SQL(
+            "UPDATE orders SET {}, updated_at = now()"
+            " WHERE id = %s AND status NOT IN ('confirmed', 'failed') RETURNING id"
+        ).format(sets),
         (*values, _uuid(order_id)),
     )
 
 
 def release(order_id, error: str | None = None) -> None:
-    """Give up the lease (the next delivery may claim at once), noting why."""
+    """Give up the lease of an open order (the next delivery may claim at once), noting why."""
     _query(
         "UPDATE orders SET lease_until = NULL, last_error = coalesce(%s, last_error),"
-        " updated_at = now() WHERE id = %s RETURNING id",
+        " updated_at = now() WHERE id = %s AND status NOT IN ('confirmed', 'failed')"
+        " RETURNING id",
         (error, _uuid(order_id)),
     )
 

@@ -50,6 +50,9 @@ def no_orders():
         ({"amount": "Infinity"}, "amount"),
         ({"amount": "0.0000000001"}, "amount"),  # finer than SOL's 9 decimals
         ({"amount": "1e30"}, "amount"),  # more than a u64 holds
+        ({"amount": "1e999999999"}, "amount"),  # a decimal overflow, not a 500
+        ({"amount": "1e-999999999"}, "amount"),  # would underflow to a zero amount
+        ({"amount": "1_000"}, "amount"),  # Decimal() takes it; the API does not
         ({"amount": True}, "amount"),
         ({"amount": None}, "amount"),
         ({"amount": [1]}, "amount"),
@@ -57,6 +60,7 @@ def no_orders():
         ({"slippageBps": 5001}, "slippageBps"),
         ({"slippageBps": "many"}, "slippageBps"),
         ({"slippageBps": 1.5}, "slippageBps"),
+        ({"slippageBps": True}, "slippageBps"),
         ({"venues": ["orca"]}, "venues"),
         ({"venues": []}, "venues"),
         ({"extra": 1}, "extra"),
@@ -81,7 +85,9 @@ def test_missing_fields_are_422(client, missing):
     assert no_orders()
 
 
-@pytest.mark.parametrize("raw", ["{", "", "nul", '{"type": "market",}', b"\xff\xfe{"])
+@pytest.mark.parametrize(
+    "raw", ["{", "", "nul", '{"type": "market",}', b"\xff\xfe{", "[" * 8000 + "]" * 8000]
+)
 def test_malformed_json_is_400(client, raw):
     answer = post(client, raw)
     assert answer.status_code == 400
@@ -152,3 +158,16 @@ def test_admission_control_answers_429_when_too_many_orders_are_open(
     answer = post(client, json.dumps({**GOOD, "amount": "2"}))
     assert answer.status_code == 429
     assert answer.headers["Retry-After"] == "1"
+    assert len(store.list_orders(None, 10, None)[0]) == 1  # the refused order left no row
+
+
+def test_a_retry_of_an_accepted_order_is_answered_at_the_limit(client, monkeypatch, settings_env):
+    from chalicelib import api
+
+    limited = settings_env.model_copy(update={"max_open_orders": 1})
+    monkeypatch.setattr(api, "get_settings", lambda: limited)
+    first = post(client, json.dumps(GOOD), {"Idempotency-Key": "k-limit"})
+    assert first.status_code == 202
+    again = post(client, json.dumps(GOOD), {"Idempotency-Key": "k-limit"})
+    assert again.status_code == 200, again.json_body
+    assert again.json_body["orderId"] == first.json_body["orderId"]
