@@ -13,6 +13,7 @@ import json
 import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from chalicelib import notify, queue, store, tokens
 from chalicelib.cache import cached_snapshot
@@ -48,7 +49,17 @@ def process_batch(event, websocket_api) -> dict:
 
 def _handle(record, websocket_api) -> bool:
     """Process one message; True when it may be deleted."""
-    raw = record.to_dict()
+    try:
+        return _dispatch(record, websocket_api)
+    except Exception:
+        # Postgres or SQS down, a bug: the queue redelivers after the visibility timeout,
+        # the attempt budget and the DLQ bound how often. Never the whole batch.
+        message_id = record.to_dict().get("messageId")
+        log.exception("message %s failed; it will be redelivered", message_id)
+        return False
+
+
+def _dispatch(record, websocket_api) -> bool:
     try:
         message = json.loads(record.body)
         kind = message["kind"]
@@ -56,31 +67,41 @@ def _handle(record, websocket_api) -> bool:
     except (ValueError, KeyError, TypeError) as e:
         _poison(record.body, f"unreadable message: {e!r}", websocket_api)
         return True
-    receive_count = int(raw.get("attributes", {}).get("ApproximateReceiveCount", 1))
-    try:
-        if kind == "order":
-            return _run_order(order_id, record.receipt_handle, websocket_api)
-        if kind == "replay":
-            sent = notify.replay(websocket_api, order_id, message["connectionId"])
-            if sent or receive_count >= REPLAY_TRIES:
-                return True
-            queue.retry_later(record.receipt_handle, 1)
-            return False
-        _poison(record.body, f"unknown message kind {kind!r}", websocket_api)
-        return True
-    except Exception:
-        # Postgres or SQS down, a bug: the queue redelivers after the visibility timeout,
-        # the attempt budget and the DLQ bound how often.
-        log.exception("message %s failed; it will be redelivered", raw.get("messageId"))
+    if kind == "order":
+        return _run_order(order_id, record.receipt_handle, websocket_api)
+    if kind == "replay":
+        sent = notify.replay(websocket_api, order_id, message["connectionId"])
+        # A replay is given up on before the queue would move it to the DLQ (whose
+        # handler fails the orders it names): a subscriber's trouble never fails an order.
+        attributes = record.to_dict().get("attributes", {})
+        receive_count = int(attributes.get("ApproximateReceiveCount", 1))
+        if sent or receive_count >= min(REPLAY_TRIES, get_settings().max_receive_count - 1):
+            return True
+        queue.retry_later(record.receipt_handle, 1)
         return False
+    _poison(record.body, f"unknown message kind {kind!r}", websocket_api)
+    return True
 
 
 def _poison(body: str, reason: str, websocket_api) -> None:
     log.error("dead-lettering message: %s", reason)
     queue.dead_letter(body, reason)
-    named = UUID_RE.search(body or "")
+    named = _named_order(body)
     if named:
-        fail_order(named.group(0), reason, websocket_api)
+        fail_order(named, reason, websocket_api)
+
+
+def _named_order(body: str | None) -> str | None:
+    """The order a dead message was about, if any. A replay job names a subscriber's
+    order, not work on it: losing one must not fail the order."""
+    try:
+        message = json.loads(body or "")
+    except ValueError:
+        message = None
+    if isinstance(message, dict) and message.get("kind") == "replay":
+        return None
+    named = UUID_RE.search(body or "")
+    return named.group(0) if named else None
 
 
 def _run_order(order_id: str, receipt_handle: str, websocket_api) -> bool:
@@ -159,6 +180,11 @@ def _attempt(order: dict, attempt: int, websocket_api) -> None:
     )
     if not reached(OrderStatus.BUILDING):
         step(OrderStatus.BUILDING, {"route": route.to_dict()}, route=route.to_dict())
+    elif order["route"]:
+        # The minimum the client was shown binds every later attempt: a re-quote after
+        # prices moved never lowers it (the execution fails on slippage instead).
+        shown = int(order["route"]["minOut"])
+        route = replace(route, min_out=max(route.min_out, shown))
 
     signature = faults.signature()
     if not reached(OrderStatus.SUBMITTED):
@@ -217,6 +243,6 @@ def record_dead_letters(event, websocket_api) -> None:
     for record in event:
         attrs = record.to_dict().get("messageAttributes", {})
         reason = attrs.get("reason", {}).get("stringValue") or "message dead-lettered"
-        named = UUID_RE.search(record.body or "")
+        named = _named_order(record.body)
         if named:
-            fail_order(named.group(0), reason, websocket_api)
+            fail_order(named, reason, websocket_api)

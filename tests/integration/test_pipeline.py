@@ -134,6 +134,49 @@ def test_crash_after_submitted_resumes_from_recorded_status(client, app_module, 
     assert statuses(order_id) == FLOW
 
 
+def test_a_retry_never_lowers_the_minimum_the_client_was_shown(client, app_module, monkeypatch):
+    """Attempt 1 records ``building`` (with minOut) and dies after ``submitted``; attempt 2
+    re-quotes at a worse price. It executes with the recorded minimum, not its own."""
+    from dataclasses import replace
+
+    from chalicelib.dex import Market, router
+
+    real_execute, real_best_route = Market.execute, router.best_route
+    executed_min_out = []
+
+    def execute(self, route, faults=None):
+        executed_min_out.append(route.min_out)
+        if len(executed_min_out) == 1:
+            raise RuntimeError("worker killed")
+        return real_execute(self, route, faults)
+
+    def worse_on_retry(*args, **kwargs):
+        route = real_best_route(*args, **kwargs)
+        return replace(route, min_out=route.min_out - 1000) if executed_min_out else route
+
+    monkeypatch.setattr(Market, "execute", execute)
+    monkeypatch.setattr(router, "best_route", worse_on_retry)
+    order_id = post(client, ORDER).json_body["orderId"]
+    run_until(app_module, terminal(order_id), timeout_s=30)
+    shown = store.get_order(order_id)["route"]["minOut"]
+    building = [h for h in store.history(order_id) if h["status"] == "building"]
+    assert building[0]["payload"]["route"]["minOut"] == executed_min_out[0]
+    assert executed_min_out[1] == executed_min_out[0], executed_min_out
+    assert shown >= executed_min_out[0]
+    assert statuses(order_id) == FLOW
+
+
+def test_a_dead_lettered_replay_does_not_fail_its_order(client, app_module, queues):
+    """A subscriber's replay job that ends in the DLQ names an order: the order goes on."""
+    order_id = post(client, ORDER).json_body["orderId"]
+    body = json.dumps({"kind": "replay", "orderId": order_id, "connectionId": "c1", "since": 0})
+    sqs_client().send_message(QueueUrl=queues.dlq, MessageBody=body)
+    assert poll_once(app_module.record_dead_letters, queues.dlq, wait_s=1) == 1
+    assert store.get_order(order_id)["status"] == "pending"
+    run_until(app_module, terminal(order_id))
+    assert statuses(order_id) == FLOW
+
+
 def _failing(monkeypatch, failures: int):
     """Blockhash expiry on the first ``failures`` attempts of every order."""
     real = Faults.for_attempt

@@ -1,0 +1,26 @@
+"""The SQS handler's batch accounting, with the order work itself stubbed out."""
+
+import json
+
+from chalice.app import SQSEvent
+
+from chalicelib import queue, worker
+
+
+def sqs_event(*bodies: str) -> SQSEvent:
+    records = [
+        {"messageId": f"m{i}", "receiptHandle": f"r{i}", "body": body, "attributes": {}}
+        for i, body in enumerate(bodies)
+    ]
+    return SQSEvent({"Records": records}, context=None)
+
+
+def test_a_failing_dead_letter_send_fails_only_its_own_message(monkeypatch):
+    def queue_down(body, reason):
+        raise ConnectionError("SQS unreachable")
+
+    monkeypatch.setattr(queue, "dead_letter", queue_down)
+    monkeypatch.setattr(worker, "_run_order", lambda order_id, receipt, api: True)
+    event = sqs_event("not json", json.dumps({"kind": "order", "orderId": "o1"}))
+    answer = worker.process_batch(event, websocket_api=None)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
