@@ -8,49 +8,6 @@ from botocore.config import Config
 
 from chalicelib.config import Settings, get_settings
 
-
-class EndpointSession(boto3.session.Session):
-    """A boto3 session whose clients all talk to one endpoint, whatever they are given.
-
-    ``app.websocket_api`` builds its management client with
-    ``endpoint_url=https://{domain}/{stage}`` taken from the API Gateway event; locally that
-    must become the local gateway's plain-HTTP management API. localstack-client's Session
-    forces endpoints the same way but yields to ``AWS_ENDPOINT_URL`` (which points at the
-    queue), so it cannot send SQS and management calls to two places at once.
-    """
-
-    def __init__(self, endpoint_url: str, region_name: str):
-        super().__init__(
-            aws_access_key_id="local", aws_secret_access_key="local", region_name=region_name
-        )
-        self._endpoint_url = endpoint_url
-
-    def client(self, service_name, **kwargs):  # noqa: D102 - boto3 signature
-        kwargs["endpoint_url"] = self._endpoint_url
-        kwargs.setdefault("config", LOCAL_CLIENT_CONFIG)
-        return super().client(service_name, **kwargs)
-
-
-def aws_session(settings: Settings | None = None) -> boto3.session.Session:
-    """The session SQS clients come from."""
-    settings = settings or get_settings()
-    if settings.aws_endpoint_url:
-        return EndpointSession(settings.aws_endpoint_url, settings.aws_region)
-    if os.environ.get("LOCALSTACK_HOST"):
-        from localstack_client.session import Session  # dev dependency, local use only
-
-        return Session(region_name=settings.aws_region)
-    return boto3.session.Session(region_name=settings.aws_region)
-
-
-def management_session(settings: Settings | None = None) -> boto3.session.Session:
-    """The session ``app.websocket_api`` pushes through."""
-    settings = settings or get_settings()
-    if settings.ws_management_endpoint:
-        return EndpointSession(settings.ws_management_endpoint, settings.aws_region)
-    return boto3.session.Session(region_name=settings.aws_region)
-
-
 # Fail fast when the queue is unreachable: the API answers 503 (or records the order for
 # the reaper) instead of hanging in botocore's default 60 s connect and 5 retries.
 # A connection per thread that may call at once: the handlers of one process (the local
@@ -62,7 +19,72 @@ SQS_CLIENT_CONFIG = Config(
     retries={"max_attempts": 2, "mode": "standard"},
     max_pool_connections=MAX_POOL_CONNECTIONS,
 )
-LOCAL_CLIENT_CONFIG = Config(max_pool_connections=MAX_POOL_CONNECTIONS)
+# Pushes to WebSocket connections: a stuck post must not outlast the order's publish lock
+# (subscriptions.LOCK_LEASE_S), so bounded well below it.
+MANAGEMENT_CLIENT_CONFIG = Config(
+    connect_timeout=2,
+    read_timeout=5,
+    retries={"max_attempts": 2, "mode": "standard"},
+    max_pool_connections=MAX_POOL_CONNECTIONS,
+)
+
+
+class ConfiguredSession(boto3.session.Session):
+    """A boto3 session whose clients get ``config`` unless the caller passes one:
+    ``app.websocket_api`` makes its client itself, without a config."""
+
+    def __init__(self, config: Config, **kwargs):
+        super().__init__(**kwargs)
+        self._config = config
+
+    def client(self, service_name, **kwargs):  # noqa: D102 - boto3 signature
+        kwargs.setdefault("config", self._config)
+        return super().client(service_name, **kwargs)
+
+
+class EndpointSession(ConfiguredSession):
+    """A boto3 session whose clients all talk to one endpoint, whatever they are given.
+
+    ``app.websocket_api`` builds its management client with
+    ``endpoint_url=https://{domain}/{stage}`` taken from the API Gateway event; locally that
+    must become the local gateway's plain-HTTP management API. localstack-client's Session
+    forces endpoints the same way but yields to ``AWS_ENDPOINT_URL`` (which points at the
+    queue), so it cannot send SQS and management calls to two places at once.
+    """
+
+    def __init__(self, endpoint_url: str, region_name: str, config: Config):
+        super().__init__(
+            config,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+            region_name=region_name,
+        )
+        self._endpoint_url = endpoint_url
+
+    def client(self, service_name, **kwargs):  # noqa: D102 - boto3 signature
+        kwargs["endpoint_url"] = self._endpoint_url
+        return super().client(service_name, **kwargs)
+
+
+def aws_session(settings: Settings | None = None) -> boto3.session.Session:
+    """The session SQS clients come from."""
+    settings = settings or get_settings()
+    if settings.aws_endpoint_url:
+        return EndpointSession(settings.aws_endpoint_url, settings.aws_region, SQS_CLIENT_CONFIG)
+    if os.environ.get("LOCALSTACK_HOST"):
+        from localstack_client.session import Session  # dev dependency, local use only
+
+        return Session(region_name=settings.aws_region)
+    return boto3.session.Session(region_name=settings.aws_region)
+
+
+def management_session(settings: Settings | None = None) -> boto3.session.Session:
+    """The session ``app.websocket_api`` pushes through."""
+    settings = settings or get_settings()
+    config = MANAGEMENT_CLIENT_CONFIG
+    if settings.ws_management_endpoint:
+        return EndpointSession(settings.ws_management_endpoint, settings.aws_region, config)
+    return ConfiguredSession(config, region_name=settings.aws_region)
 
 
 @lru_cache

@@ -124,6 +124,13 @@ def publish(websocket_api, order_id) -> None:
             }
     except Exception:  # a push failure never fails the order
         log.exception("publishing order %s failed", order_id)
+        # Nothing may publish this order again (the status may be terminal): each
+        # subscriber gets a replay job, which catches it up from its own cursor.
+        try:
+            for connection_id in subs.connections(order_id):
+                _queue_replay(connection_id, order_id)
+        except Exception:
+            log.exception("could not queue replays of order %s", order_id)
         return
     for connection_id, outcome in outcomes.items():
         if outcome == FAILED:

@@ -113,19 +113,33 @@ def cursors(order_id: str, connection_ids: list[str]) -> dict[str, int]:
     return {c: int(v) for c, v in zip(connection_ids, values, strict=True) if v is not None}
 
 
+# Raise a connection's cursor for an order, never lower it, and only while it is subscribed:
+# in one step, so neither a slower publisher nor a concurrent unsubscribe can undo it, and
+# no key of a dropped subscription comes back.
+_RAISE_CURSOR = """
+redis.call('DEL', KEYS[4])
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return 0 end
+local last = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '-1')
+if tonumber(ARGV[2]) > last then redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
+return 1
+"""
+
+
 def delivered(connection_id: str, order_id: str, seq: int, *, done: bool = False) -> None:
     """Record the last seq delivered, unless the subscription was dropped meanwhile; the
     connection is open, then. ``done`` (a terminal status delivered) ends the subscription."""
     client = redis_client()
+    if not done:
+        keys = [_conn_key(connection_id), _seq_key(connection_id), _order_key(order_id)]
+        client.register_script(_RAISE_CURSOR)(
+            keys=[*keys, _born_key(connection_id)], args=[order_id, seq, _ttl()]
+        )
+        return
     pipe = client.pipeline()
-    if done:
-        pipe.srem(_order_key(order_id), connection_id)
-        pipe.srem(_conn_key(connection_id), order_id)
-        pipe.hdel(_seq_key(connection_id), order_id)
-    elif client.sismember(_conn_key(connection_id), order_id):
-        pipe.hset(_seq_key(connection_id), order_id, seq)
-        for key in (_order_key(order_id), _conn_key(connection_id), _seq_key(connection_id)):
-            pipe.expire(key, _ttl())
+    pipe.srem(_order_key(order_id), connection_id)
+    pipe.srem(_conn_key(connection_id), order_id)
+    pipe.hdel(_seq_key(connection_id), order_id)
     pipe.delete(_born_key(connection_id))
     pipe.execute()
 

@@ -63,8 +63,19 @@ def _subscribe(connection_id: str, order: dict, since: int) -> bool:
     if OrderStatus(order["status"]).terminal and since >= order["last_seq"]:
         subs.remove(connection_id, order_id)
         return False
-    subs.add(connection_id, order_id, since)
+    # Under the order's lock: a delivery under way must not record its cursor over the
+    # (possibly lower) one this subscription asks for.
+    with subs.order_lock(order_id):
+        subs.add(connection_id, order_id, since)
     return True
+
+
+def _since_beyond(order: dict, since: int) -> str | None:
+    """The error when ``since`` names a seq the order never had: nothing after it would
+    ever be delivered, the terminal status included."""
+    if since > order["last_seq"]:
+        return f"since {since} is beyond the order's last seq {order['last_seq']}"
+    return None
 
 
 def connect(event, websocket_api) -> dict:
@@ -90,6 +101,8 @@ def connect(event, websocket_api) -> dict:
         order = store.get_order(order_param)
         if order is None:
             return _reject(404, "order_not_found", f"no order {order_param[:64]}")
+        if beyond := _since_beyond(order, since):
+            return _reject(400, "invalid_query", beyond)
         subs.save_endpoint(context.get("apiId"), event.domain_name, event.stage)
         subs.seen(connection_id)
         if _subscribe(connection_id, order, since):
@@ -118,14 +131,17 @@ def message(event, websocket_api) -> None:
         _handle(event, websocket_api, connection_id)
     except Exception:
         log.exception("message from %s failed", connection_id)
-        _reply(
-            websocket_api,
-            connection_id,
-            {
-                "type": "error",
-                "error": _error("dependency_unavailable", "a dependency is unavailable"),
-            },
-        )
+        try:
+            _reply(
+                websocket_api,
+                connection_id,
+                {
+                    "type": "error",
+                    "error": _error("dependency_unavailable", "a dependency is unavailable"),
+                },
+            )
+        except Exception:  # Redis down while dropping a gone connection
+            log.exception("could not answer %s", connection_id)
 
 
 def _reply(websocket_api, connection_id: str, body: dict) -> None:
@@ -171,16 +187,19 @@ def _handle(event, websocket_api, connection_id: str) -> None:
     order = store.get_order(request.order_id)
     if order is None:
         return error("order_not_found", f"no order {request.order_id}")
+    if beyond := _since_beyond(order, request.since):
+        return error("invalid_message", beyond, [{"field": "since", "message": beyond}])
     order_id = str(order["id"])
     subs.save_endpoint(
         (event.to_dict().get("requestContext") or {}).get("apiId"), event.domain_name, event.stage
     )
     subs.opened(connection_id)  # it sent a message: posts to it go through
-    pending = _subscribe(connection_id, order, request.since)
+    # The answer first, then the subscription: no status may arrive before "subscribed".
     _reply(
         websocket_api,
         connection_id,
         {"type": "subscribed", "orderId": order_id, "since": request.since},
     )
+    pending = _subscribe(connection_id, order, request.since)
     if pending and not notify.replay(websocket_api, order_id, connection_id):
         queue.send_replay(connection_id, order_id, request.since)

@@ -311,16 +311,31 @@ def test_other_push_failure_never_raises_and_queues_a_replay(api, fake_store, re
     assert api.seqs(c) == [1, 2]
 
 
-def test_publish_survives_a_broken_store(api, fake_store, monkeypatch):
+def test_publish_survives_a_broken_store(api, fake_store, monkeypatch, replays):
     order = fake_store.new_order()
-    subs.add(conn_id(), order, 0)
+    c = conn_id()
+    subs.add(c, order, 0)
 
     def broken(*args, **kwargs):
         raise OSError("connection refused")
 
     monkeypatch.setattr(store, "history", broken)
     notify.publish(api, order)  # logged, not raised
-    assert notify.replay(api, order, subs.connections(order)[0]) is False
+    # Nothing may publish this order again: the subscriber gets a replay job instead.
+    assert replays == [(c, order, 0)]
+    assert notify.replay(api, order, c) is False
+
+
+def test_a_cursor_only_moves_forward_and_only_while_subscribed(fake_store):
+    order, c = fake_store.new_order(), conn_id()
+    subs.add(c, order, 0)
+    subs.delivered(c, order, 5)
+    subs.delivered(c, order, 3)  # a slower publisher finishing late
+    assert subs.cursors(order, [c]) == {c: 5}
+    subs.remove(c, order)
+    subs.delivered(c, order, 6)  # finishing after an unsubscribe
+    assert subs.cursors(order, [c]) == {}
+    assert not subs.redis_client().exists(f"ws:seq:{c}", f"ws:conn:{c}", f"ws:order:{order}")
 
 
 def test_replay_for_an_unsubscribed_connection_is_done(api, fake_store):
@@ -408,6 +423,7 @@ def test_connect_normalises_the_order_id(api, fake_store, replays):
         ({"orderId": "ORDER", "since": "-1"}, 400, "invalid_query"),
         ({"orderId": "ORDER", "since": "abc"}, 400, "invalid_query"),
         ({"since": "3"}, 400, "invalid_query"),
+        ({"orderId": "ORDER", "since": "2"}, 400, "invalid_query"),  # the order is at seq 1
     ],
 )
 def test_connect_rejects_with_a_json_error(api, fake_store, replays, query, status, code):
@@ -446,6 +462,14 @@ def test_subscribe_message_acks_then_catches_up(api, fake_store, replays):
     fake_store.record(order, "building")
     notify.publish(api, order)
     assert api.seqs(c) == [2, 3]
+
+
+def test_subscribe_beyond_the_last_seq_is_an_error(api, fake_store, replays):
+    order, c = fake_store.new_order(), conn_id()
+    ws.message(ws_event("$default", c, {"action": "subscribe", "orderId": order, "since": 9}), api)
+    (answer,) = api.sent[c]
+    assert answer["type"] == "error" and answer["error"]["code"] == "invalid_message"
+    assert subs.orders(c) == [] and replays == []
 
 
 def test_unsubscribe_stops_the_stream(api, fake_store):
