@@ -35,7 +35,10 @@ class RestGateway:
 
     async def handle(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
-        body = await request.read()
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return web.json_response({"message": "Request Too Long"}, status=413)  # as AWS
         call = functools.partial(
             self._gateway.handle_request,
             method=request.method,

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 API_ID = LocalARNBuilder.LOCAL_API_ID  # the id chalice local gives its REST API
 CLOSE_TIMEOUT_S = 5
 MAX_MESSAGE_BYTES = 128 * 1024  # API Gateway's WebSocket message limit (1009 beyond)
+SEND_TIMEOUT_S = 5  # a push to a client that does not read gives up after this
 
 
 def new_id() -> str:
@@ -68,7 +69,11 @@ class Connection:
         return self.socket is not None and not self.socket.closed
 
     async def send(self, data: bytes) -> bool:
-        """One frame (text when the data is UTF-8, as API Gateway posts it); False when gone."""
+        """One frame (text when the data is UTF-8, as API Gateway posts it); False when gone.
+
+        A client that stops reading fills its buffers and the send waits: after
+        ``SEND_TIMEOUT_S`` the connection is closed and reported gone, so a push never
+        holds the worker (and the order's publish lock) for long."""
         async with self._send_lock:
             if not self.is_open:
                 return False
@@ -76,10 +81,17 @@ class Connection:
                 try:
                     text = data.decode()
                 except UnicodeDecodeError:
-                    await self.socket.send_bytes(data)
+                    send = self.socket.send_bytes(data)
                 else:
-                    await self.socket.send_str(text)
+                    send = self.socket.send_str(text)
+                await asyncio.wait_for(send, SEND_TIMEOUT_S)
             except ConnectionError:
+                return False
+            except TimeoutError:
+                log.warning("connection %s is not reading: closing it", self.id)
+                asyncio.get_running_loop().create_task(
+                    self.close(WSCloseCode.POLICY_VIOLATION, "client too slow")
+                )
                 return False
         self.last_active_at = time.time()
         return True
@@ -130,6 +142,9 @@ class WebSocketGateway:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """An upgrade request: ``$connect``, then frames until either side closes."""
+        socket = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES)
+        if not socket.can_prepare(request).ok:  # not a valid handshake: no $connect
+            return web.json_response({"message": "Bad Request"}, status=400)
         connection = Connection(
             id=new_id(),
             domain_name=request.host,
@@ -151,7 +166,6 @@ class WebSocketGateway:
                 status=status, body=answer.get("body"), headers=answer.get("headers")
             )
 
-        socket = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES)
         try:
             await socket.prepare(request)
             connection.socket = socket

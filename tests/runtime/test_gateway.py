@@ -123,6 +123,19 @@ def test_websocket_events_have_api_gateway_shapes(echo, runtime_redis):
     assert disconnect["requestContext"]["disconnectStatusCode"] == 1000
 
 
+def test_an_invalid_handshake_is_a_json_400_without_connect(echo, runtime_redis):
+    before = len(seen(runtime_redis, "connect"))
+    # An upgrade request without Sec-WebSocket-Key/Version.
+    status, headers, body = request("GET", f"{echo.http}/ws", headers={"Upgrade": "websocket"})
+    assert status == 400 and json.loads(body) == {"message": "Bad Request"}
+    assert len(seen(runtime_redis, "connect")) == before
+
+
+def test_a_body_beyond_api_gateways_limit_is_a_json_413(echo):
+    status, _, body = request("POST", f"{echo.http}/api/echo/x", b"x" * (10 * 1024 * 1024 + 1))
+    assert status == 413 and json.loads(body) == {"message": "Request Too Long"}
+
+
 def test_connect_handler_can_reject_the_handshake(echo):
     async def connect():
         async with websockets.connect(f"{echo.ws}/api/orders/execute?reject=1"):
