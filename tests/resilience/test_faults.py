@@ -53,6 +53,20 @@ def assert_503(method: str, url: str, body=None) -> dict:
     return answer
 
 
+def recover_and_finish(rt, db: str, ids: list[str]):
+    """Once the API is healthy again: 10 more orders, then every order ends exactly once."""
+    wait_until(
+        lambda: request("GET", f"{rt.http}/api/health", timeout_s=ANSWER_WITHIN_S)[0] == 200,
+        60,
+        "the API to recover",
+    )
+    ids += submit_orders(rt, 10, offset=len(ids))
+    wait_all_terminal(rt, db, ids, timeout_s=90)
+    verdict = assert_exactly_once(db, ids, rt)
+    assert_no_internal_errors(rt)
+    return verdict
+
+
 def test_runtime_killed_mid_batch_and_restarted(engine):
     """SIGKILL with orders in flight (no drain, no cleanup), then a restart on the same
     port: the queue redelivers what the dead process held, leases expire, and every order
@@ -87,15 +101,7 @@ def test_postgres_restarted_during_a_run(engine, private_postgres):
         assert health["checks"]["database"] != "ok", health
     finally:
         private_postgres.start()
-    wait_until(
-        lambda: request("GET", f"{rt.http}/api/health", timeout_s=ANSWER_WITHIN_S)[0] == 200,
-        60,
-        "the API to recover",
-    )
-    ids += submit_orders(rt, 10, offset=20)
-    wait_all_terminal(rt, db, ids, timeout_s=90)
-    verdict = assert_exactly_once(db, ids, rt)
-    assert_no_internal_errors(rt)
+    verdict = recover_and_finish(rt, db, ids)
     failed = [r for r in order_rows(db, ids) if r["status"] == "failed"]
     assert all(r["failure_reason"] for r in failed), failed
     assert verdict.statuses.get("confirmed", 0) > 0
@@ -125,15 +131,7 @@ def test_redis_restarted_during_a_run(engine, private_redis):
         assert not leaks_traceback(refused.value.response.body or b"")
     finally:
         private_redis.start()
-    wait_until(
-        lambda: request("GET", f"{rt.http}/api/health", timeout_s=ANSWER_WITHIN_S)[0] == 200,
-        60,
-        "the API to recover",
-    )
-    ids += submit_orders(rt, 10, offset=20)
-    wait_all_terminal(rt, db, ids, timeout_s=90)
-    verdict = assert_exactly_once(db, ids, rt)
-    assert_no_internal_errors(rt)
+    verdict = recover_and_finish(rt, db, ids)
     assert verdict.statuses.get("confirmed") == len(ids), verdict.summary()
 
 
