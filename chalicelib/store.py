@@ -247,6 +247,16 @@ def _count_open(conn) -> int:
 # -- the worker's side ---------------------------------------------------------------------
 
 
+def is_leased(order_id) -> bool:
+    """A worker holds the order right now (its lease has not run out)."""
+    row = _query(
+        "SELECT lease_until > now() AS leased FROM orders WHERE id = %s",
+        (_uuid(order_id),),
+        one=True,
+    )
+    return bool(row and row["leased"])
+
+
 def claim(order_id, lease_s: int) -> dict | None:
     """Take the order for one attempt: bump ``attempts`` and hold a lease.
 

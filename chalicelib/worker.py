@@ -86,9 +86,19 @@ def _dispatch(record, websocket_api) -> bool:
 def _poison(body: str, reason: str, websocket_api) -> None:
     log.error("dead-lettering message: %s", reason)
     queue.dead_letter(body, reason)
+    _fail_named(body, reason, websocket_api)
+
+
+def _fail_named(body: str | None, reason: str, websocket_api) -> None:
+    """Fail the order a dead message names, unless a worker holds it right now: that
+    delivery finishes it, or the reaper does once its lease has run out."""
     named = _named_order(body)
-    if named:
-        fail_order(named, reason, websocket_api)
+    if named is None:
+        return
+    if store.is_leased(named):
+        log.warning("order %s is being worked on; not failing it for: %s", named, reason)
+        return
+    fail_order(named, reason, websocket_api)
 
 
 def _named_order(body: str | None) -> str | None:
@@ -243,6 +253,4 @@ def record_dead_letters(event, websocket_api) -> None:
     for record in event:
         attrs = record.to_dict().get("messageAttributes", {})
         reason = attrs.get("reason", {}).get("stringValue") or "message dead-lettered"
-        named = _named_order(record.body)
-        if named:
-            fail_order(named, reason, websocket_api)
+        _fail_named(record.body, reason, websocket_api)

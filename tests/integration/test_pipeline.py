@@ -177,6 +177,15 @@ def test_a_dead_lettered_replay_does_not_fail_its_order(client, app_module, queu
     assert statuses(order_id) == FLOW
 
 
+def test_a_dead_letter_does_not_fail_an_order_a_worker_holds(client, app_module, queues):
+    order_id = post(client, ORDER).json_body["orderId"]
+    assert store.claim(order_id, lease_s=60) is not None  # a delivery is working on it
+    body = json.dumps({"kind": "order", "orderId": order_id})
+    sqs_client().send_message(QueueUrl=queues.dlq, MessageBody=body)
+    assert poll_once(app_module.record_dead_letters, queues.dlq, wait_s=1) == 1
+    assert store.get_order(order_id)["status"] == "pending"
+
+
 def _failing(monkeypatch, failures: int):
     """Blockhash expiry on the first ``failures`` attempts of every order."""
     real = Faults.for_attempt
