@@ -57,15 +57,21 @@ def _parse_since(raw) -> int | None:
     return since if since >= 0 else None
 
 
-def _subscribe(connection_id: str, order: dict, since: int) -> bool:
-    """Record the subscription; False when there is nothing left to deliver, ever."""
+def _subscribe(connection_id: str, order: dict, since: int, announce=lambda: None) -> bool:
+    """Record the subscription; False when there is nothing left to deliver, ever.
+
+    ``announce`` (the ``subscribed`` answer) runs just before the subscription is recorded,
+    under the same lock, so no status can reach the client ahead of it, and a lock that
+    cannot be had fails before anything was announced."""
     order_id = str(order["id"])
     if OrderStatus(order["status"]).terminal and since >= order["last_seq"]:
+        announce()
         subs.remove(connection_id, order_id)
         return False
     # Under the order's lock: a delivery under way must not record its cursor over the
     # (possibly lower) one this subscription asks for.
     with subs.order_lock(order_id):
+        announce()
         subs.add(connection_id, order_id, since)
     return True
 
@@ -194,12 +200,12 @@ def _handle(event, websocket_api, connection_id: str) -> None:
         (event.to_dict().get("requestContext") or {}).get("apiId"), event.domain_name, event.stage
     )
     subs.opened(connection_id)  # it sent a message: posts to it go through
-    # The answer first, then the subscription: no status may arrive before "subscribed".
-    _reply(
-        websocket_api,
+    answer = {"type": "subscribed", "orderId": order_id, "since": request.since}
+    pending = _subscribe(
         connection_id,
-        {"type": "subscribed", "orderId": order_id, "since": request.since},
+        order,
+        request.since,
+        announce=lambda: _reply(websocket_api, connection_id, answer),
     )
-    pending = _subscribe(connection_id, order, request.since)
     if pending and not notify.replay(websocket_api, order_id, connection_id):
         queue.send_replay(connection_id, order_id, request.since)

@@ -464,6 +464,21 @@ def test_subscribe_message_acks_then_catches_up(api, fake_store, replays):
     assert api.seqs(c) == [2, 3]
 
 
+def test_a_subscribe_that_cannot_lock_is_an_error_never_announced(
+    api, fake_store, replays, monkeypatch
+):
+    from redis.exceptions import LockError
+
+    def busy(order_id):
+        raise LockError("the order's lock is held")
+
+    monkeypatch.setattr(subs, "order_lock", busy)
+    order, c = fake_store.new_order(), conn_id()
+    ws.message(ws_event("$default", c, {"action": "subscribe", "orderId": order}), api)
+    assert [m["type"] for m in api.sent[c]] == ["error"]
+    assert subs.orders(c) == [] and replays == []
+
+
 def test_subscribe_beyond_the_last_seq_is_an_error(api, fake_store, replays):
     order, c = fake_store.new_order(), conn_id()
     ws.message(ws_event("$default", c, {"action": "subscribe", "orderId": order, "since": 9}), api)
