@@ -19,18 +19,19 @@ SQS_CLIENT_CONFIG = Config(
     retries={"max_attempts": 2, "mode": "standard"},
     max_pool_connections=MAX_POOL_CONNECTIONS,
 )
-# Pushes to WebSocket connections: a stuck post must not outlast the order's publish lock
-# (subscriptions.LOCK_LEASE_S), so bounded well below it.
+# Pushes to WebSocket connections: a stuck post must not hold the order's publish lock
+# (subscriptions.LOCK_LEASE_S) for long, and is never retried: a post that timed out may
+# still arrive, and a retry would deliver the frame twice (the replay job catches up).
 MANAGEMENT_CLIENT_CONFIG = Config(
     connect_timeout=2,
     read_timeout=5,
-    retries={"max_attempts": 2, "mode": "standard"},
+    retries={"max_attempts": 1, "mode": "standard"},
     max_pool_connections=MAX_POOL_CONNECTIONS,
 )
 
 
 class ConfiguredSession(boto3.session.Session):
-    """A boto3 session whose clients get ``config`` unless the caller passes one:
+    """A boto3 session whose clients get ``config``, merged under the caller's own:
     ``app.websocket_api`` makes its client itself, without a config."""
 
     def __init__(self, config: Config, **kwargs):
@@ -38,7 +39,8 @@ class ConfiguredSession(boto3.session.Session):
         self._config = config
 
     def client(self, service_name, **kwargs):  # noqa: D102 - boto3 signature
-        kwargs.setdefault("config", self._config)
+        given = kwargs.get("config")
+        kwargs["config"] = self._config.merge(given) if given else self._config
         return super().client(service_name, **kwargs)
 
 

@@ -32,7 +32,9 @@ log = logging.getLogger(__name__)
 API_ID = LocalARNBuilder.LOCAL_API_ID  # the id chalice local gives its REST API
 CLOSE_TIMEOUT_S = 5
 MAX_MESSAGE_BYTES = 128 * 1024  # API Gateway's WebSocket message limit (1009 beyond)
-SEND_TIMEOUT_S = 5  # a push to a client that does not read gives up after this
+# A push to a client that does not read gives up after this: below the management
+# client's read timeout (chalicelib.aws), so the worker hears 410, not a timeout.
+SEND_TIMEOUT_S = 4
 
 
 def new_id() -> str:
@@ -63,41 +65,44 @@ class Connection:
     socket: web.WebSocketResponse | None = None  # set once ``$connect`` accepted it
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     _send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    too_slow: bool = False  # a send timed out: being closed, gone to the management API
+    _closing: asyncio.Task | None = None  # that close, referenced until it is done
 
     @property
     def is_open(self) -> bool:
-        return self.socket is not None and not self.socket.closed
+        return self.socket is not None and not self.socket.closed and not self.too_slow
 
     async def send(self, data: bytes) -> bool:
         """One frame (text when the data is UTF-8, as API Gateway posts it); False when gone.
 
         A client that stops reading fills its buffers and the send waits: after
-        ``SEND_TIMEOUT_S`` the connection is closed and reported gone, so a push never
-        holds the worker (and the order's publish lock) for long."""
-        async with self._send_lock:
-            if not self.is_open:
-                return False
-            try:
+        ``SEND_TIMEOUT_S`` (queueing behind other sends included) the connection is closed
+        and reported gone, so a push never holds the worker (and the order's publish lock)
+        for long."""
+        try:
+            async with asyncio.timeout(SEND_TIMEOUT_S), self._send_lock:
+                if not self.is_open:
+                    return False
                 try:
                     text = data.decode()
                 except UnicodeDecodeError:
-                    send = self.socket.send_bytes(data)
+                    await self.socket.send_bytes(data)
                 else:
-                    send = self.socket.send_str(text)
-                await asyncio.wait_for(send, SEND_TIMEOUT_S)
-            except ConnectionError:
-                return False
-            except TimeoutError:
-                log.warning("connection %s is not reading: closing it", self.id)
-                asyncio.get_running_loop().create_task(
-                    self.close(WSCloseCode.POLICY_VIOLATION, "client too slow")
-                )
-                return False
+                    await self.socket.send_str(text)
+        except ConnectionError:
+            return False
+        except TimeoutError:
+            log.warning("connection %s is not reading: closing it", self.id)
+            self.too_slow = True
+            self._closing = asyncio.get_running_loop().create_task(
+                self.close(WSCloseCode.POLICY_VIOLATION, "client too slow")
+            )
+            return False
         self.last_active_at = time.time()
         return True
 
     async def close(self, code: int = WSCloseCode.OK, reason: str = "") -> None:
-        if self.is_open:
+        if self.socket is not None and not self.socket.closed:
             await self.socket.close(code=code, message=reason.encode())
 
 
