@@ -72,6 +72,16 @@ def _default(name: str) -> str:
     return Settings.model_fields[name].default
 
 
+def _configured(name: str, default_port: int) -> tuple[str, bool]:
+    """The URL of setting ``name``, and whether to use it as it is: one set in the
+    environment always is (a user's choice); the default only when something answers."""
+    url = os.environ.get(name.upper())
+    if url:
+        return url, True
+    url = _default(name)
+    return url, _answers(url, default_port)
+
+
 def _answers(url: str, default_port: int) -> bool:
     parts = urlsplit(url)
     try:
@@ -91,11 +101,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def _postgres(data_dir: Path, stops: list) -> str:
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        return url
-    url = _default("database_url")
-    if _answers(url, 5432):
+    url, ready = _configured("database_url", 5432)
+    if ready:
         return url
     log.info("no Postgres at %s: starting an embedded one in %s", url, data_dir / "postgres")
     try:
@@ -135,11 +142,8 @@ def _stop_postgres(server) -> None:
 
 
 def _redis(data_dir: Path, stops: list) -> str:
-    url = os.environ.get("REDIS_URL")
-    if url:
-        return url
-    url = _default("redis_url")
-    if _answers(url, 6379):
+    url, ready = _configured("redis_url", 6379)
+    if ready:
         return url
     folder = data_dir / "redis"
     log.info("no Redis at %s: starting an embedded one in %s", url, folder)
