@@ -6,12 +6,14 @@ from chalice import Chalice, Rate
 
 from chalicelib import api, aws, reaper, worker, ws
 from chalicelib.config import get_settings
+from chalicelib.notify import Notifier
 
 settings = get_settings()
 logging.getLogger("chalicelib").setLevel(settings.log_level)
 app = Chalice(app_name="order-engine")
 app.experimental_feature_flags.update(["WEBSOCKETS"])
 app.websocket_api.session = aws.management_session(settings)
+notifier = Notifier(app.websocket_api)
 app.register_middleware(api.error_middleware, "http")
 
 
@@ -42,27 +44,27 @@ def openapi():
 
 @app.on_sqs_message(queue=settings.orders_queue_name, batch_size=settings.worker_batch_size)
 def process_orders(event):
-    return worker.process_batch(event, app.websocket_api)
+    return worker.process_batch(event, notifier)
 
 
 @app.on_sqs_message(queue=settings.orders_dlq_name, batch_size=10)
 def record_dead_letters(event):
-    worker.record_dead_letters(event, app.websocket_api)
+    worker.record_dead_letters(event, notifier)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def reap_stale_orders(event):
-    reaper.run(app.websocket_api)
+    reaper.run(notifier)
 
 
 @app.on_ws_connect()
 def ws_connect(event):
-    return ws.connect(event, app.websocket_api)
+    return ws.connect(event)
 
 
 @app.on_ws_message()
 def ws_message(event):
-    ws.message(event, app.websocket_api)
+    ws.message(event, notifier)
 
 
 @app.on_ws_disconnect()

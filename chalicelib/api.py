@@ -9,16 +9,12 @@ import json
 import logging
 from decimal import Decimal
 
-import botocore.exceptions
-import psycopg
-import psycopg_pool
 import pydantic
-import redis
 from chalice import Response
 
-from chalicelib import openapi, queue, store, tokens
-from chalicelib.cache import redis_client
+from chalicelib import cache, openapi, queue, store, tokens
 from chalicelib.config import get_settings
+from chalicelib.errors import DependencyUnavailable, IdempotencyConflict, TooManyOpenOrders
 from chalicelib.models import (
     HistoryEntry,
     Order,
@@ -28,17 +24,11 @@ from chalicelib.models import (
     OrderRequest,
     OrderStatus,
 )
+from chalicelib.records import OrderRecord
 
 log = logging.getLogger(__name__)
 
 ACCEPTED_CONTENT_TYPES = ["application/json"]
-DEPENDENCY_ERRORS = (
-    psycopg.OperationalError,
-    psycopg_pool.PoolTimeout,
-    redis.RedisError,
-    botocore.exceptions.BotoCoreError,
-    botocore.exceptions.ClientError,
-)
 MAX_IDEMPOTENCY_KEY = 255
 
 
@@ -63,8 +53,8 @@ def json_errors(view):
             return view(*args, **kwargs)
         except ApiError as e:
             return error_response(e.status, e.code, str(e), e.details, e.headers)
-        except DEPENDENCY_ERRORS as e:
-            log.warning("dependency unavailable in %s: %r", view.__name__, e)
+        except DependencyUnavailable as e:
+            log.warning("dependency unavailable in %s: %s", view.__name__, e)
             return error_response(503, "dependency_unavailable", "a dependency is unavailable")
         except Exception:
             log.exception("unexpected error in %s", view.__name__)
@@ -147,24 +137,24 @@ def submit_order(request) -> Response:
         row, created = store.create_order(
             spec, key, fingerprint, max_open=get_settings().max_open_orders
         )
-    except store.IdempotencyConflict as e:
+    except IdempotencyConflict as e:
         raise ApiError(
             409,
             "idempotency_conflict",
             "this Idempotency-Key was used with a different body",
-            {"orderId": str(e)},
+            {"orderId": e.order_id},
         ) from None
-    except store.TooManyOpenOrders as e:
+    except TooManyOpenOrders as e:
         raise ApiError(
             429,
             "too_many_open_orders",
-            f"{e} orders are open; retry shortly",
+            f"{e.limit} orders are open; retry shortly",
             headers={"Retry-After": "1"},
         ) from None
-    order_id = str(row["id"])
+    order_id = str(row.id)
     if created:
         _enqueue(order_id)
-    answer = OrderAccepted(orderId=order_id, status=row["status"], wsUrl=ws_url(order_id))
+    answer = OrderAccepted(orderId=order_id, status=row.status, wsUrl=ws_url(order_id))
     return Response(body=answer.model_dump(mode="json"), status_code=202 if created else 200)
 
 
@@ -173,61 +163,56 @@ def _enqueue(order_id: str) -> None:
     the reaper enqueues orders that were never sent."""
     try:
         queue.send_order(order_id)
-    except DEPENDENCY_ERRORS as e:
-        log.warning("order %s stored but not enqueued (%r); the reaper will send it", order_id, e)
+    except DependencyUnavailable as e:
+        log.warning("order %s stored but not enqueued (%s); the reaper will send it", order_id, e)
         return
     try:
         store.mark_enqueued(order_id)
-    except DEPENDENCY_ERRORS as e:
+    except DependencyUnavailable as e:
         # Stored and queued: the client gets its 202, not a 503 that invites a duplicate
         # order. At worst the reaper sends it once more, which the worker shrugs off.
-        log.warning("order %s enqueued but not marked so (%r)", order_id, e)
+        log.warning("order %s enqueued but not marked so (%s)", order_id, e)
 
 
-def order_view(row: dict) -> Order:
-    token_in, token_out = tokens.resolve(row["token_in"]), tokens.resolve(row["token_out"])
-    amount_out = row["amount_out"]
-    price = row["executed_price"]
+def order_view(order: OrderRecord) -> Order:
+    amount_out, price, token_out = order.amount_out, order.executed_price, order.token_out
     return Order(
-        id=str(row["id"]),
-        type=row["type"],
-        status=row["status"],
-        tokenIn=token_in.symbol,
+        id=str(order.id),
+        type=order.type,
+        status=order.status,
+        tokenIn=order.token_in.symbol,
         tokenOut=token_out.symbol,
-        mintIn=row["mint_in"],
-        mintOut=row["mint_out"],
-        amountIn=str(row["amount_in"]),
-        amountInUi=tokens.to_ui(row["amount_in"], token_in),
-        slippageBps=row["slippage_bps"],
-        venues=row["venues"],
-        attempts=row["attempts"],
-        lastSeq=row["last_seq"],
-        route=row["route"],
-        txHash=row["tx_hash"],
+        mintIn=order.token_in.mint,
+        mintOut=token_out.mint,
+        amountIn=str(order.amount_in),
+        amountInUi=tokens.to_ui(order.amount_in, order.token_in),
+        slippageBps=order.slippage_bps,
+        venues=list(order.venues),
+        attempts=order.attempts,
+        lastSeq=order.last_seq,
+        route=order.route.to_dict() if order.route else None,
+        txHash=order.tx_hash,
         executedPrice=None if price is None else str(price),
         amountOut=None if amount_out is None else str(amount_out),
         amountOutUi=None if amount_out is None else tokens.to_ui(amount_out, token_out),
-        failureReason=row["failure_reason"],
-        createdAt=row["created_at"].isoformat(),
-        updatedAt=row["updated_at"].isoformat(),
+        failureReason=order.failure_reason,
+        createdAt=order.created_at.isoformat(),
+        updatedAt=order.updated_at.isoformat(),
     )
 
 
 @json_errors
 def get_order(order_id: str) -> Response:
-    row = store.get_order(order_id)
-    if row is None:
+    order = store.get_order(order_id)
+    if order is None:
         raise ApiError(404, "order_not_found", f"no order {order_id}")
     entries = [
         HistoryEntry(
-            seq=h["seq"],
-            status=h["status"],
-            payload=h["payload"],
-            createdAt=h["created_at"].isoformat(),
+            seq=h.seq, status=h.status, payload=h.payload, createdAt=h.created_at.isoformat()
         )
-        for h in store.history(row["id"])
+        for h in store.history(order.id)
     ]
-    detail = OrderDetail(order=order_view(row), history=entries)
+    detail = OrderDetail(order=order_view(order), history=entries)
     return Response(body=detail.model_dump(mode="json"), status_code=200)
 
 
@@ -255,7 +240,7 @@ def health() -> Response:
     checks = {}
     for name, ping in (
         ("database", store.ping),
-        ("redis", redis_client().ping),
+        ("redis", cache.ping),
         ("queue", queue.ping),
     ):
         try:

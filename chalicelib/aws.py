@@ -1,4 +1,9 @@
-"""boto3 sessions: real AWS, LocalStack, the embedded moto server, or the local gateway."""
+"""boto3 sessions and clients.
+
+The one place where the engine knows that an AWS endpoint can be overridden: ``AWS_ENDPOINT_URL``
+(or ``LOCALSTACK_HOST``) for SQS, ``WS_MANAGEMENT_ENDPOINT`` for the WebSocket management API.
+Unset, both are real AWS.
+"""
 
 import os
 from functools import lru_cache
@@ -10,8 +15,8 @@ from chalicelib.config import Settings, get_settings
 
 # Fail fast when the queue is unreachable: the API answers 503 (or records the order for
 # the reaper) instead of hanging in botocore's default 60 s connect and 5 retries.
-# A connection per thread that may call at once: the handlers of one process (the local
-# runtime runs them all in one) share a client, and botocore's default pool holds 10.
+# A connection per thread that may call at once: the handlers of one process share a
+# client, and botocore's default pool holds 10.
 MAX_POOL_CONNECTIONS = 64
 SQS_CLIENT_CONFIG = Config(
     connect_timeout=2,
@@ -19,15 +24,19 @@ SQS_CLIENT_CONFIG = Config(
     retries={"max_attempts": 2, "mode": "standard"},
     max_pool_connections=MAX_POOL_CONNECTIONS,
 )
-# Pushes to WebSocket connections: a stuck post must not hold the order's publish lock
-# (subscriptions.LOCK_LEASE_S) for long, and is never retried: a post that timed out may
-# still arrive, and a retry would deliver the frame twice (the replay job catches up).
-MANAGEMENT_CLIENT_CONFIG = Config(
-    connect_timeout=2,
-    read_timeout=5,
-    retries={"max_attempts": 1, "mode": "standard"},
-    max_pool_connections=MAX_POOL_CONNECTIONS,
-)
+
+
+def management_client_config(settings: Settings) -> Config:
+    """Pushes to WebSocket connections: a stuck post must not hold the order's publish lock
+    for long (``ws_push_timeout_s`` < ``ws_lock_lease_s``), and is never retried: a post that
+    timed out may still arrive, and a retry would deliver the frame twice (the replay job
+    catches up)."""
+    return Config(
+        connect_timeout=2,
+        read_timeout=settings.ws_push_timeout_s,
+        retries={"max_attempts": 1, "mode": "standard"},
+        max_pool_connections=MAX_POOL_CONNECTIONS,
+    )
 
 
 class ConfiguredSession(boto3.session.Session):
@@ -48,10 +57,10 @@ class EndpointSession(ConfiguredSession):
     """A boto3 session whose clients all talk to one endpoint, whatever they are given.
 
     ``app.websocket_api`` builds its management client with
-    ``endpoint_url=https://{domain}/{stage}`` taken from the API Gateway event; locally that
-    must become the local gateway's plain-HTTP management API. localstack-client's Session
-    forces endpoints the same way but yields to ``AWS_ENDPOINT_URL`` (which points at the
-    queue), so it cannot send SQS and management calls to two places at once.
+    ``endpoint_url=https://{domain}/{stage}`` taken from the API Gateway event; an overridden
+    management endpoint must win over that. localstack-client's Session forces endpoints the
+    same way but yields to ``AWS_ENDPOINT_URL`` (which points at the queue), so it cannot
+    send SQS and management calls to two places at once.
     """
 
     def __init__(self, endpoint_url: str, region_name: str, config: Config):
@@ -83,7 +92,7 @@ def aws_session(settings: Settings | None = None) -> boto3.session.Session:
 def management_session(settings: Settings | None = None) -> boto3.session.Session:
     """The session ``app.websocket_api`` pushes through."""
     settings = settings or get_settings()
-    config = MANAGEMENT_CLIENT_CONFIG
+    config = management_client_config(settings)
     if settings.ws_management_endpoint:
         return EndpointSession(settings.ws_management_endpoint, settings.aws_region, config)
     return ConfiguredSession(config, region_name=settings.aws_region)

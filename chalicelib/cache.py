@@ -12,6 +12,7 @@ import redis
 
 from chalicelib.config import get_settings
 from chalicelib.dex import PoolSnapshot
+from chalicelib.errors import unavailable_as
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +24,15 @@ def redis_client() -> redis.Redis:
     return redis.Redis.from_url(
         settings.redis_url,
         decode_responses=True,
-        socket_timeout=2,
-        socket_connect_timeout=2,
+        socket_timeout=settings.redis_timeout_s,
+        socket_connect_timeout=settings.redis_timeout_s,
         health_check_interval=30,
     )
+
+
+def ping() -> None:
+    with unavailable_as("redis"):
+        redis_client().ping()
 
 
 def _snapshot_key(venue: str, mint_a: str, mint_b: str) -> str:

@@ -2,12 +2,13 @@
 
 Every field can be set by an environment variable of the same name in upper case
 (``DATABASE_URL``, ``ORDER_ENGINE_SEED``...). Chalice stages set them in
-``.chalice/config.json``; the local runtime and the tests set them in the process env.
+``.chalice/config.json``; anything that runs the engine elsewhere sets them in the process env.
+Orderings between timeouts that must hold are checked when the settings load.
 """
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,7 +18,9 @@ class Settings(BaseSettings):
     # Storage
     database_url: str = "postgresql://postgres@127.0.0.1:5432/order_engine"
     db_pool_max: int = Field(10, ge=1)
+    db_pool_timeout_s: float = Field(5, gt=0)  # wait for a pooled connection, then 503
     redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_timeout_s: float = Field(2, gt=0)  # connect and socket timeout
 
     # Queue. ``aws_endpoint_url`` points SQS at LocalStack or moto; unset means real AWS.
     aws_endpoint_url: str | None = None
@@ -29,12 +32,22 @@ class Settings(BaseSettings):
     visibility_timeout_s: int = Field(60, ge=1)
     max_receive_count: int = Field(5, ge=1)
 
-    # WebSocket push. Unset: derived from the API Gateway event (AWS). The local runtime
-    # sets it to its own management API, e.g. http://127.0.0.1:3000.
+    # WebSocket push. The API Gateway management endpoint; unset: derived from the event.
     ws_management_endpoint: str | None = None
     # What clients are told to connect to in the 202 answer.
     ws_public_url: str = "ws://localhost:3000/api/orders/execute"
     ws_subscription_ttl_s: int = Field(2 * 3600, ge=60)
+    # Three timeouts that must nest: a gateway closes a client that stops reading after
+    # ws_client_send_timeout_s, so a push hears "gone" before its own ws_push_timeout_s,
+    # which ends before the order's publish lock (ws_lock_lease_s) could expire under it.
+    ws_client_send_timeout_s: float = Field(4, gt=0)
+    ws_push_timeout_s: float = Field(5, gt=0)
+    ws_lock_lease_s: float = Field(30, gt=0)
+    ws_lock_wait_s: float = Field(10, gt=0)  # a publisher waits this long for the lock
+    # A connection younger than this that a post finds gone is presumed still connecting
+    # (API Gateway refuses posts until $connect returned).
+    ws_connect_grace_s: float = Field(30, gt=0)
+    replay_tries: int = Field(10, ge=1)  # deliveries of a replay job before it is given up
 
     # Order lifecycle
     max_attempts: int = Field(3, ge=1)
@@ -43,6 +56,7 @@ class Settings(BaseSettings):
     reaper_deadline_s: int = Field(300, ge=1)  # a non-terminal order untouched this long is reaped
     max_body_bytes: int = Field(16 * 1024, ge=256)
     max_open_orders: int = Field(10_000, ge=1)  # admission control: 429 beyond this
+    unsent_after_s: int = Field(10, ge=1)  # an order not enqueued by then: its send failed
 
     # Mock venues
     order_engine_seed: int = 42
@@ -57,6 +71,20 @@ class Settings(BaseSettings):
     blockhash_expiry_rate: float = Field(0.0, ge=0, le=1)
 
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _timeouts_nest(self) -> "Settings":
+        _before("ws_client_send_timeout_s", "ws_push_timeout_s", self)
+        _before("ws_push_timeout_s", "ws_lock_lease_s", self)
+        _before("exec_latency_min_ms", "exec_latency_max_ms", self, strict=False)
+        return self
+
+
+def _before(smaller: str, larger: str, settings: Settings, strict: bool = True) -> None:
+    a, b = getattr(settings, smaller), getattr(settings, larger)
+    if a > b or (strict and a == b):
+        relation = "below" if strict else "at most"
+        raise ValueError(f"{smaller.upper()} ({a}) must be {relation} {larger.upper()} ({b})")
 
 
 @lru_cache

@@ -1,8 +1,10 @@
-"""Push order statuses to subscribed WebSocket connections through ``app.websocket_api``.
+"""Push order statuses to subscribed WebSocket connections: ``Notifier``, built once in ``app.py``
+around ``app.websocket_api``.
 
 Delivery is catch-up: a subscription remembers the last seq it delivered, and every push
 sends the stored history after it, in seq order, then moves the mark. The worker calls
-``publish`` after each recorded status; a new subscriber gets ``replay`` (its own catch-up).
+``Notifier.publish`` after each recorded status; a new subscriber gets ``replay`` (its own
+catch-up).
 Both run under a short per-order Redis lock, so two publishers never interleave: each
 connection sees seq strictly increasing, without gap or duplicate, whatever the timing
 between a subscribe, its replay and live statuses.
@@ -13,152 +15,153 @@ the worker: a push failure never fails an order.
 """
 
 import logging
-from typing import Any
 
 from chalice import WebsocketDisconnectedError
+from chalice.app import WebsocketAPI
 from redis.exceptions import LockError
 
 from chalicelib import queue, store
 from chalicelib import subscriptions as subs
-from chalicelib.models import OrderStatus, StatusEvent
+from chalicelib.config import get_settings
+from chalicelib.models import StatusEvent
+from chalicelib.records import HistoryRecord
 
 log = logging.getLogger(__name__)
 
-# API Gateway answers GoneException to posts until ``$connect`` has returned; a connection
-# younger than this is presumed still connecting rather than gone.
-CONNECT_GRACE_S = 30.0
 _CORE_FIELDS = frozenset({"type", "orderId", "seq", "status"})
 
 # Outcomes of pushing to one connection.
 DONE, PENDING, GONE, FAILED = "done", "pending", "gone", "failed"
 
 
-def status_message(order_id: str, entry: dict[str, Any]) -> str:
+def status_message(order_id: str, entry: HistoryRecord) -> str:
     """One history row as the client sees it: ``{"type":"status","orderId","seq","status",...}``."""
-    extra = {k: v for k, v in (entry.get("payload") or {}).items() if k not in _CORE_FIELDS}
-    created = entry.get("created_at")
-    if created is not None:
-        extra.setdefault("createdAt", created.isoformat())
-    event = StatusEvent(orderId=str(order_id), seq=entry["seq"], status=entry["status"], **extra)
+    extra = {k: v for k, v in entry.payload.items() if k not in _CORE_FIELDS}
+    extra.setdefault("createdAt", entry.created_at.isoformat())
+    event = StatusEvent(orderId=str(order_id), seq=entry.seq, status=entry.status, **extra)
     return event.model_dump_json()
 
 
-def send(websocket_api, connection_id: str, message: str) -> str:
-    """Post one message; DONE, GONE (the connection is closed) or FAILED. Never raises."""
-    try:
-        websocket_api.send(connection_id, message)
-        return DONE
-    except WebsocketDisconnectedError:
-        return GONE
-    except Exception as e:  # a push failure must never escape
-        log.warning("push to connection %s failed: %r", connection_id, e)
-        return FAILED
+class Notifier:
+    """Pushes through the app's WebSocket API. Nothing here raises: a push failure never
+    fails an order."""
 
+    def __init__(self, websocket_api: WebsocketAPI):
+        self._api = websocket_api
+        self._configured = False
 
-def configure(websocket_api) -> None:
-    """Point ``websocket_api`` at the WebSocket API recorded by the handlers.
-
-    Chalice configures it only inside WebSocket handlers; the worker is an SQS handler.
-    ``configure`` is a no-op once an endpoint is set (and the local runtime's session
-    forces its own endpoint anyway).
-    """
-    if getattr(websocket_api, "_endpoint", None) is not None:
-        return
-    endpoint = subs.endpoint()
-    stage = endpoint.get("stage")
-    if not stage:
-        return
-    if endpoint.get("apiId"):
+    def send(self, connection_id: str, message: str) -> str:
+        """Post one message; DONE, GONE (the connection is closed) or FAILED."""
         try:
-            websocket_api.configure_from_api_id(endpoint["apiId"], stage)
+            self._api.send(connection_id, message)
+            return DONE
+        except WebsocketDisconnectedError:
+            return GONE
+        except Exception as e:  # a push failure must never escape
+            log.warning("push to connection %s failed: %r", connection_id, e)
+            return FAILED
+
+    def _configure(self) -> None:
+        """Point the WebSocket API at the endpoint recorded by the WebSocket handlers.
+
+        Chalice configures it only inside WebSocket handlers; the worker is an SQS handler.
+        Configuring is a no-op once an endpoint is set, so one look in Redis per process.
+        """
+        if self._configured:
             return
-        except ValueError:  # no region known: fall back on the domain name
-            pass
-    if endpoint.get("domain"):
-        websocket_api.configure(endpoint["domain"], stage)
+        endpoint = subs.endpoint()
+        stage = endpoint.get("stage")
+        if not stage:
+            return
+        self._configured = True
+        if endpoint.get("apiId"):
+            try:
+                self._api.configure_from_api_id(endpoint["apiId"], stage)
+                return
+            except ValueError:  # no region known: fall back on the domain name
+                pass
+        if endpoint.get("domain"):
+            self._api.configure(endpoint["domain"], stage)
+
+    def _deliver(self, order_id: str, connection_id: str, last: int, entries) -> str:
+        """Send ``entries`` after ``last`` to one connection and record how far it got."""
+        sent, outcome, terminal = last, DONE, False
+        for entry in entries:
+            if entry.seq <= sent:
+                continue
+            outcome = self.send(connection_id, status_message(order_id, entry))
+            if outcome != DONE:
+                break
+            sent, terminal = entry.seq, entry.status.terminal
+        if outcome == GONE:
+            if sent == last and _is_connecting(connection_id):
+                return PENDING  # not open yet: the replay queued on $connect will catch up
+            log.info("connection %s is gone; dropping its subscriptions", connection_id)
+            subs.remove_connection(connection_id)
+            return GONE
+        if sent > last:
+            # A terminal status delivered ends the subscription; the socket stays open (it
+            # may watch other orders).
+            subs.delivered(connection_id, order_id, sent, done=terminal)
+        return outcome
+
+    def publish(self, order_id) -> None:
+        """Catch every subscriber of the order up with its history."""
+        order_id = str(order_id)
+        try:
+            if not subs.connections(order_id):
+                return
+            self._configure()
+            with subs.order_lock(order_id):
+                cursors = subs.cursors(order_id, subs.connections(order_id))
+                if not cursors:
+                    return
+                entries = store.history(order_id, since=min(cursors.values()))
+                outcomes = {
+                    connection_id: self._deliver(order_id, connection_id, last, entries)
+                    for connection_id, last in cursors.items()
+                }
+        except Exception:  # a push failure never fails the order
+            log.exception("publishing order %s failed", order_id)
+            # Nothing may publish this order again (the status may be terminal): each
+            # subscriber gets a replay job, which catches it up from its own cursor.
+            try:
+                for connection_id in subs.connections(order_id):
+                    _queue_replay(connection_id, order_id)
+            except Exception:
+                log.exception("could not queue replays of order %s", order_id)
+            return
+        for connection_id, outcome in outcomes.items():
+            if outcome == FAILED:
+                _queue_replay(connection_id, order_id)
+
+    def replay(self, order_id, connection_id: str) -> bool:
+        """Catch one connection up with the order's history after its last delivered seq.
+
+        True when done (or nothing left to do: unsubscribed, gone); False to try again later
+        (the connection is not open yet, or a transient failure).
+        """
+        order_id = str(order_id)
+        try:
+            self._configure()
+            with subs.order_lock(order_id):
+                last = subs.cursors(order_id, [connection_id]).get(connection_id)
+                if last is None:
+                    return True
+                entries = store.history(order_id, since=last)
+                outcome = self._deliver(order_id, connection_id, last, entries)
+        except LockError:
+            log.warning("replay of order %s to %s: lock busy, later", order_id, connection_id)
+            return False
+        except Exception:
+            log.exception("replay of order %s to %s failed", order_id, connection_id)
+            return False
+        return outcome in (DONE, GONE)
 
 
 def _is_connecting(connection_id: str) -> bool:
     age = subs.age_s(connection_id)
-    return age is not None and age < CONNECT_GRACE_S
-
-
-def _deliver(websocket_api, order_id: str, connection_id: str, last: int, entries) -> str:
-    """Send ``entries`` after ``last`` to one connection and record how far it got."""
-    sent, outcome, terminal = last, DONE, False
-    for entry in entries:
-        if entry["seq"] <= sent:
-            continue
-        outcome = send(websocket_api, connection_id, status_message(order_id, entry))
-        if outcome != DONE:
-            break
-        sent, terminal = entry["seq"], OrderStatus(entry["status"]).terminal
-    if outcome == GONE:
-        if sent == last and _is_connecting(connection_id):
-            return PENDING  # not open yet: the replay queued on $connect will catch up
-        log.info("connection %s is gone; dropping its subscriptions", connection_id)
-        subs.remove_connection(connection_id)
-        return GONE
-    if sent > last:
-        # A terminal status delivered ends the subscription; the socket stays open (it may
-        # watch other orders).
-        subs.delivered(connection_id, order_id, sent, done=terminal)
-    return outcome
-
-
-def publish(websocket_api, order_id) -> None:
-    """Catch every subscriber of the order up with its history. Never raises."""
-    order_id = str(order_id)
-    try:
-        if not subs.connections(order_id):
-            return
-        configure(websocket_api)
-        with subs.order_lock(order_id):
-            cursors = subs.cursors(order_id, subs.connections(order_id))
-            if not cursors:
-                return
-            entries = store.history(order_id, since=min(cursors.values()))
-            outcomes = {
-                connection_id: _deliver(websocket_api, order_id, connection_id, last, entries)
-                for connection_id, last in cursors.items()
-            }
-    except Exception:  # a push failure never fails the order
-        log.exception("publishing order %s failed", order_id)
-        # Nothing may publish this order again (the status may be terminal): each
-        # subscriber gets a replay job, which catches it up from its own cursor.
-        try:
-            for connection_id in subs.connections(order_id):
-                _queue_replay(connection_id, order_id)
-        except Exception:
-            log.exception("could not queue replays of order %s", order_id)
-        return
-    for connection_id, outcome in outcomes.items():
-        if outcome == FAILED:
-            _queue_replay(connection_id, order_id)
-
-
-def replay(websocket_api, order_id, connection_id: str) -> bool:
-    """Catch one connection up with the order's history after its last delivered seq.
-
-    True when done (or nothing left to do: unsubscribed, gone); False to try again later
-    (the connection is not open yet, or a transient failure). Never raises.
-    """
-    order_id = str(order_id)
-    try:
-        configure(websocket_api)
-        with subs.order_lock(order_id):
-            last = subs.cursors(order_id, [connection_id]).get(connection_id)
-            if last is None:
-                return True
-            entries = store.history(order_id, since=last)
-            outcome = _deliver(websocket_api, order_id, connection_id, last, entries)
-    except LockError:
-        log.warning("replay of order %s to %s: lock busy, later", order_id, connection_id)
-        return False
-    except Exception:
-        log.exception("replay of order %s to %s failed", order_id, connection_id)
-        return False
-    return outcome in (DONE, GONE)
+    return age is not None and age < get_settings().ws_connect_grace_s
 
 
 def _queue_replay(connection_id: str, order_id: str) -> None:

@@ -10,26 +10,29 @@ from functools import lru_cache
 
 from chalicelib.aws import sqs_client
 from chalicelib.config import get_settings
+from chalicelib.errors import unavailable_as
 
 
 @lru_cache
 def queue_url() -> str:
     settings = get_settings()
-    return (
-        settings.orders_queue_url
-        or sqs_client().get_queue_url(QueueName=settings.orders_queue_name)["QueueUrl"]
-    )
+    return settings.orders_queue_url or _url_of(settings.orders_queue_name)
 
 
 @lru_cache
 def dlq_url() -> str:
-    return sqs_client().get_queue_url(QueueName=get_settings().orders_dlq_name)["QueueUrl"]
+    return _url_of(get_settings().orders_dlq_name)
+
+
+def _url_of(name: str) -> str:
+    with unavailable_as("queue"):
+        return sqs_client().get_queue_url(QueueName=name)["QueueUrl"]
 
 
 def _send(body: dict, delay_s: int = 0) -> None:
-    sqs_client().send_message(
-        QueueUrl=queue_url(), MessageBody=json.dumps(body), DelaySeconds=delay_s
-    )
+    url = queue_url()
+    with unavailable_as("queue"):
+        sqs_client().send_message(QueueUrl=url, MessageBody=json.dumps(body), DelaySeconds=delay_s)
 
 
 def send_order(order_id) -> None:
@@ -44,19 +47,25 @@ def send_replay(connection_id: str, order_id, since: int) -> None:
 
 def retry_later(receipt_handle: str, delay_s: int) -> None:
     """Hide a received message for ``delay_s``: the queue's redelivery is the retry clock."""
-    sqs_client().change_message_visibility(
-        QueueUrl=queue_url(), ReceiptHandle=receipt_handle, VisibilityTimeout=delay_s
-    )
+    url = queue_url()
+    with unavailable_as("queue"):
+        sqs_client().change_message_visibility(
+            QueueUrl=url, ReceiptHandle=receipt_handle, VisibilityTimeout=delay_s
+        )
 
 
 def dead_letter(body: str, reason: str) -> None:
     """Move a message the worker cannot process at all to the DLQ, with the reason."""
-    sqs_client().send_message(
-        QueueUrl=dlq_url(),
-        MessageBody=body,
-        MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1000]}},
-    )
+    url = dlq_url()
+    with unavailable_as("queue"):
+        sqs_client().send_message(
+            QueueUrl=url,
+            MessageBody=body,
+            MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1000]}},
+        )
 
 
 def ping() -> None:
-    sqs_client().get_queue_attributes(QueueUrl=queue_url(), AttributeNames=["QueueArn"])
+    url = queue_url()
+    with unavailable_as("queue"):
+        sqs_client().get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])

@@ -10,24 +10,23 @@ import logging
 
 from chalicelib import queue, store
 from chalicelib.config import get_settings
+from chalicelib.notify import Notifier
 from chalicelib.worker import fail_order
 
 log = logging.getLogger(__name__)
 
-UNSENT_AFTER_S = 10  # a send that has not happened by then has failed
 
-
-def run(websocket_api) -> int:
+def run(notifier: Notifier) -> int:
     """Returns how many orders it acted on."""
     settings = get_settings()
-    stale = store.stale_orders(settings.reaper_deadline_s, UNSENT_AFTER_S)
+    stale = store.stale_orders(settings.reaper_deadline_s, settings.unsent_after_s)
     for order in stale:
-        order_id = str(order["id"])
-        if order["attempts"] >= settings.max_attempts:
-            reason = order["last_error"] or f"no progress after {order['attempts']} attempts"
-            fail_order(order_id, f"stuck: {reason}", websocket_api)
+        order_id = str(order.id)
+        if order.attempts >= settings.max_attempts:
+            reason = order.last_error or f"no progress after {order.attempts} attempts"
+            fail_order(order_id, f"stuck: {reason}", notifier)
         else:
-            log.info("reaper: re-enqueueing order %s (%s)", order_id, order["status"])
+            log.info("reaper: re-enqueueing order %s (%s)", order_id, order.status)
             queue.send_order(order_id)
             store.touch(order_id)
     return len(stale)

@@ -9,11 +9,13 @@ a status twice or out of order, and a terminal order never changes again.
 """
 
 import base64
+import contextlib
 import hashlib
 import json
 import logging
 import sys
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -27,22 +29,17 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from chalicelib.config import get_settings
+from chalicelib.errors import IdempotencyConflict, TooManyOpenOrders, unavailable_as
 from chalicelib.models import OrderSpec, OrderStatus
+from chalicelib.records import HistoryRecord, OrderRecord, StatusChange
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "sql"
-TERMINAL = (OrderStatus.CONFIRMED.value, OrderStatus.FAILED.value)
-# Columns a status change may set besides status itself.
+# Columns a status change (or ``update_fields``) may set besides status itself.
 ORDER_FIELDS = ("route", "tx_hash", "executed_price", "amount_out", "failure_reason", "last_error")
-
-
-class IdempotencyConflict(Exception):
-    """The idempotency key was used before with another request body."""
-
-
-class TooManyOpenOrders(Exception):
-    """Admitting one more order would exceed the limit of open orders."""
+# The orders that may still change (the migrations' partial index names the same set).
+OPEN = "status NOT IN ({})".format(", ".join(f"'{s.value}'" for s in OrderStatus if s.terminal))
 
 
 @lru_cache
@@ -54,16 +51,26 @@ def pool() -> ConnectionPool:
         min_size=1,
         max_size=settings.db_pool_max,
         kwargs={"row_factory": dict_row},
-        timeout=5,
+        timeout=settings.db_pool_timeout_s,
         check=ConnectionPool.check_connection,
         open=True,
     )
 
 
+@contextlib.contextmanager
+def _transaction() -> Iterator[psycopg.Connection]:
+    with unavailable_as("database"), pool().connection() as conn, conn.transaction():
+        yield conn
+
+
 def _query(query, params=(), *, one=False):
-    with pool().connection() as conn:
+    with unavailable_as("database"), pool().connection() as conn:
         cur = conn.execute(query, params)
         return cur.fetchone() if one else cur.fetchall()
+
+
+def _order(row: dict | None) -> OrderRecord | None:
+    return None if row is None else OrderRecord.from_row(row)
 
 
 # -- migrations ---------------------------------------------------------------------------
@@ -114,7 +121,7 @@ def request_fingerprint(body: dict[str, Any]) -> str:
 
 def create_order(
     spec: OrderSpec, idempotency_key: str | None, request_hash: str, max_open: int
-) -> tuple[dict, bool]:
+) -> tuple[OrderRecord, bool]:
     """Insert the order and its ``pending`` history row in one transaction.
 
     Returns ``(order, created)``. A reused idempotency key returns the first order
@@ -124,13 +131,8 @@ def create_order(
     accepted one still gets its answer.
     """
     order_id = uuid.uuid4()
-    payload = {
-        "tokenIn": spec.token_in.symbol,
-        "tokenOut": spec.token_out.symbol,
-        "amountIn": str(spec.amount_in),
-        "slippageBps": spec.slippage_bps,
-    }
-    with pool().connection() as conn, conn.transaction():
+    pending = StatusChange.pending(spec)
+    with _transaction() as conn:
         row = conn.execute(
             """
             INSERT INTO orders (id, status, token_in, token_out, mint_in, mint_out, amount_in,
@@ -158,15 +160,18 @@ def create_order(
             ).fetchone()
             if existing["request_hash"] != request_hash:
                 raise IdempotencyConflict(str(existing["id"]))
-            return existing, False
+            return OrderRecord.from_row(existing), False
         if _count_open(conn) > max_open:
             raise TooManyOpenOrders(max_open)  # rolls the insert back
-        conn.execute(
-            "INSERT INTO order_status_history (order_id, seq, status, payload)"
-            " VALUES (%s, 1, 'pending', %s)",
-            (order_id, Jsonb(payload)),
-        )
-    return row, True
+        _insert_history(conn, order_id, 1, pending)
+    return OrderRecord.from_row(row), True
+
+
+def _insert_history(conn, order_id: uuid.UUID, seq: int, change: StatusChange) -> None:
+    conn.execute(
+        "INSERT INTO order_status_history (order_id, seq, status, payload) VALUES (%s, %s, %s, %s)",
+        (order_id, seq, change.status.value, Jsonb(change.payload)),
+    )
 
 
 def mark_enqueued(order_id) -> None:
@@ -180,25 +185,28 @@ def _uuid(order_id) -> uuid.UUID | None:
         return None
 
 
-def get_order(order_id) -> dict | None:
-    """The order row, or None for an unknown or malformed id."""
+def get_order(order_id) -> OrderRecord | None:
+    """The order, or None for an unknown or malformed id."""
     oid = _uuid(order_id)
-    return oid and _query("SELECT * FROM orders WHERE id = %s", (oid,), one=True)
+    if oid is None:
+        return None
+    return _order(_query("SELECT * FROM orders WHERE id = %s", (oid,), one=True))
 
 
-def history(order_id, since: int = 0) -> list[dict]:
+def history(order_id, since: int = 0) -> list[HistoryRecord]:
     oid = _uuid(order_id)
     if oid is None:
         return []
-    return _query(
+    rows = _query(
         "SELECT seq, status, payload, created_at FROM order_status_history"
         " WHERE order_id = %s AND seq > %s ORDER BY seq",
         (oid, since),
     )
+    return [HistoryRecord.from_row(r) for r in rows]
 
 
-def _encode_cursor(row: dict) -> str:
-    raw = f"{row['created_at'].isoformat()}|{row['id']}"
+def _encode_cursor(order: OrderRecord) -> str:
+    raw = f"{order.created_at.isoformat()}|{order.id}"
     return base64.urlsafe_b64encode(raw.encode()).decode()
 
 
@@ -213,7 +221,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 def list_orders(
     status: str | None, limit: int, cursor: str | None
-) -> tuple[list[dict], str | None]:
+) -> tuple[list[OrderRecord], str | None]:
     """Newest first, keyset-paged on (created_at, id)."""
     where, params = [], []
     if status:
@@ -227,21 +235,19 @@ def list_orders(
         f"SELECT * FROM orders {clause} ORDER BY created_at DESC, id DESC LIMIT %s",
         (*params, limit + 1),
     )
-    next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    orders = [OrderRecord.from_row(r) for r in rows]
+    next_cursor = _encode_cursor(orders[limit - 1]) if len(orders) > limit else None
+    return orders[:limit], next_cursor
 
 
 def open_order_ids() -> list[str]:
     """Every order not yet terminal, oldest first."""
-    rows = _query(
-        "SELECT id FROM orders WHERE status NOT IN ('confirmed', 'failed') ORDER BY created_at"
-    )
+    rows = _query(f"SELECT id FROM orders WHERE {OPEN} ORDER BY created_at")
     return [str(r["id"]) for r in rows]
 
 
 def _count_open(conn) -> int:
-    query = "SELECT count(*) AS n FROM orders WHERE status NOT IN ('confirmed', 'failed')"
-    return conn.execute(query).fetchone()["n"]
+    return conn.execute(f"SELECT count(*) AS n FROM orders WHERE {OPEN}").fetchone()["n"]
 
 
 # -- the worker's side ---------------------------------------------------------------------
@@ -257,68 +263,66 @@ def is_leased(order_id) -> bool:
     return bool(row and row["leased"])
 
 
-def claim(order_id, lease_s: int) -> dict | None:
+def claim(order_id, lease_s: int) -> OrderRecord | None:
     """Take the order for one attempt: bump ``attempts`` and hold a lease.
 
     None when the order is terminal, unknown, or leased by another worker.
     """
-    return _query(
-        """
+    row = _query(
+        f"""
         UPDATE orders
            SET lease_until = now() + make_interval(secs => %s),
                attempts = attempts + 1, updated_at = now()
-         WHERE id = %s AND status NOT IN ('confirmed', 'failed')
+         WHERE id = %s AND {OPEN}
            AND (lease_until IS NULL OR lease_until < now())
         RETURNING *
         """,
         (lease_s, _uuid(order_id)),
         one=True,
     )
+    return _order(row)
 
 
-def advance(order_id, from_seq: int, status: OrderStatus, payload: dict, **fields) -> int | None:
+def _assignments(columns: dict[str, Any]) -> tuple[list[sql.Composable], list[Any]]:
+    unknown = set(columns) - set(ORDER_FIELDS) - {"lease_until"}
+    if unknown:
+        raise ValueError(f"not an order field: {unknown}")
+    sets = [sql.SQL("{} = %s").format(sql.Identifier(k)) for k in columns]
+    values = [Jsonb(v) if k == "route" else v for k, v in columns.items()]
+    return sets, values
+
+
+def advance(order_id, from_seq: int, change: StatusChange) -> int | None:
     """Record one status change and its history row; returns the new seq.
 
     None when the order moved on since ``from_seq`` was read, or is terminal: the
     caller lost a race with another delivery and must stop.
     """
-    unknown = set(fields) - set(ORDER_FIELDS)
-    if unknown:
-        raise ValueError(f"not an order field: {unknown}")
-    if status.terminal:
-        fields["lease_until"] = None
-    sets = [sql.SQL("{} = %s").format(sql.Identifier(k)) for k in fields]
-    values = [Jsonb(v) if k == "route" else v for k, v in fields.items()]
+    columns = dict(change.columns)
+    if change.status.terminal:
+        columns["lease_until"] = None
+    sets, values = _assignments(columns)
     update = sql.SQL(
         "UPDATE orders SET status = %s, last_seq = last_seq + 1, updated_at = now(){extra}"
-        " WHERE id = %s AND last_seq = %s AND status NOT IN ('confirmed', 'failed')"
-        " RETURNING last_seq"
+        f" WHERE id = %s AND last_seq = %s AND {OPEN} RETURNING last_seq"
     ).format(extra=sql.SQL("").join(sql.SQL(", ") + s for s in sets))
-    with pool().connection() as conn, conn.transaction():
-        row = conn.execute(update, (status.value, *values, _uuid(order_id), from_seq)).fetchone()
+    oid = _uuid(order_id)
+    with _transaction() as conn:
+        row = conn.execute(update, (change.status.value, *values, oid, from_seq)).fetchone()
         if row is None:
             return None
-        conn.execute(
-            "INSERT INTO order_status_history (order_id, seq, status, payload)"
-            " VALUES (%s, %s, %s, %s)",
-            (_uuid(order_id), row["last_seq"], status.value, Jsonb(payload)),
-        )
+        _insert_history(conn, oid, row["last_seq"], change)
     return row["last_seq"]
 
 
-def update_fields(order_id, **fields) -> None:
+def update_fields(order_id, **columns) -> None:
     """Set columns of an open order without a status change (e.g. a resubmitted
     transaction's hash); a terminal order never changes."""
-    unknown = set(fields) - set(ORDER_FIELDS)
-    if unknown:
-        raise ValueError(f"not an order field: {unknown}")
-    sets = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(k)) for k in fields)
-    values = [Jsonb(v) if k == "route" else v for k, v in fields.items()]
+    sets, values = _assignments(columns)
     _query(
         sql.SQL(
-            "UPDATE orders SET {}, updated_at = now()"
-            " WHERE id = %s AND status NOT IN ('confirmed', 'failed') RETURNING id"
-        ).format(sets),
+            f"UPDATE orders SET {{}}, updated_at = now() WHERE id = %s AND {OPEN} RETURNING id"
+        ).format(sql.SQL(", ").join(sets)),
         (*values, _uuid(order_id)),
     )
 
@@ -327,18 +331,17 @@ def release(order_id, error: str | None = None) -> None:
     """Give up the lease of an open order (the next delivery may claim at once), noting why."""
     _query(
         "UPDATE orders SET lease_until = NULL, last_error = coalesce(%s, last_error),"
-        " updated_at = now() WHERE id = %s AND status NOT IN ('confirmed', 'failed')"
-        " RETURNING id",
+        f" updated_at = now() WHERE id = %s AND {OPEN} RETURNING id",
         (error, _uuid(order_id)),
     )
 
 
-def stale_orders(deadline_s: int, unsent_after_s: int, limit: int = 100) -> list[dict]:
+def stale_orders(deadline_s: int, unsent_after_s: int, limit: int = 100) -> list[OrderRecord]:
     """Open orders nobody is working on: never enqueued, or untouched past the deadline."""
-    return _query(
-        """
+    rows = _query(
+        f"""
         SELECT * FROM orders
-         WHERE status NOT IN ('confirmed', 'failed')
+         WHERE {OPEN}
            AND (lease_until IS NULL OR lease_until < now())
            AND ((enqueued_at IS NULL AND created_at < now() - make_interval(secs => %s))
                 OR updated_at < now() - make_interval(secs => %s))
@@ -347,6 +350,7 @@ def stale_orders(deadline_s: int, unsent_after_s: int, limit: int = 100) -> list
         """,
         (unsent_after_s, deadline_s, limit),
     )
+    return [OrderRecord.from_row(r) for r in rows]
 
 
 def touch(order_id) -> None:

@@ -22,8 +22,6 @@ from chalicelib.cache import redis_client
 from chalicelib.config import get_settings
 
 ENDPOINT_KEY = "ws:endpoint"
-LOCK_LEASE_S = 30  # a publisher holding the lock longer than this is presumed dead
-LOCK_WAIT_S = 10
 
 
 def _order_key(order_id: str) -> str:
@@ -98,10 +96,6 @@ def connections(order_id: str) -> list[str]:
     return sorted(redis_client().smembers(_order_key(order_id)))
 
 
-def orders(connection_id: str) -> list[str]:
-    return sorted(redis_client().smembers(_conn_key(connection_id)))
-
-
 def cursors(order_id: str, connection_ids: list[str]) -> dict[str, int]:
     """Last seq delivered per connection, for the connections still subscribed to the order."""
     if not connection_ids:
@@ -145,9 +139,13 @@ def delivered(connection_id: str, order_id: str, seq: int, *, done: bool = False
 
 
 def order_lock(order_id: str) -> Lock:
-    """``with order_lock(id):`` raises ``redis.exceptions.LockError`` when not acquired in time."""
+    """``with order_lock(id):`` raises ``redis.exceptions.LockError`` when not acquired in time.
+    A publisher holding it past ``ws_lock_lease_s`` is presumed dead."""
+    settings = get_settings()
     return redis_client().lock(
-        f"ws:lock:{order_id}", timeout=LOCK_LEASE_S, blocking_timeout=LOCK_WAIT_S
+        f"ws:lock:{order_id}",
+        timeout=settings.ws_lock_lease_s,
+        blocking_timeout=settings.ws_lock_wait_s,
     )
 
 

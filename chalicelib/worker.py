@@ -15,30 +15,31 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
-from chalicelib import notify, queue, store, tokens
+from chalicelib import queue, store
 from chalicelib.cache import cached_snapshot
 from chalicelib.config import get_settings
 from chalicelib.dex import DexError, Faults, get_market, router
 from chalicelib.models import OrderStatus
+from chalicelib.notify import Notifier
+from chalicelib.records import OrderRecord, StatusChange
 
 log = logging.getLogger(__name__)
 
 FLOW = list(OrderStatus)  # the statuses in lifecycle order
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
-REPLAY_TRIES = 10  # deliveries of a replay job before its connection is given up on
 
 
 class LostRace(Exception):
     """Another delivery moved the order on; this one stops without writing."""
 
 
-def process_batch(event, websocket_api) -> dict:
+def process_batch(event, notifier: Notifier) -> dict:
     """The SQS handler: returns the messages to redeliver (ReportBatchItemFailures)."""
     records = list(event)
     # A batch's orders run side by side, so the venues' simulated latency is paid once per
     # batch, not once per order.
     with ThreadPoolExecutor(max_workers=max(1, len(records)), thread_name_prefix="order") as ex:
-        done = list(ex.map(lambda r: _handle(r, websocket_api), records))
+        done = list(ex.map(lambda r: _handle(r, notifier), records))
     failures = [
         {"itemIdentifier": r.to_dict()["messageId"]}
         for r, ok in zip(records, done, strict=True)
@@ -47,10 +48,10 @@ def process_batch(event, websocket_api) -> dict:
     return {"batchItemFailures": failures}
 
 
-def _handle(record, websocket_api) -> bool:
+def _handle(record, notifier: Notifier) -> bool:
     """Process one message; True when it may be deleted."""
     try:
-        return _dispatch(record, websocket_api)
+        return _dispatch(record, notifier)
     except Exception:
         # Postgres or SQS down, a bug: the queue redelivers after the visibility timeout,
         # the attempt budget and the DLQ bound how often. Never the whole batch.
@@ -59,37 +60,38 @@ def _handle(record, websocket_api) -> bool:
         return False
 
 
-def _dispatch(record, websocket_api) -> bool:
+def _dispatch(record, notifier: Notifier) -> bool:
     try:
         message = json.loads(record.body)
         kind = message["kind"]
         order_id = str(message["orderId"])
     except (ValueError, KeyError, TypeError) as e:
-        _poison(record.body, f"unreadable message: {e!r}", websocket_api)
+        _poison(record.body, f"unreadable message: {e!r}", notifier)
         return True
     if kind == "order":
-        return _run_order(order_id, record.receipt_handle, websocket_api)
+        return _run_order(order_id, record.receipt_handle, notifier)
     if kind == "replay":
-        sent = notify.replay(websocket_api, order_id, message["connectionId"])
+        sent = notifier.replay(order_id, message["connectionId"])
         # A replay is given up on before the queue would move it to the DLQ (whose
         # handler fails the orders it names): a subscriber's trouble never fails an order.
+        settings = get_settings()
         attributes = record.to_dict().get("attributes", {})
         receive_count = int(attributes.get("ApproximateReceiveCount", 1))
-        if sent or receive_count >= min(REPLAY_TRIES, get_settings().max_receive_count - 1):
+        if sent or receive_count >= min(settings.replay_tries, settings.max_receive_count - 1):
             return True
         queue.retry_later(record.receipt_handle, 1)
         return False
-    _poison(record.body, f"unknown message kind {kind!r}", websocket_api)
+    _poison(record.body, f"unknown message kind {kind!r}", notifier)
     return True
 
 
-def _poison(body: str, reason: str, websocket_api) -> None:
+def _poison(body: str, reason: str, notifier: Notifier) -> None:
     log.error("dead-lettering message: %s", reason)
     queue.dead_letter(body, reason)
-    _fail_named(body, reason, websocket_api)
+    _fail_named(body, reason, notifier)
 
 
-def _fail_named(body: str | None, reason: str, websocket_api) -> None:
+def _fail_named(body: str | None, reason: str, notifier: Notifier) -> None:
     """Fail the order a dead message names, unless a worker holds it right now: that
     delivery finishes it, or the reaper does once its lease has run out."""
     named = _named_order(body)
@@ -98,7 +100,7 @@ def _fail_named(body: str | None, reason: str, websocket_api) -> None:
     if store.is_leased(named):
         log.warning("order %s is being worked on; not failing it for: %s", named, reason)
         return
-    fail_order(named, reason, websocket_api)
+    fail_order(named, reason, notifier)
 
 
 def _named_order(body: str | None) -> str | None:
@@ -114,30 +116,30 @@ def _named_order(body: str | None) -> str | None:
     return named.group(0) if named else None
 
 
-def _run_order(order_id: str, receipt_handle: str, websocket_api) -> bool:
+def _run_order(order_id: str, receipt_handle: str, notifier: Notifier) -> bool:
     settings = get_settings()
     order = store.claim(order_id, settings.lease_s)
     if order is None:
         current = store.get_order(order_id)
-        if current is None or OrderStatus(current["status"]).terminal:
+        if current is None or current.status.terminal:
             return True
         # Another delivery of this order is running: look again when its lease ends.
         queue.retry_later(receipt_handle, settings.lease_s)
         return False
-    attempt = order["attempts"]
+    attempt = order.attempts
     if attempt > settings.max_attempts:
-        reason = f"gave up after {settings.max_attempts} attempts: {order['last_error']}"
-        fail_order(order_id, reason, websocket_api)
+        reason = f"gave up after {settings.max_attempts} attempts: {order.last_error}"
+        fail_order(order_id, reason, notifier)
         return True
     try:
-        _attempt(order, attempt, websocket_api)
+        _attempt(order, notifier)
         return True
     except LostRace:
         log.info("order %s moved on elsewhere; this delivery stops", order_id)
         return True
     except DexError as e:
         if not e.transient or attempt >= settings.max_attempts:
-            fail_order(order_id, str(e), websocket_api)
+            fail_order(order_id, str(e), notifier)
             return True
         delay = settings.retry_base_delay_s * 2 ** (attempt - 1)
         log.info("order %s attempt %d: %s; retrying in %ss", order_id, attempt, e, delay)
@@ -146,35 +148,35 @@ def _run_order(order_id: str, receipt_handle: str, websocket_api) -> bool:
         return False
 
 
-def _attempt(order: dict, attempt: int, websocket_api) -> None:
+def _attempt(order: OrderRecord, notifier: Notifier) -> None:
     """One attempt, resumed from the order's recorded status."""
     settings = get_settings()
-    order_id, seq = str(order["id"]), order["last_seq"]
-    recorded = FLOW.index(OrderStatus(order["status"]))
+    order_id, seq, attempt = str(order.id), order.last_seq, order.attempts
+    recorded = FLOW.index(order.status)
 
-    def step(status: OrderStatus, payload: dict, **fields) -> None:
+    def step(change: StatusChange) -> None:
         nonlocal seq
-        new_seq = store.advance(order_id, seq, status, payload, **fields)
+        new_seq = store.advance(order_id, seq, change)
         if new_seq is None:
             raise LostRace(order_id)
         seq = new_seq
-        log.info("order %s %s seq=%d%s", order_id, status.value, seq, _summary(payload))
-        notify.publish(websocket_api, order_id)
+        log.info("order %s %s seq=%d%s", order_id, change.status, seq, _summary(change.payload))
+        notifier.publish(order_id)
 
     def reached(status: OrderStatus) -> bool:
         return recorded >= FLOW.index(status)
 
-    token_in, token_out = tokens.resolve(order["token_in"]), tokens.resolve(order["token_out"])
+    token_in, token_out = order.token_in, order.token_out
     faults = Faults.for_attempt(settings.order_engine_seed, order_id, attempt, settings)
     market = get_market(settings)
 
     if not reached(OrderStatus.ROUTING):
-        step(OrderStatus.ROUTING, {"venues": order["venues"], "attempt": attempt})
+        step(StatusChange.routing(order.venues, attempt))
     snapshots = router.quote_venues(
         market,
         token_in,
         token_out,
-        order["venues"],
+        list(order.venues),
         faults=faults,
         fetch=lambda venue, a, b: cached_snapshot(
             venue, a, b, lambda v, x, y: market.snapshot(v, x, y, faults)
@@ -184,38 +186,32 @@ def _attempt(order: dict, attempt: int, websocket_api) -> None:
         snapshots,
         token_in,
         token_out,
-        order["amount_in"],
-        order["slippage_bps"],
+        order.amount_in,
+        order.slippage_bps,
         settings.quote_valid_slots,
     )
     if not reached(OrderStatus.BUILDING):
-        step(OrderStatus.BUILDING, {"route": route.to_dict()}, route=route.to_dict())
-    elif order["route"]:
+        step(StatusChange.building(route))
+    elif order.route:
         # The minimum the client was shown binds every later attempt: a re-quote after
         # prices moved never lowers it (the execution fails on slippage instead).
-        shown = int(order["route"]["minOut"])
-        route = replace(route, min_out=max(route.min_out, shown))
+        route = replace(route, min_out=max(route.min_out, order.route.min_out))
 
     signature = faults.signature()
     if not reached(OrderStatus.SUBMITTED):
-        step(OrderStatus.SUBMITTED, {"txHash": signature}, tx_hash=signature)
+        step(StatusChange.submitted(signature))
     else:  # a retried attempt sends a new transaction; its status was recorded already
         store.update_fields(order_id, tx_hash=signature)
     execution = market.execute(route, faults)
     step(
-        OrderStatus.CONFIRMED,
-        {
-            "txHash": signature,
-            "executedPrice": str(execution.executed_price),
-            "amountOut": str(execution.amount_out),
-            "amountOutUi": tokens.to_ui(execution.amount_out, token_out),
-            "route": route.to_dict(),
-            "attempts": attempt,
-        },
-        tx_hash=signature,
-        executed_price=execution.executed_price,
-        amount_out=execution.amount_out,
-        route=route.to_dict(),
+        StatusChange.confirmed(
+            signature,
+            route,
+            execution.amount_out,
+            execution.executed_price,
+            token_out,
+            attempt,
+        )
     )
 
 
@@ -231,26 +227,23 @@ def _summary(payload: dict) -> str:
     return "".join(f" {k}={v}" for k, v in fields.items() if v)
 
 
-def fail_order(order_id: str, reason: str, websocket_api) -> None:
+def fail_order(order_id: str, reason: str, notifier: Notifier) -> None:
     """Record ``failed`` with the reason, unless the order is already terminal or unknown."""
     for _ in range(3):  # a concurrent status change moves last_seq: read it again
-        row = store.get_order(order_id)
-        if row is None or OrderStatus(row["status"]).terminal:
+        order = store.get_order(order_id)
+        if order is None or order.status.terminal:
             return
-        payload = {"reason": reason, "attempts": row["attempts"]}
-        seq = store.advance(
-            row["id"], row["last_seq"], OrderStatus.FAILED, payload, failure_reason=reason
-        )
+        seq = store.advance(order.id, order.last_seq, StatusChange.failed(reason, order.attempts))
         if seq is not None:
             log.info("order %s failed seq=%d: %s", order_id, seq, reason)
-            notify.publish(websocket_api, order_id)
+            notifier.publish(order_id)
             return
     log.error("order %s could not be failed (%s)", order_id, reason)
 
 
-def record_dead_letters(event, websocket_api) -> None:
+def record_dead_letters(event, notifier: Notifier) -> None:
     """The DLQ handler: an order whose message was dead-lettered is failed with the reason."""
     for record in event:
         attrs = record.to_dict().get("messageAttributes", {})
         reason = attrs.get("reason", {}).get("stringValue") or "message dead-lettered"
-        _fail_named(record.body, reason, websocket_api)
+        _fail_named(record.body, reason, notifier)

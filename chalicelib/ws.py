@@ -18,9 +18,11 @@ import uuid
 
 import pydantic
 
-from chalicelib import notify, queue, store
+from chalicelib import queue, store
 from chalicelib import subscriptions as subs
-from chalicelib.models import OrderStatus, SubscribeMessage
+from chalicelib.models import SubscribeMessage
+from chalicelib.notify import GONE, Notifier
+from chalicelib.records import OrderRecord
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +59,14 @@ def _parse_since(raw) -> int | None:
     return since if since >= 0 else None
 
 
-def _subscribe(connection_id: str, order: dict, since: int, announce=lambda: None) -> bool:
+def _subscribe(connection_id: str, order: OrderRecord, since: int, announce=lambda: None) -> bool:
     """Record the subscription; False when there is nothing left to deliver, ever.
 
     ``announce`` (the ``subscribed`` answer) runs just before the subscription is recorded,
     under the same lock, so no status can reach the client ahead of it, and a lock that
     cannot be had fails before anything was announced."""
-    order_id = str(order["id"])
-    if OrderStatus(order["status"]).terminal and since >= order["last_seq"]:
+    order_id = str(order.id)
+    if order.status.terminal and since >= order.last_seq:
         announce()
         subs.remove(connection_id, order_id)
         return False
@@ -76,15 +78,15 @@ def _subscribe(connection_id: str, order: dict, since: int, announce=lambda: Non
     return True
 
 
-def _since_beyond(order: dict, since: int) -> str | None:
+def _since_beyond(order: OrderRecord, since: int) -> str | None:
     """The error when ``since`` names a seq the order never had: nothing after it would
     ever be delivered, the terminal status included."""
-    if since > order["last_seq"]:
-        return f"since {since} is beyond the order's last seq {order['last_seq']}"
+    if since > order.last_seq:
+        return f"since {since} is beyond the order's last seq {order.last_seq}"
     return None
 
 
-def connect(event, websocket_api) -> dict:
+def connect(event) -> dict:
     """``$connect``: the return value is the handler's answer (200 accepts)."""
     raw = event.to_dict()
     context = raw.get("requestContext") or {}
@@ -112,7 +114,7 @@ def connect(event, websocket_api) -> dict:
         subs.save_endpoint(context.get("apiId"), event.domain_name, event.stage)
         subs.seen(connection_id)
         if _subscribe(connection_id, order, since):
-            queue.send_replay(connection_id, str(order["id"]), since)
+            queue.send_replay(connection_id, str(order.id), since)
     except Exception:
         log.exception("$connect %s to order %s failed", connection_id, order_param)
         try:  # a rejected $connect gets no $disconnect
@@ -130,16 +132,16 @@ def disconnect(event) -> None:
         log.exception("$disconnect %s: could not drop its subscriptions", event.connection_id)
 
 
-def message(event, websocket_api) -> None:
+def message(event, notifier: Notifier) -> None:
     """``$default``: answers go back on the socket; nothing here raises."""
     connection_id = event.connection_id
     try:
-        _handle(event, websocket_api, connection_id)
+        _handle(event, notifier, connection_id)
     except Exception:
         log.exception("message from %s failed", connection_id)
         try:
             _reply(
-                websocket_api,
+                notifier,
                 connection_id,
                 {
                     "type": "error",
@@ -150,16 +152,14 @@ def message(event, websocket_api) -> None:
             log.exception("could not answer %s", connection_id)
 
 
-def _reply(websocket_api, connection_id: str, body: dict) -> None:
-    if notify.send(websocket_api, connection_id, json.dumps(body)) == notify.GONE:
+def _reply(notifier: Notifier, connection_id: str, body: dict) -> None:
+    if notifier.send(connection_id, json.dumps(body)) == GONE:
         subs.remove_connection(connection_id)
 
 
-def _handle(event, websocket_api, connection_id: str) -> None:
+def _handle(event, notifier: Notifier, connection_id: str) -> None:
     def error(code: str, text: str, details=None) -> None:
-        _reply(
-            websocket_api, connection_id, {"type": "error", "error": _error(code, text, details)}
-        )
+        _reply(notifier, connection_id, {"type": "error", "error": _error(code, text, details)})
 
     try:
         body = json.loads(event.body)
@@ -169,7 +169,7 @@ def _handle(event, websocket_api, connection_id: str) -> None:
         return error("invalid_message", "the message must be a JSON object")
     action = body.get("action")
     if action == "ping":
-        return _reply(websocket_api, connection_id, {"type": "pong"})
+        return _reply(notifier, connection_id, {"type": "pong"})
     if action not in ("subscribe", "unsubscribe"):
         return error(
             "unknown_action", f"unknown action {action!r}; use subscribe, unsubscribe or ping"
@@ -185,7 +185,7 @@ def _handle(event, websocket_api, connection_id: str) -> None:
         if order_id is not None:
             subs.remove(connection_id, order_id)
         return _reply(
-            websocket_api,
+            notifier,
             connection_id,
             {"type": "unsubscribed", "orderId": order_id or request.order_id},
         )
@@ -195,7 +195,7 @@ def _handle(event, websocket_api, connection_id: str) -> None:
         return error("order_not_found", f"no order {request.order_id}")
     if beyond := _since_beyond(order, request.since):
         return error("invalid_message", beyond, [{"field": "since", "message": beyond}])
-    order_id = str(order["id"])
+    order_id = str(order.id)
     subs.save_endpoint(
         (event.to_dict().get("requestContext") or {}).get("apiId"), event.domain_name, event.stage
     )
@@ -205,7 +205,7 @@ def _handle(event, websocket_api, connection_id: str) -> None:
         connection_id,
         order,
         request.since,
-        announce=lambda: _reply(websocket_api, connection_id, answer),
+        announce=lambda: _reply(notifier, connection_id, answer),
     )
-    if pending and not notify.replay(websocket_api, order_id, connection_id):
+    if pending and not notifier.replay(order_id, connection_id):
         queue.send_replay(connection_id, order_id, request.since)

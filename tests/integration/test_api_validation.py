@@ -136,15 +136,15 @@ def test_amounts_convert_exactly_from_strings_and_numbers(client, amount, token,
         answer = post(client, raw)
         assert answer.status_code == 202, answer.json_body
         order = store.get_order(answer.json_body["orderId"])
-        assert order["amount_in"] == base_units
-        assert order["slippage_bps"] == 50  # the default
+        assert order.amount_in == base_units
+        assert order.slippage_bps == 50  # the default
 
 
 def test_tokens_may_be_named_by_mint(client):
     body = {**GOOD, "tokenOut": "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"}
     answer = post(client, json.dumps(body))
     assert answer.status_code == 202
-    assert store.get_order(answer.json_body["orderId"])["token_out"] == "USDC"
+    assert store.get_order(answer.json_body["orderId"]).token_out.symbol == "USDC"
 
 
 def test_admission_control_answers_429_when_too_many_orders_are_open(

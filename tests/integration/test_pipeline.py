@@ -38,11 +38,11 @@ def post(client, body, key=None, raw=None, content_type="application/json"):
 
 
 def terminal(*order_ids):
-    return lambda: all(store.get_order(o)["status"] in ("confirmed", "failed") for o in order_ids)
+    return lambda: all(store.get_order(o).status.terminal for o in order_ids)
 
 
 def statuses(order_id):
-    return [h["status"] for h in store.history(order_id)]
+    return [h.status for h in store.history(order_id)]
 
 
 def test_happy_path_records_each_status_once_in_order(client, app_module):
@@ -52,7 +52,7 @@ def test_happy_path_records_each_status_once_in_order(client, app_module):
     order_id = body["orderId"]
     assert body["status"] == "pending"
     assert body["wsUrl"].endswith(f"?orderId={order_id}")
-    assert store.get_order(order_id)["enqueued_at"] is not None
+    assert store.get_order(order_id).enqueued_at is not None
 
     run_until(app_module, terminal(order_id))
 
@@ -126,11 +126,11 @@ def test_crash_after_submitted_resumes_from_recorded_status(client, app_module, 
     monkeypatch.setattr(Market, "execute", crash_once)
     order_id = post(client, ORDER).json_body["orderId"]
     poll_once(app_module.process_orders, queue.queue_url(), wait_s=1)
-    assert store.get_order(order_id)["status"] == "submitted"
+    assert store.get_order(order_id).status == "submitted"
 
     run_until(app_module, terminal(order_id), timeout_s=30)  # redelivered after the lease
     order = store.get_order(order_id)
-    assert order["status"] == "confirmed" and order["attempts"] == 2
+    assert order.status == "confirmed" and order.attempts == 2
     assert statuses(order_id) == FLOW
 
 
@@ -158,9 +158,9 @@ def test_a_retry_never_lowers_the_minimum_the_client_was_shown(client, app_modul
     monkeypatch.setattr(router, "best_route", worse_on_retry)
     order_id = post(client, ORDER).json_body["orderId"]
     run_until(app_module, terminal(order_id), timeout_s=30)
-    shown = store.get_order(order_id)["route"]["minOut"]
-    building = [h for h in store.history(order_id) if h["status"] == "building"]
-    assert building[0]["payload"]["route"]["minOut"] == executed_min_out[0]
+    shown = store.get_order(order_id).route.min_out
+    building = [h for h in store.history(order_id) if h.status == "building"]
+    assert building[0].payload["route"]["minOut"] == executed_min_out[0]
     assert executed_min_out[1] == executed_min_out[0], executed_min_out
     assert shown >= executed_min_out[0]
     assert statuses(order_id) == FLOW
@@ -172,7 +172,7 @@ def test_a_dead_lettered_replay_does_not_fail_its_order(client, app_module, queu
     body = json.dumps({"kind": "replay", "orderId": order_id, "connectionId": "c1", "since": 0})
     sqs_client().send_message(QueueUrl=queues.dlq, MessageBody=body)
     assert poll_once(app_module.record_dead_letters, queues.dlq, wait_s=1) == 1
-    assert store.get_order(order_id)["status"] == "pending"
+    assert store.get_order(order_id).status == "pending"
     run_until(app_module, terminal(order_id))
     assert statuses(order_id) == FLOW
 
@@ -183,7 +183,7 @@ def test_a_dead_letter_does_not_fail_an_order_a_worker_holds(client, app_module,
     body = json.dumps({"kind": "order", "orderId": order_id})
     sqs_client().send_message(QueueUrl=queues.dlq, MessageBody=body)
     assert poll_once(app_module.record_dead_letters, queues.dlq, wait_s=1) == 1
-    assert store.get_order(order_id)["status"] == "pending"
+    assert store.get_order(order_id).status == "pending"
 
 
 def _failing(monkeypatch, failures: int):
@@ -204,7 +204,7 @@ def test_transient_faults_retry_then_succeed(client, app_module, monkeypatch):
     order_id = post(client, ORDER).json_body["orderId"]
     run_until(app_module, terminal(order_id))
     order = store.get_order(order_id)
-    assert order["status"] == "confirmed" and order["attempts"] == 3
+    assert order.status == "confirmed" and order.attempts == 3
     assert statuses(order_id) == FLOW
 
 
@@ -213,18 +213,18 @@ def test_retries_exhausted_fail_with_reason(client, app_module, monkeypatch, set
     order_id = post(client, ORDER).json_body["orderId"]
     run_until(app_module, terminal(order_id))
     order = store.get_order(order_id)
-    assert order["status"] == "failed"
-    assert order["attempts"] == settings_env.max_attempts
-    assert "blockhash" in order["failure_reason"].lower()
+    assert order.status == "failed"
+    assert order.attempts == settings_env.max_attempts
+    assert "blockhash" in order.failure_reason.lower()
     history = store.history(order_id)
-    assert [h["status"] for h in history] == [
+    assert [h.status for h in history] == [
         "pending",
         "routing",
         "building",
         "submitted",
         "failed",
     ]
-    assert history[-1]["payload"]["reason"] == order["failure_reason"]
+    assert history[-1].payload["reason"] == order.failure_reason
 
 
 def test_unreadable_messages_go_to_the_dlq_and_fail_the_named_order(client, app_module, queues):
@@ -244,24 +244,29 @@ def test_unreadable_messages_go_to_the_dlq_and_fail_the_named_order(client, app_
         ["not json at all", json.dumps({"kind": "bogus", "orderId": order_id})]
     )
     order = store.get_order(order_id)
-    assert order["status"] == "failed" and "bogus" in order["failure_reason"]
+    assert order.status == "failed" and "bogus" in order.failure_reason
 
 
-def test_order_whose_send_failed_is_enqueued_by_the_reaper(client, app_module, monkeypatch):
+def test_order_whose_send_failed_is_enqueued_by_the_reaper(
+    client, app_module, monkeypatch, settings_env
+):
     import botocore.exceptions
 
-    def down(order_id):
-        raise botocore.exceptions.EndpointConnectionError(endpoint_url="http://sqs")
+    class QueueDown:
+        def send_message(self, **_):
+            raise botocore.exceptions.EndpointConnectionError(endpoint_url="http://sqs")
 
-    monkeypatch.setattr(queue, "send_order", down)
-    answer = post(client, ORDER)
+    with monkeypatch.context() as patched:
+        patched.setattr(queue, "sqs_client", QueueDown)
+        answer = post(client, ORDER)
     assert answer.status_code == 202
     order_id = answer.json_body["orderId"]
-    assert store.get_order(order_id)["enqueued_at"] is None
-    monkeypatch.undo()
+    assert store.get_order(order_id).enqueued_at is None
 
-    monkeypatch.setattr(reaper, "UNSENT_AFTER_S", 0)
-    assert reaper.run(app_module.app.websocket_api) == 1
+    monkeypatch.setattr(
+        reaper, "get_settings", lambda: settings_env.model_copy(update={"unsent_after_s": 0})
+    )
+    assert reaper.run(app_module.notifier) == 1
     run_until(app_module, terminal(order_id))
     assert statuses(order_id) == FLOW
 
@@ -274,9 +279,9 @@ def test_reaper_fails_an_order_stuck_past_its_attempts(client, app_module, setti
             " updated_at = now() - interval '1 hour' WHERE id = %s",
             (settings_env.max_attempts, order_id),
         )
-    reaper.run(app_module.app.websocket_api)
+    reaper.run(app_module.notifier)
     order = store.get_order(order_id)
-    assert order["status"] == "failed" and "venue timeout" in order["failure_reason"]
+    assert order.status == "failed" and "venue timeout" in order.failure_reason
 
 
 def test_quote_cache_serves_a_burst_on_one_pair(client, app_module, monkeypatch):
@@ -292,7 +297,7 @@ def test_quote_cache_serves_a_burst_on_one_pair(client, app_module, monkeypatch)
     monkeypatch.setattr(Market, "snapshot", counting)
     ids = [post(client, {**ORDER, "amount": str(n)}).json_body["orderId"] for n in (1, 2, 3, 4)]
     run_until(app_module, terminal(*ids))
-    assert all(store.get_order(i)["status"] == "confirmed" for i in ids)
+    assert all(store.get_order(i).status == "confirmed" for i in ids)
     assert len(fetched) < 2 * len(ids), "every order re-fetched every venue"
 
 

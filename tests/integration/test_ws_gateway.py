@@ -23,6 +23,8 @@ from moto.core.exceptions import JsonRESTError
 
 from chalicelib import aws, store
 from chalicelib import subscriptions as subs
+from chalicelib.notify import Notifier
+from tests.helpers import subscribed_orders
 from tests.integration.driver import FLOW, ORDER, poll_once, run_until
 
 pytestmark = pytest.mark.integration
@@ -160,6 +162,7 @@ class Gateway:
         """The worker is another Lambda: its websocket_api has no endpoint until it reads one."""
         api = self.app_module.app.websocket_api
         api._endpoint, api._client = None, None
+        self.app_module.notifier = Notifier(api)  # restored by the gateway fixture
 
     def drain(self, done, timeout_s: float = 30) -> None:
         """Run the worker (orders and replay jobs) until ``done()``, then the queue is empty."""
@@ -173,9 +176,7 @@ class Gateway:
         return queue.queue_url()
 
     def finished(self, *order_ids):
-        return lambda: all(
-            store.get_order(o)["status"] in ("confirmed", "failed") for o in order_ids
-        )
+        return lambda: all(store.get_order(o).status.terminal for o in order_ids)
 
 
 @pytest.fixture
@@ -197,6 +198,7 @@ def gateway(settings_env, management, monkeypatch):
     monkeypatch.setattr(api, "session", aws.management_session(settings_env))
     monkeypatch.setattr(api, "_endpoint", None)
     monkeypatch.setattr(api, "_client", None)
+    monkeypatch.setattr(app_module, "notifier", Notifier(api))
     with Client(app_module.app, stage_name="local") as client:
         yield Gateway(client, app_module, management)
 
@@ -212,16 +214,16 @@ def test_subscribe_on_connect_before_the_order_runs(gateway, management):
     order_id = gateway.post_order()
     cid = connection_id()
     assert gateway.connect(cid, orderId=order_id) == {"statusCode": 200}
-    assert subs.orders(cid) == [order_id]
+    assert subscribed_orders(cid) == [order_id]
     gateway.cold_worker()
     gateway.drain(gateway.finished(order_id))
 
     expect_flow(management, cid, order_id)
     confirmed = management.messages(cid)[-1]
     order = store.get_order(order_id)
-    assert confirmed["txHash"] == order["tx_hash"] and confirmed["orderId"] == order_id
+    assert confirmed["txHash"] == order.tx_hash and confirmed["orderId"] == order_id
     assert confirmed["type"] == "status" and "createdAt" in confirmed
-    assert subs.orders(cid) == [], "the terminal status ends the subscription"
+    assert subscribed_orders(cid) == [], "the terminal status ends the subscription"
     assert subs.connections(order_id) == []
 
 
@@ -243,7 +245,7 @@ def test_reconnect_with_since_gets_exactly_what_it_missed(gateway, management):
     poll_once(gateway.app_module.process_orders, gateway.queue_url())  # replay + order
     seen = [seq for seq, _ in management.statuses(first)]
     gateway.disconnect(first)
-    assert subs.orders(first) == []
+    assert subscribed_orders(first) == []
     gateway.drain(gateway.finished(order_id))
     assert [seq for seq, _ in management.statuses(first)] == seen
 
@@ -279,7 +281,7 @@ def test_connect_rejects_unknown_orders_and_bad_since(gateway, query, status, co
     answer = gateway.connect(cid, **{k: order_id if v == "ORDER" else v for k, v in query.items()})
     assert answer["statusCode"] == status
     assert json.loads(answer["body"])["error"]["code"] == code
-    assert subs.orders(cid) == []
+    assert subscribed_orders(cid) == []
 
 
 # -- $default ---------------------------------------------------------------------------------
@@ -297,7 +299,7 @@ def test_one_client_on_five_orders(gateway, management):
     gateway.drain(gateway.finished(*orders))
     for order_id in orders:
         expect_flow(management, cid, order_id)
-    assert subs.orders(cid) == []
+    assert subscribed_orders(cid) == []
     assert gateway.send(cid, {"action": "ping"}) == {"statusCode": 200}
     assert management.messages(cid)[-1] == {"type": "pong"}, "the socket is still in use"
 
@@ -349,15 +351,15 @@ def test_a_client_that_vanishes_mid_stream(gateway, management):
     gateway.cold_worker()
     gateway.drain(gateway.finished(order_id, other))
 
-    assert store.get_order(order_id)["status"] == "confirmed", "a push failure never fails it"
-    assert store.get_order(other)["status"] == "confirmed"
+    assert store.get_order(order_id).status == "confirmed", "a push failure never fails it"
+    assert store.get_order(other).status == "confirmed"
     expect_flow(management, stays, order_id)
     received = [(m["orderId"], m["seq"]) for m in management.messages(gone) if "seq" in m]
     assert len(received) == 4 and len(set(received)) == 4
     for order in (order_id, other):  # in order, without gaps, up to where it vanished
         seqs = [seq for o, seq in received if o == order]
         assert seqs == list(range(1, len(seqs) + 1))
-    assert subs.orders(gone) == [], "a gone connection is dropped from every subscription"
+    assert subscribed_orders(gone) == [], "a gone connection is dropped from every subscription"
     assert gone not in subs.connections(order_id) + subs.connections(other)
     # Never retried: at most one Gone per order whose publisher was already in flight.
     assert 1 <= management.attempts[gone] - management.posts[gone] <= 2
@@ -368,6 +370,6 @@ def test_disconnect_drops_the_subscriptions(gateway, management):
     cid = connection_id()
     gateway.connect(cid, orderId=order_id)
     assert gateway.disconnect(cid) == {"statusCode": 200}
-    assert subs.orders(cid) == [] and subs.connections(order_id) == []
+    assert subscribed_orders(cid) == [] and subs.connections(order_id) == []
     gateway.drain(gateway.finished(order_id))
     assert management.messages(cid) == []

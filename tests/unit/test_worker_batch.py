@@ -20,7 +20,7 @@ def test_a_failing_dead_letter_send_fails_only_its_own_message(monkeypatch):
         raise ConnectionError("SQS unreachable")
 
     monkeypatch.setattr(queue, "dead_letter", queue_down)
-    monkeypatch.setattr(worker, "_run_order", lambda order_id, receipt, api: True)
+    monkeypatch.setattr(worker, "_run_order", lambda order_id, receipt, notifier: True)
     event = sqs_event("not json", json.dumps({"kind": "order", "orderId": "o1"}))
-    answer = worker.process_batch(event, websocket_api=None)
+    answer = worker.process_batch(event, notifier=None)
     assert answer == {"batchItemFailures": [{"itemIdentifier": "m0"}]}

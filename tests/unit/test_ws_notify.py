@@ -9,6 +9,7 @@ import time
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 from chalice import WebsocketDisconnectedError
@@ -16,6 +17,10 @@ from chalice.app import WebsocketEvent
 
 from chalicelib import notify, queue, store, ws
 from chalicelib import subscriptions as subs
+from chalicelib.models import OrderStatus
+from chalicelib.notify import Notifier
+from chalicelib.records import HistoryRecord
+from tests.helpers import subscribed_orders
 
 FLOW = ["pending", "routing", "building", "submitted", "confirmed"]
 
@@ -105,11 +110,19 @@ class FakeStore:
         except ValueError:
             return None
         order = self.orders.get(key)
-        return dict(order) if order else None
+        if order is None:
+            return None
+        return SimpleNamespace(
+            id=order["id"], status=OrderStatus(order["status"]), last_seq=order["last_seq"]
+        )
 
     def history(self, order_id, since=0):
         with self.lock:
-            return [dict(r) for r in self.rows.get(str(order_id), []) if r["seq"] > since]
+            rows = [r for r in self.rows.get(str(order_id), []) if r["seq"] > since]
+        return [
+            HistoryRecord(r["seq"], OrderStatus(r["status"]), r["payload"], r["created_at"])
+            for r in rows
+        ]
 
 
 @pytest.fixture
@@ -171,12 +184,8 @@ def ws_event(route: str, connection_id: str, body=None, query=None) -> Websocket
 
 def test_status_message_is_the_contract_shape():
     created = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-    entry = {
-        "seq": 5,
-        "status": "confirmed",
-        "payload": {"txHash": "abc", "seq": 99, "orderId": "evil", "amountOut": "123"},
-        "created_at": created,
-    }
+    payload = {"txHash": "abc", "seq": 99, "orderId": "evil", "amountOut": "123"}
+    entry = HistoryRecord(5, OrderStatus.CONFIRMED, payload, created)
     event = json.loads(notify.status_message("o-1", entry))
     assert event == {
         "type": "status",
@@ -197,13 +206,13 @@ def test_subscriber_gets_history_then_live_statuses_once(api, fake_store):
     order = fake_store.new_order()
     c = conn_id()
     subs.add(c, order, 0)
-    notify.publish(api, order)
+    Notifier(api).publish(order)
     assert api.seqs(c) == [1]
-    notify.publish(api, order)  # nothing new: nothing sent
+    Notifier(api).publish(order)  # nothing new: nothing sent
     assert api.seqs(c) == [1]
     fake_store.record(order, "routing")
     fake_store.record(order, "building")
-    notify.publish(api, order)
+    Notifier(api).publish(order)
     assert api.seqs(c) == [1, 2, 3]
     assert [m["status"] for m in api.sent[c]] == ["pending", "routing", "building"]
 
@@ -214,7 +223,7 @@ def test_since_skips_what_the_client_has(api, fake_store):
     fake_store.record(order, "building")
     c = conn_id()
     subs.add(c, order, 2)
-    assert notify.replay(api, order, c) is True
+    assert Notifier(api).replay(order, c) is True
     assert api.seqs(c) == [3]
 
 
@@ -224,12 +233,12 @@ def test_terminal_status_ends_the_subscription_not_the_socket(api, fake_store):
     subs.add(c, done, 0)
     subs.add(c, other, 0)
     fake_store.run(done)
-    notify.publish(api, done)
+    Notifier(api).publish(done)
     assert api.seqs(c, done) == [1, 2, 3, 4, 5]
-    assert subs.orders(c) == [other]
+    assert subscribed_orders(c) == [other]
     assert subs.connections(done) == []
     assert api.closed == []
-    notify.publish(api, other)
+    Notifier(api).publish(other)
     assert api.seqs(c, other) == [1]
 
 
@@ -238,10 +247,10 @@ def test_two_connections_on_one_order_each_get_everything_once(api, fake_store):
     early, late = conn_id(), conn_id()
     subs.add(early, order, 0)
     fake_store.record(order, "routing")
-    notify.publish(api, order)
+    Notifier(api).publish(order)
     subs.add(late, order, 0)
     fake_store.record(order, "building")
-    notify.publish(api, order)
+    Notifier(api).publish(order)
     assert api.seqs(early) == [1, 2, 3]
     assert api.seqs(late) == [1, 2, 3]
 
@@ -254,13 +263,13 @@ def test_gone_connection_is_dropped_everywhere_and_never_retried(api, fake_store
     subs.add(c, b, 0)
     subs.add(ok, a, 0)
     api.gone.add(c)
-    notify.publish(api, a)
+    Notifier(api).publish(a)
     assert api.attempts[c] == 1
-    assert subs.orders(c) == []
+    assert subscribed_orders(c) == []
     assert subs.connections(a) == [ok] and subs.connections(b) == []
     fake_store.record(a, "routing")
-    notify.publish(api, a)
-    notify.publish(api, b)
+    Notifier(api).publish(a)
+    Notifier(api).publish(b)
     assert api.attempts[c] == 1
     assert api.seqs(ok) == [1, 2]
 
@@ -272,13 +281,13 @@ def test_connection_still_connecting_keeps_its_subscription(api, fake_store):
     subs.seen(c)
     subs.add(c, order, 0)
     api.gone.add(c)
-    notify.publish(api, order)
-    assert notify.replay(api, order, c) is False
-    assert subs.orders(c) == [order]
+    Notifier(api).publish(order)
+    assert Notifier(api).replay(order, c) is False
+    assert subscribed_orders(c) == [order]
     api.gone.discard(c)  # $connect returned
     fake_store.record(order, "routing")
-    assert notify.replay(api, order, c) is True
-    notify.publish(api, order)
+    assert Notifier(api).replay(order, c) is True
+    Notifier(api).publish(order)
     assert api.seqs(c) == [1, 2]
 
 
@@ -287,12 +296,12 @@ def test_gone_after_a_delivery_is_gone_even_while_young(api, fake_store):
     c = conn_id()
     subs.seen(c)
     subs.add(c, order, 0)
-    notify.publish(api, order)
+    Notifier(api).publish(order)
     assert api.seqs(c) == [1]
     api.gone.add(c)
     fake_store.record(order, "routing")
-    notify.publish(api, order)
-    assert subs.orders(c) == [] and subs.connections(order) == []
+    Notifier(api).publish(order)
+    assert subscribed_orders(c) == [] and subs.connections(order) == []
 
 
 def test_other_push_failure_never_raises_and_queues_a_replay(api, fake_store, replays):
@@ -301,13 +310,13 @@ def test_other_push_failure_never_raises_and_queues_a_replay(api, fake_store, re
     make_old(c)
     subs.add(c, order, 0)
     api.failing.add(c)
-    notify.publish(api, order)  # does not raise
+    Notifier(api).publish(order)  # does not raise
     assert replays == [(c, order, 0)]
-    assert subs.orders(c) == [order]
-    assert notify.replay(api, order, c) is False  # still failing: try again later
+    assert subscribed_orders(c) == [order]
+    assert Notifier(api).replay(order, c) is False  # still failing: try again later
     api.failing.discard(c)
     fake_store.record(order, "routing")
-    assert notify.replay(api, order, c) is True
+    assert Notifier(api).replay(order, c) is True
     assert api.seqs(c) == [1, 2]
 
 
@@ -320,10 +329,10 @@ def test_publish_survives_a_broken_store(api, fake_store, monkeypatch, replays):
         raise OSError("connection refused")
 
     monkeypatch.setattr(store, "history", broken)
-    notify.publish(api, order)  # logged, not raised
+    Notifier(api).publish(order)  # logged, not raised
     # Nothing may publish this order again: the subscriber gets a replay job instead.
     assert replays == [(c, order, 0)]
-    assert notify.replay(api, order, c) is False
+    assert Notifier(api).replay(order, c) is False
 
 
 def test_a_cursor_only_moves_forward_and_only_while_subscribed(fake_store):
@@ -340,7 +349,7 @@ def test_a_cursor_only_moves_forward_and_only_while_subscribed(fake_store):
 
 def test_replay_for_an_unsubscribed_connection_is_done(api, fake_store):
     order = fake_store.new_order()
-    assert notify.replay(api, order, conn_id()) is True
+    assert Notifier(api).replay(order, conn_id()) is True
     assert api.sent == {}
 
 
@@ -350,7 +359,7 @@ def test_worker_side_api_is_configured_from_the_recorded_endpoint(fake_store):
     subs.save_endpoint("abc123defg", "abc123defg.execute-api.us-east-1.amazonaws.com", "api")
     subs.add(c, order, 0)
     worker_api = FakeWebsocketAPI()
-    notify.publish(worker_api, order)
+    Notifier(worker_api).publish(order)
     assert worker_api.configured == [("apiId", "abc123defg", "api")]
     assert worker_api.seqs(c) == [1]
 
@@ -367,18 +376,18 @@ def test_concurrent_publishers_never_interleave(fake_store):
     def recorder():
         for i in range(total - 1):
             fake_store.record(order, "routing", {"i": i})
-            notify.publish(api, order)
+            Notifier(api).publish(order)
 
     def publisher():
         for _ in range(total):
-            notify.publish(api, order)
+            Notifier(api).publish(order)
 
     late = conn_id()
 
     def late_subscriber():
         time.sleep(0.01)
         subs.add(late, order, 0)
-        notify.replay(api, order, late)
+        Notifier(api).replay(order, late)
 
     threads = [threading.Thread(target=recorder), threading.Thread(target=late_subscriber)]
     threads += [threading.Thread(target=publisher) for _ in range(3)]
@@ -386,7 +395,7 @@ def test_concurrent_publishers_never_interleave(fake_store):
         t.start()
     for t in threads:
         t.join()
-    notify.publish(api, order)
+    Notifier(api).publish(order)
     for c in [*conns, late]:
         assert api.seqs(c) == list(range(1, total + 1))
 
@@ -397,9 +406,9 @@ def test_concurrent_publishers_never_interleave(fake_store):
 def test_connect_with_order_subscribes_and_queues_a_replay(api, fake_store, replays):
     order = fake_store.new_order()
     c = conn_id()
-    answer = ws.connect(ws_event("$connect", c, query={"orderId": order, "since": "0"}), api)
+    answer = ws.connect(ws_event("$connect", c, query={"orderId": order, "since": "0"}))
     assert answer == {"statusCode": 200}
-    assert subs.orders(c) == [order]
+    assert subscribed_orders(c) == [order]
     assert replays == [(c, order, 0)]
     assert subs.endpoint() == {
         "apiId": "abc123defg",
@@ -411,8 +420,8 @@ def test_connect_with_order_subscribes_and_queues_a_replay(api, fake_store, repl
 def test_connect_normalises_the_order_id(api, fake_store, replays):
     order = fake_store.new_order()
     c = conn_id()
-    ws.connect(ws_event("$connect", c, query={"orderId": order.upper()}), api)
-    assert subs.orders(c) == [order]
+    ws.connect(ws_event("$connect", c, query={"orderId": order.upper()}))
+    assert subscribed_orders(c) == [order]
 
 
 @pytest.mark.parametrize(
@@ -430,37 +439,40 @@ def test_connect_rejects_with_a_json_error(api, fake_store, replays, query, stat
     order = fake_store.new_order()
     query = {k: (order if v == "ORDER" else v) for k, v in query.items()}
     c = conn_id()
-    answer = ws.connect(ws_event("$connect", c, query=query), api)
+    answer = ws.connect(ws_event("$connect", c, query=query))
     assert answer["statusCode"] == status
     assert json.loads(answer["body"])["error"]["code"] == code
-    assert subs.orders(c) == [] and replays == []
+    assert subscribed_orders(c) == [] and replays == []
 
 
 def test_connect_without_order_is_accepted(api, fake_store, replays):
     c = conn_id()
-    assert ws.connect(ws_event("$connect", c), api) == {"statusCode": 200}
-    assert subs.orders(c) == [] and replays == []
+    assert ws.connect(ws_event("$connect", c)) == {"statusCode": 200}
+    assert subscribed_orders(c) == [] and replays == []
 
 
 def test_connect_to_a_finished_order_with_everything_seen_needs_no_replay(api, fake_store, replays):
     order = fake_store.new_order()
     fake_store.run(order)
     c = conn_id()
-    answer = ws.connect(ws_event("$connect", c, query={"orderId": order, "since": "5"}), api)
+    answer = ws.connect(ws_event("$connect", c, query={"orderId": order, "since": "5"}))
     assert answer == {"statusCode": 200}
-    assert replays == [] and subs.orders(c) == []
+    assert replays == [] and subscribed_orders(c) == []
 
 
 def test_subscribe_message_acks_then_catches_up(api, fake_store, replays):
     order = fake_store.new_order()
     fake_store.record(order, "routing")
     c = conn_id()
-    ws.message(ws_event("$default", c, {"action": "subscribe", "orderId": order, "since": 1}), api)
+    ws.message(
+        ws_event("$default", c, {"action": "subscribe", "orderId": order, "since": 1}),
+        Notifier(api),
+    )
     assert api.sent[c][0] == {"type": "subscribed", "orderId": order, "since": 1}
     assert api.seqs(c) == [2]
     assert replays == []
     fake_store.record(order, "building")
-    notify.publish(api, order)
+    Notifier(api).publish(order)
     assert api.seqs(c) == [2, 3]
 
 
@@ -474,27 +486,30 @@ def test_a_subscribe_that_cannot_lock_is_an_error_never_announced(
 
     monkeypatch.setattr(subs, "order_lock", busy)
     order, c = fake_store.new_order(), conn_id()
-    ws.message(ws_event("$default", c, {"action": "subscribe", "orderId": order}), api)
+    ws.message(ws_event("$default", c, {"action": "subscribe", "orderId": order}), Notifier(api))
     assert [m["type"] for m in api.sent[c]] == ["error"]
-    assert subs.orders(c) == [] and replays == []
+    assert subscribed_orders(c) == [] and replays == []
 
 
 def test_subscribe_beyond_the_last_seq_is_an_error(api, fake_store, replays):
     order, c = fake_store.new_order(), conn_id()
-    ws.message(ws_event("$default", c, {"action": "subscribe", "orderId": order, "since": 9}), api)
+    ws.message(
+        ws_event("$default", c, {"action": "subscribe", "orderId": order, "since": 9}),
+        Notifier(api),
+    )
     (answer,) = api.sent[c]
     assert answer["type"] == "error" and answer["error"]["code"] == "invalid_message"
-    assert subs.orders(c) == [] and replays == []
+    assert subscribed_orders(c) == [] and replays == []
 
 
 def test_unsubscribe_stops_the_stream(api, fake_store):
     order = fake_store.new_order()
     c = conn_id()
-    ws.message(ws_event("$default", c, {"action": "subscribe", "orderId": order}), api)
-    ws.message(ws_event("$default", c, {"action": "unsubscribe", "orderId": order}), api)
+    ws.message(ws_event("$default", c, {"action": "subscribe", "orderId": order}), Notifier(api))
+    ws.message(ws_event("$default", c, {"action": "unsubscribe", "orderId": order}), Notifier(api))
     assert api.sent[c][-1] == {"type": "unsubscribed", "orderId": order}
     fake_store.record(order, "routing")
-    notify.publish(api, order)
+    Notifier(api).publish(order)
     assert api.seqs(c) == [1]
 
 
@@ -515,10 +530,10 @@ def test_bad_messages_get_an_error_and_the_connection_stays_usable(api, fake_sto
     if isinstance(body, dict):
         body = {k: (order if v == "ORDER" else v) for k, v in body.items()}
     c = conn_id()
-    ws.message(ws_event("$default", c, body), api)
+    ws.message(ws_event("$default", c, body), Notifier(api))
     [error] = api.of_type(c, "error")
     assert error["error"]["code"] == code and error["error"]["message"]
-    ws.message(ws_event("$default", c, {"action": "ping"}), api)
+    ws.message(ws_event("$default", c, {"action": "ping"}), Notifier(api))
     assert api.sent[c][-1] == {"type": "pong"}
 
 
@@ -528,5 +543,5 @@ def test_disconnect_drops_every_subscription(api, fake_store):
     for order in orders:
         subs.add(c, order, 0)
     ws.disconnect(ws_event("$disconnect", c))
-    assert subs.orders(c) == []
+    assert subscribed_orders(c) == []
     assert all(subs.connections(o) == [] for o in orders)

@@ -1,0 +1,147 @@
+"""Typed records at the persistence boundary: what ``store`` returns and what it writes.
+
+``StatusChange`` is the one place a status turns into both its history payload (what the
+client sees in the order's history and on the WebSocket) and the order columns it sets.
+"""
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from chalicelib import tokens
+from chalicelib.dex import Route
+from chalicelib.models import OrderSpec, OrderStatus
+from chalicelib.tokens import Token
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    """One row of ``orders``."""
+
+    id: uuid.UUID
+    type: str
+    status: OrderStatus
+    token_in: Token
+    token_out: Token
+    amount_in: int
+    slippage_bps: int
+    venues: tuple[str, ...]
+    last_seq: int
+    attempts: int
+    route: Route | None
+    tx_hash: str | None
+    executed_price: Decimal | None
+    amount_out: int | None
+    failure_reason: str | None
+    last_error: str | None
+    request_hash: str | None
+    enqueued_at: datetime | None
+    lease_until: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "OrderRecord":
+        return cls(
+            id=row["id"],
+            type=row["type"],
+            status=OrderStatus(row["status"]),
+            token_in=tokens.resolve(row["token_in"]),
+            token_out=tokens.resolve(row["token_out"]),
+            amount_in=row["amount_in"],
+            slippage_bps=row["slippage_bps"],
+            venues=tuple(row["venues"]),
+            last_seq=row["last_seq"],
+            attempts=row["attempts"],
+            route=Route.from_dict(row["route"]) if row["route"] else None,
+            tx_hash=row["tx_hash"],
+            executed_price=row["executed_price"],
+            amount_out=row["amount_out"],
+            failure_reason=row["failure_reason"],
+            last_error=row["last_error"],
+            request_hash=row["request_hash"],
+            enqueued_at=row["enqueued_at"],
+            lease_until=row["lease_until"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+
+@dataclass(frozen=True)
+class HistoryRecord:
+    """One row of ``order_status_history``."""
+
+    seq: int
+    status: OrderStatus
+    payload: dict[str, Any]
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "HistoryRecord":
+        return cls(row["seq"], OrderStatus(row["status"]), row["payload"], row["created_at"])
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A status with its history payload and the order columns it sets."""
+
+    status: OrderStatus
+    payload: dict[str, Any]
+    columns: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def pending(cls, spec: OrderSpec) -> "StatusChange":
+        return cls(
+            OrderStatus.PENDING,
+            {
+                "tokenIn": spec.token_in.symbol,
+                "tokenOut": spec.token_out.symbol,
+                "amountIn": str(spec.amount_in),
+                "slippageBps": spec.slippage_bps,
+            },
+        )
+
+    @classmethod
+    def routing(cls, venues: tuple[str, ...], attempt: int) -> "StatusChange":
+        return cls(OrderStatus.ROUTING, {"venues": list(venues), "attempt": attempt})
+
+    @classmethod
+    def building(cls, route: Route) -> "StatusChange":
+        return cls(OrderStatus.BUILDING, {"route": route.to_dict()}, {"route": route.to_dict()})
+
+    @classmethod
+    def submitted(cls, tx_hash: str) -> "StatusChange":
+        return cls(OrderStatus.SUBMITTED, {"txHash": tx_hash}, {"tx_hash": tx_hash})
+
+    @classmethod
+    def confirmed(
+        cls, tx_hash: str, route: Route, amount_out: int, price: Decimal, token_out: Token,
+        attempt: int,
+    ) -> "StatusChange":  # fmt: skip
+        return cls(
+            OrderStatus.CONFIRMED,
+            {
+                "txHash": tx_hash,
+                "executedPrice": str(price),
+                "amountOut": str(amount_out),
+                "amountOutUi": tokens.to_ui(amount_out, token_out),
+                "route": route.to_dict(),
+                "attempts": attempt,
+            },
+            {
+                "tx_hash": tx_hash,
+                "executed_price": price,
+                "amount_out": amount_out,
+                "route": route.to_dict(),
+            },
+        )
+
+    @classmethod
+    def failed(cls, reason: str, attempts: int) -> "StatusChange":
+        return cls(
+            OrderStatus.FAILED,
+            {"reason": reason, "attempts": attempts},
+            {"failure_reason": reason},
+        )
