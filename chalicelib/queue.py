@@ -35,8 +35,9 @@ def _send(body: dict, delay_s: int = 0) -> None:
         sqs_client().send_message(QueueUrl=url, MessageBody=json.dumps(body), DelaySeconds=delay_s)
 
 
-def send_order(order_id) -> None:
-    _send({"kind": "order", "orderId": str(order_id)})
+def send_order(order_id, delay_s: int = 0) -> None:
+    """Work on the order (``delay_s`` later: at most 900, SQS's limit)."""
+    _send({"kind": "order", "orderId": str(order_id)}, min(delay_s, 900))
 
 
 def send_replay(connection_id: str, order_id, since: int) -> None:

@@ -30,8 +30,10 @@ class OrderRecord:
     venues: tuple[str, ...]
     last_seq: int
     attempts: int
-    route: Route | None
+    route: Route | None  # the route of the latest attempt
+    min_out: int | None  # the minimum shown with ``building``; binds every attempt
     tx_hash: str | None
+    tx_lands_at: datetime | None  # set while the order's transaction is in flight
     executed_price: Decimal | None
     amount_out: int | None
     failure_reason: str | None
@@ -56,7 +58,9 @@ class OrderRecord:
             last_seq=row["last_seq"],
             attempts=row["attempts"],
             route=Route.from_dict(row["route"]) if row["route"] else None,
+            min_out=row["min_out"],
             tx_hash=row["tx_hash"],
+            tx_lands_at=row["tx_lands_at"],
             executed_price=row["executed_price"],
             amount_out=row["amount_out"],
             failure_reason=row["failure_reason"],
@@ -67,6 +71,12 @@ class OrderRecord:
             created_at=row["created_at"],
             updated_at=row["updated_at"],
         )
+
+    @property
+    def in_flight(self) -> bool:
+        """A transaction was sent and nothing is known of it yet: the next delivery checks
+        whether it landed instead of starting a new attempt."""
+        return self.tx_lands_at is not None and not self.status.terminal
 
 
 @dataclass(frozen=True)
@@ -109,11 +119,19 @@ class StatusChange:
 
     @classmethod
     def building(cls, route: Route) -> "StatusChange":
-        return cls(OrderStatus.BUILDING, {"route": route.to_dict()}, {"route": route.to_dict()})
+        return cls(
+            OrderStatus.BUILDING,
+            {"route": route.to_dict()},
+            {"route": route.to_dict(), "min_out": route.min_out},
+        )
 
     @classmethod
-    def submitted(cls, tx_hash: str) -> "StatusChange":
-        return cls(OrderStatus.SUBMITTED, {"txHash": tx_hash}, {"tx_hash": tx_hash})
+    def submitted(cls, tx_hash: str, route: Route, lands_at: datetime) -> "StatusChange":
+        return cls(
+            OrderStatus.SUBMITTED,
+            {"txHash": tx_hash},
+            {"tx_hash": tx_hash, "route": route.to_dict(), "tx_lands_at": lands_at},
+        )
 
     @classmethod
     def confirmed(

@@ -37,7 +37,16 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "sql"
 # Columns a status change (or ``update_fields``) may set besides status itself.
-ORDER_FIELDS = ("route", "tx_hash", "executed_price", "amount_out", "failure_reason", "last_error")
+ORDER_FIELDS = (
+    "route",
+    "min_out",
+    "tx_hash",
+    "tx_lands_at",
+    "executed_price",
+    "amount_out",
+    "failure_reason",
+    "last_error",
+)
 # The orders that may still change (the migrations' partial index names the same set).
 OPEN = "status NOT IN ({})".format(", ".join(f"'{s.value}'" for s in OrderStatus if s.terminal))
 
@@ -264,7 +273,8 @@ def is_leased(order_id) -> bool:
 
 
 def claim(order_id, lease_s: int) -> OrderRecord | None:
-    """Take the order for one attempt: bump ``attempts`` and hold a lease.
+    """Take the order and hold a lease: for one more attempt (``attempts`` bumped), or, while
+    its transaction is in flight, to check whether it landed (no attempt spent).
 
     None when the order is terminal, unknown, or leased by another worker.
     """
@@ -272,7 +282,7 @@ def claim(order_id, lease_s: int) -> OrderRecord | None:
         f"""
         UPDATE orders
            SET lease_until = now() + make_interval(secs => %s),
-               attempts = attempts + 1, updated_at = now()
+               attempts = attempts + (tx_lands_at IS NULL)::int, updated_at = now()
          WHERE id = %s AND {OPEN}
            AND (lease_until IS NULL OR lease_until < now())
         RETURNING *
@@ -328,11 +338,13 @@ def update_fields(order_id, **columns) -> None:
 
 
 def release(order_id, error: str | None = None) -> None:
-    """Give up the lease of an open order (the next delivery may claim at once), noting why."""
+    """Give up the lease of an open order (the next delivery may claim at once). With an
+    ``error`` the attempt failed: it is noted, and a transaction in flight is given up on."""
     _query(
         "UPDATE orders SET lease_until = NULL, last_error = coalesce(%s, last_error),"
+        " tx_lands_at = CASE WHEN %s::text IS NULL THEN tx_lands_at END,"
         f" updated_at = now() WHERE id = %s AND {OPEN} RETURNING id",
-        (error, _uuid(order_id)),
+        (error, error, _uuid(order_id)),
     )
 
 

@@ -1,19 +1,24 @@
 """One order's lifecycle, driven by SQS deliveries.
 
 ``pending -> routing -> building -> submitted -> confirmed | failed``. Each delivery claims
-the order (a lease, and one more attempt), resumes from the status recorded in Postgres,
-and records each further status exactly once (``store.advance``). A transient fault (venue
-timeout, expired quote or blockhash, slippage beyond the bound) ends the attempt: the
-message is hidden for an exponential backoff and the queue redelivers it; statuses already
-recorded are not emitted again. After ``max_attempts`` the order is ``failed`` with its
-reason. The Lambda never sleeps to back off.
+the order (a lease), resumes from the status recorded in Postgres, and records each further
+status exactly once (``store.advance``). An attempt quotes, routes and sends the transaction
+(``submitted``), then ends: the transaction lands some slots later, and a delayed message
+brings a later delivery that checks it and records ``confirmed``, as a Solana client polls a
+signature's status. No invocation waits for the chain. A transient fault (venue timeout,
+expired quote, a blockhash that expired before landing, slippage beyond the bound) ends the
+attempt: the message is hidden for an exponential backoff and the queue redelivers it;
+statuses already recorded are not emitted again. After ``max_attempts`` the order is
+``failed`` with its reason. The Lambda never sleeps.
 """
 
 import json
 import logging
+import math
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 from chalicelib import queue, store
 from chalicelib.cache import cached_snapshot
@@ -132,7 +137,10 @@ def _run_order(order_id: str, receipt_handle: str, notifier: Notifier) -> bool:
         fail_order(order_id, reason, notifier)
         return True
     try:
-        _attempt(order, notifier)
+        if order.in_flight:
+            _check_landing(order, notifier)
+        else:
+            _attempt(order, notifier)
         return True
     except LostRace:
         log.info("order %s moved on elsewhere; this delivery stops", order_id)
@@ -148,29 +156,36 @@ def _run_order(order_id: str, receipt_handle: str, notifier: Notifier) -> bool:
         return False
 
 
-def _attempt(order: OrderRecord, notifier: Notifier) -> None:
-    """One attempt, resumed from the order's recorded status."""
-    settings = get_settings()
-    order_id, seq, attempt = str(order.id), order.last_seq, order.attempts
-    recorded = FLOW.index(order.status)
+class _Steps:
+    """Records an order's statuses from the seq it was read at, and pushes each one."""
 
-    def step(change: StatusChange) -> None:
-        nonlocal seq
-        new_seq = store.advance(order_id, seq, change)
+    def __init__(self, order: OrderRecord, notifier: Notifier):
+        self.order_id, self.seq, self._notifier = str(order.id), order.last_seq, notifier
+        self._recorded = FLOW.index(order.status)
+
+    def reached(self, status: OrderStatus) -> bool:
+        return self._recorded >= FLOW.index(status)
+
+    def __call__(self, change: StatusChange) -> None:
+        new_seq = store.advance(self.order_id, self.seq, change)
         if new_seq is None:
-            raise LostRace(order_id)
-        seq = new_seq
-        log.info("order %s %s seq=%d%s", order_id, change.status, seq, _summary(change.payload))
-        notifier.publish(order_id)
+            raise LostRace(self.order_id)
+        self.seq = new_seq
+        summary = _summary(change.payload)
+        log.info("order %s %s seq=%d%s", self.order_id, change.status, new_seq, summary)
+        self._notifier.publish(self.order_id)
 
-    def reached(status: OrderStatus) -> bool:
-        return recorded >= FLOW.index(status)
 
+def _attempt(order: OrderRecord, notifier: Notifier) -> None:
+    """One attempt, resumed from the order's recorded status, up to sending the transaction."""
+    settings = get_settings()
+    order_id, attempt = str(order.id), order.attempts
+    step = _Steps(order, notifier)
     token_in, token_out = order.token_in, order.token_out
     faults = Faults.for_attempt(settings.order_engine_seed, order_id, attempt, settings)
     market = get_market(settings)
 
-    if not reached(OrderStatus.ROUTING):
+    if not step.reached(OrderStatus.ROUTING):
         step(StatusChange.routing(order.venues, attempt))
     snapshots = router.quote_venues(
         market,
@@ -190,27 +205,50 @@ def _attempt(order: OrderRecord, notifier: Notifier) -> None:
         order.slippage_bps,
         settings.quote_valid_slots,
     )
-    if not reached(OrderStatus.BUILDING):
+    if not step.reached(OrderStatus.BUILDING):
         step(StatusChange.building(route))
-    elif order.route:
+    elif order.min_out is not None:
         # The minimum the client was shown binds every later attempt: a re-quote after
-        # prices moved never lowers it (the execution fails on slippage instead).
-        route = replace(route, min_out=max(route.min_out, order.route.min_out))
+        # prices moved never lowers it (the landing fails on slippage instead).
+        route = replace(route, min_out=max(route.min_out, order.min_out))
 
-    signature = faults.signature()
-    if not reached(OrderStatus.SUBMITTED):
-        step(StatusChange.submitted(signature))
+    market.submit(route)
+    signature, delay_s = faults.signature(), market.landing_delay_s(faults)
+    lands_at = datetime.now(UTC) + timedelta(seconds=delay_s)
+    if not step.reached(OrderStatus.SUBMITTED):
+        step(StatusChange.submitted(signature, route, lands_at))
     else:  # a retried attempt sends a new transaction; its status was recorded already
-        store.update_fields(order_id, tx_hash=signature)
-    execution = market.execute(route, faults)
-    step(
+        store.update_fields(
+            order_id, tx_hash=signature, route=route.to_dict(), tx_lands_at=lands_at
+        )
+    _check_later(order_id, delay_s)
+
+
+def _check_later(order_id: str, delay_s: float) -> None:
+    """A delayed message brings the delivery that checks the transaction; this one ends.
+    The lease goes first, or a quick check would find the order still held. A crash
+    between the two leaves an in-flight order with no message: the reaper sends one."""
+    store.release(order_id)
+    queue.send_order(order_id, delay_s=math.ceil(max(0.0, delay_s)))
+
+
+def _check_landing(order: OrderRecord, notifier: Notifier) -> None:
+    """The transaction was sent: record ``confirmed`` once it has landed, or look again."""
+    settings = get_settings()
+    wait_s = (order.tx_lands_at - datetime.now(UTC)).total_seconds()
+    if wait_s > 0:  # came early (a duplicate message, the reaper): look again then
+        _check_later(str(order.id), wait_s)
+        return
+    faults = Faults.for_attempt(settings.order_engine_seed, str(order.id), order.attempts, settings)
+    execution = get_market(settings).land(order.route, faults)
+    _Steps(order, notifier)(
         StatusChange.confirmed(
-            signature,
-            route,
+            order.tx_hash,
+            order.route,
             execution.amount_out,
             execution.executed_price,
-            token_out,
-            attempt,
+            order.token_out,
+            order.attempts,
         )
     )
 

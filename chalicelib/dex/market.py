@@ -99,16 +99,27 @@ class Market:
         return PoolSnapshot(venue, pool.pool_id, pool.mint_x, pool.mint_y, now, state)
 
     def execute(self, route, faults: Faults | None = None) -> Execution:
-        """Submit a route: every leg fills on the live pools, or none does. (Background
-        trades of the slots that passed are applied either way: that is the market.)"""
-        pools = [self._pool_for(leg) for leg in route.legs]
+        """Submit a route and wait for it to land: ``submit``, the landing delay, ``land``."""
+        self.submit(route)
+        self._sleep(self.landing_delay_s(faults))
+        return self.land(route, faults)
+
+    def submit(self, route) -> None:
+        """Check a route can be sent: its quotes must not have expired."""
+        for leg in route.legs:
+            self._pool_for(leg)
         submitted = self.current_slot()
         expiry = min(leg.expires_at_slot for leg in route.legs)
         if submitted > expiry:
             raise QuoteExpired("the quote expired before submission", slot=submitted, expiry=expiry)
+
+    def land(self, route, faults: Faults | None = None) -> Execution:
+        """The sent transaction lands: every leg fills on the live pools, or none does.
+        (Background trades of the slots that passed are applied either way: that is the
+        market.) A blockhash that expired before landing fails it."""
+        pools = [self._pool_for(leg) for leg in route.legs]
         if faults is not None and faults.blockhash_expires():
-            raise BlockhashExpired("the transaction's blockhash expired")
-        self._sleep(self._exec_latency_s(faults))
+            raise BlockhashExpired("the transaction's blockhash expired before it landed")
         with self._lock:
             now = self.current_slot()
             for pool in pools:
@@ -159,7 +170,8 @@ class Market:
             raise NoRoute(f"no pool {leg.pool_id} trading {leg.mint_in}")
         return pool
 
-    def _exec_latency_s(self, faults: Faults | None) -> float:
+    def landing_delay_s(self, faults: Faults | None) -> float:
+        """How long a sent transaction takes to land (the latency model)."""
         if faults is not None:
             return faults.exec_latency_s()
         low, high = self.settings.exec_latency_min_ms, self.settings.exec_latency_max_ms

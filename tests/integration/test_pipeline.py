@@ -111,58 +111,104 @@ def test_redelivered_message_never_duplicates_statuses(client, app_module):
     assert statuses(order_id) == FLOW
 
 
-def test_crash_after_submitted_resumes_from_recorded_status(client, app_module, monkeypatch):
+def test_a_check_that_dies_is_redelivered_and_spends_no_attempt(client, app_module, monkeypatch):
+    """The delivery that checks a sent transaction dies: the queue redelivers the check
+    after the lease, which records ``confirmed`` without starting a new attempt."""
     from chalicelib.dex import Market
 
-    real_execute = Market.execute
+    real_land = Market.land
     crashes = []
 
     def crash_once(self, route, faults=None):
         if not crashes:
             crashes.append(1)
             raise RuntimeError("worker killed")
-        return real_execute(self, route, faults)
+        return real_land(self, route, faults)
 
-    monkeypatch.setattr(Market, "execute", crash_once)
+    monkeypatch.setattr(Market, "land", crash_once)
+    order_id = post(client, ORDER).json_body["orderId"]
+    run_until(app_module, terminal(order_id), timeout_s=30)  # redelivered after the lease
+    order = store.get_order(order_id)
+    assert crashes and order.status == "confirmed" and order.attempts == 1
+    assert statuses(order_id) == FLOW
+
+
+def test_a_crash_before_the_check_is_queued_loses_nothing(
+    client, app_module, monkeypatch, settings_env
+):
+    """Sent, then the worker dies before the check message goes out: the order is in
+    flight with nothing queued; the reaper finds it and the check confirms it."""
+    from chalicelib import worker
+
+    def die(order_id, delay_s):
+        raise RuntimeError("worker killed")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(worker, "_check_later", die)
+        order_id = post(client, ORDER).json_body["orderId"]
+        poll_once(app_module.process_orders, queue.queue_url(), wait_s=1)
+    assert store.get_order(order_id).in_flight
+    with store.pool().connection() as conn:  # its lease ran out long ago
+        conn.execute(
+            "UPDATE orders SET lease_until = NULL, updated_at = now() - interval '1 hour'"
+            " WHERE id = %s",
+            (order_id,),
+        )
+    assert reaper.run(app_module.notifier) == 1
+    run_until(app_module, terminal(order_id), timeout_s=30)
+    order = store.get_order(order_id)
+    assert order.status == "confirmed" and order.attempts == 1
+    assert statuses(order_id) == FLOW
+
+
+def test_no_delivery_waits_for_the_transaction_to_land(client, app_module, monkeypatch, queues):
+    """``submitted`` ends the delivery: the check comes as a message delayed by the landing
+    time (SQS DelaySeconds), never as a sleep in the handler."""
+    from chalicelib.dex import Market
+
+    monkeypatch.setattr(Market, "landing_delay_s", lambda self, faults: 2.2)
+    sent = []
+    real_send = queue.send_order
+    monkeypatch.setattr(
+        queue, "send_order", lambda oid, delay_s=0: (sent.append(delay_s), real_send(oid, delay_s))
+    )
     order_id = post(client, ORDER).json_body["orderId"]
     poll_once(app_module.process_orders, queue.queue_url(), wait_s=1)
     assert store.get_order(order_id).status == "submitted"
-
-    run_until(app_module, terminal(order_id), timeout_s=30)  # redelivered after the lease
-    order = store.get_order(order_id)
-    assert order.status == "confirmed" and order.attempts == 2
+    assert sent[-1] == 3, "the check is delayed until the transaction lands (rounded up)"
+    run_until(app_module, terminal(order_id), timeout_s=30)
     assert statuses(order_id) == FLOW
 
 
 def test_a_retry_never_lowers_the_minimum_the_client_was_shown(client, app_module, monkeypatch):
-    """Attempt 1 records ``building`` (with minOut) and dies after ``submitted``; attempt 2
-    re-quotes at a worse price. It executes with the recorded minimum, not its own."""
+    """Attempt 1 records ``building`` (with minOut) and its transaction fails to land;
+    attempt 2 re-quotes at a worse price. It is sent with the recorded minimum, not its own."""
     from dataclasses import replace
 
-    from chalicelib.dex import Market, router
+    from chalicelib.dex import Market, SlippageExceeded, router
 
-    real_execute, real_best_route = Market.execute, router.best_route
-    executed_min_out = []
+    real_land, real_best_route = Market.land, router.best_route
+    landed_min_out = []
 
-    def execute(self, route, faults=None):
-        executed_min_out.append(route.min_out)
-        if len(executed_min_out) == 1:
-            raise RuntimeError("worker killed")
-        return real_execute(self, route, faults)
+    def land(self, route, faults=None):
+        landed_min_out.append(route.min_out)
+        if len(landed_min_out) == 1:
+            raise SlippageExceeded("the price moved before it landed", min_out=route.min_out)
+        return real_land(self, route, faults)
 
     def worse_on_retry(*args, **kwargs):
         route = real_best_route(*args, **kwargs)
-        return replace(route, min_out=route.min_out - 1000) if executed_min_out else route
+        return replace(route, min_out=route.min_out - 1000) if landed_min_out else route
 
-    monkeypatch.setattr(Market, "execute", execute)
+    monkeypatch.setattr(Market, "land", land)
     monkeypatch.setattr(router, "best_route", worse_on_retry)
     order_id = post(client, ORDER).json_body["orderId"]
     run_until(app_module, terminal(order_id), timeout_s=30)
-    shown = store.get_order(order_id).route.min_out
+    order = store.get_order(order_id)
     building = [h for h in store.history(order_id) if h.status == "building"]
-    assert building[0].payload["route"]["minOut"] == executed_min_out[0]
-    assert executed_min_out[1] == executed_min_out[0], executed_min_out
-    assert shown >= executed_min_out[0]
+    assert int(building[0].payload["route"]["minOut"]) == landed_min_out[0] == order.min_out
+    assert landed_min_out[1] == landed_min_out[0], landed_min_out
+    assert order.status == "confirmed" and order.attempts == 2
     assert statuses(order_id) == FLOW
 
 
