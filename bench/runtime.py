@@ -1,6 +1,6 @@
 """Start what the benchmarks and the resilience tests run against, on free ports.
 
-- ``Runtime``: ``python -m chalicelib.local`` as a subprocess (its output in a log file),
+- ``Runtime``: ``python -m localaws`` as a subprocess (its output in a log file),
   ready when ``GET /api/health`` answers; SIGTERM, SIGKILL and restart on the same port.
 - ``PrivatePostgres``: a throwaway PostgreSQL cluster (``initdb`` + ``pg_ctl`` in a temp
   folder, TCP on a free port, trust auth, ``pg_stat_statements`` preloaded when the
@@ -90,7 +90,7 @@ class RuntimeError_(AssertionError):
 
 
 class Runtime:
-    """One ``python -m chalicelib.local`` process; same port across restarts."""
+    """One ``python -m localaws`` process; same port across restarts."""
 
     def __init__(
         self,
@@ -142,7 +142,7 @@ class Runtime:
             log.write(f"--- start {self.starts + 1} ---\n")
             log.flush()
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "chalicelib.local", *self.args],
+                [sys.executable, "-m", "localaws", *self.args],
                 cwd=PROJECT_DIR,
                 env=self.env,
                 stdout=log,

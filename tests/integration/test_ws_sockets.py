@@ -1,5 +1,5 @@
 """WebSocket subscriptions through real sockets: the local runtime (``python -m
-chalicelib.local``) in a subprocess, on this run's Postgres, Redis and SQS (own queues)."""
+localaws``) in a subprocess, on this run's Postgres, Redis and SQS (own queues)."""
 
 import json
 import os
@@ -76,7 +76,7 @@ def runtime(database, redis_db, sqs, tmp_path_factory):
     log_path = tmp_path_factory.mktemp("runtime") / "runtime.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "chalicelib.local", "--port", str(port), "--poll-wait", "1"]
+            [sys.executable, "-m", "localaws", "--port", str(port), "--poll-wait", "1"]
             + ["--data-dir", str(log_path.parent), "--log-level", "INFO"],
             cwd=PROJECT_DIR,
             env=env,

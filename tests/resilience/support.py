@@ -101,7 +101,7 @@ def order_rows(database_url: str, ids: list[str]) -> list[dict]:
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
-GATEWAY_LINE = re.compile(r"chalicelib\.local\.gateway: [A-Z]+ \S+ (?P<status>\d{3}) ")
+GATEWAY_LINE = re.compile(r"localaws\.gateway: [A-Z]+ \S+ (?P<status>\d{3}) ")
 INTERNAL_ERROR_MARKS = (
     "unexpected error in",  # chalicelib.api: a 500
     "$connect handler failed",  # the local gateway: a WebSocket handler raised

@@ -1,4 +1,4 @@
-"""Start ``python -m chalicelib.local`` as a subprocess and talk to it."""
+"""Start ``python -m localaws`` as a subprocess and talk to it."""
 
 import json
 import os
@@ -47,7 +47,7 @@ class Runtime:
         command = [
             sys.executable,
             "-m",
-            "chalicelib.local",
+            "localaws",
             "--port",
             "0",
             "--data-dir",

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import websockets
 
-from chalicelib.local.services import free_port
+from localaws.services import free_port
 from tests.runtime.harness import (
     FLOW,
     PROJECT_DIR,
@@ -95,7 +95,7 @@ def test_websocket_rejects_an_unknown_order(engine):
 
 def test_the_demo_client(engine):
     demo = subprocess.run(
-        [sys.executable, "-m", "chalicelib.local.demo", "--url", engine.http, "--count", "5",
+        [sys.executable, "-m", "localaws.demo", "--url", engine.http, "--count", "5",
          "--timeout", "30"],
         capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "160"},
     )  # fmt: skip
@@ -117,7 +117,7 @@ def test_a_named_service_that_does_not_answer(runtime_database, tmp_path, name, 
     env = clean_env(DATABASE_URL=runtime_database, REDIS_URL=REDIS_URL)
     env[name] = url.format(port=free_port())
     done = subprocess.run(
-        [sys.executable, "-m", "chalicelib.local", "--port", "0", "--data-dir", str(tmp_path)],
+        [sys.executable, "-m", "localaws", "--port", "0", "--data-dir", str(tmp_path)],
         cwd=PROJECT_DIR,
         env=env,
         capture_output=True,

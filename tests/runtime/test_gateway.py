@@ -12,7 +12,7 @@ import boto3
 import pytest
 import websockets
 
-from chalicelib.local.poller import failed_ids
+from localaws.poller import failed_ids
 from tests.runtime.harness import REDIS_URL, Runtime, clean_env, request, wait_for
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 import websockets
 
-from chalicelib.local.services import free_port
+from localaws.services import free_port
 from tests.runtime.harness import (
     FLOW,
     REDIS_URL,

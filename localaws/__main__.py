@@ -1,4 +1,4 @@
-"""``python -m chalicelib.local`` (``make run``): the whole engine on one machine.
+"""``python -m localaws`` (``make run``): the whole engine on one machine.
 
 Start-up: bind the port (a busy one fails first), find or start Postgres, Redis and SQS,
 export their URLs and the management endpoint, import the app, migrate, create the queues,
@@ -23,15 +23,15 @@ from aiohttp import web
 from botocore.config import Config as BotoConfig
 from chalice.app import ScheduledEventConfig, SQSEventConfig
 
-from chalicelib.local import services
-from chalicelib.local.functions import Functions, load
-from chalicelib.local.gateway import create_app
-from chalicelib.local.poller import Schedule, SqsPoller
-from chalicelib.local.websocket import Connections
+from localaws import services
+from localaws.functions import Functions, load
+from localaws.gateway import create_app
+from localaws.poller import Schedule, SqsPoller
+from localaws.websocket import Connections
 
-log = logging.getLogger("chalicelib.local")
+log = logging.getLogger("localaws")
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+PROJECT_DIR = Path(__file__).resolve().parents[1]
 GATEWAY_THREADS = 64  # REST and WebSocket invocations at once
 # Ctrl-C, kill, and a closed terminal: each one shuts down cleanly.
 STOP_SIGNALS = [signal.SIGINT, signal.SIGTERM] + (
@@ -42,7 +42,7 @@ STOP_SIGNALS = [signal.SIGINT, signal.SIGTERM] + (
 def parse_args(argv=None) -> argparse.Namespace:
     env = os.environ.get
     parser = argparse.ArgumentParser(
-        prog="python -m chalicelib.local",
+        prog="python -m localaws",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
