@@ -2,8 +2,9 @@
 
 One packaging per module (the same ``infra.package.package`` the Makefile runs, without the
 requirements' wheels: the template does not depend on them), then cfn-lint and assertions on
-what the deployment needs: the queues as ``infra/queues.py`` defines them, batch-failure
-reporting, IAM, the WebSocket routes and the reaper's schedule.
+what the deployment needs: the queues as ``chalicelib/queue_setup.py`` defines them,
+batch-failure reporting, IAM, the WebSocket routes and the reaper's schedule; and a zip that
+holds the engine and its runtime dependencies only.
 """
 
 import json
@@ -13,9 +14,9 @@ import pytest
 from cfnlint.api import ManualArgs, lint
 from moto import mock_aws
 
+from chalicelib.queue_setup import create_or_update, queue_definitions
 from infra import render
 from infra.package import package
-from infra.queues import ensure_queues, queue_definitions
 
 STAGE = "dev"
 REQUIRED_ACTIONS = {
@@ -111,11 +112,11 @@ def test_queue_and_dlq_match_the_definitions(template, settings):
 
 
 def test_local_queues_are_the_cloud_queues(template, settings, monkeypatch):
-    """``ensure_queues`` (LocalStack/moto) creates what the template declares."""
+    """``create_or_update`` (LocalStack/moto) creates what the template declares."""
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         sqs = boto3.client("sqs", region_name="us-east-1")
-        urls = ensure_queues(sqs, settings)
+        urls = create_or_update(sqs, settings)
         local = sqs.get_queue_attributes(QueueUrl=urls.queue, AttributeNames=["All"])["Attributes"]
     cloud = queue_named(template, settings.orders_queue_name)["Properties"]
     for key in ("VisibilityTimeout", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds"):
