@@ -22,8 +22,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-FLOW = ("pending", "routing", "building", "submitted", "confirmed")
-TERMINAL = ("confirmed", "failed")
+from harness.orders import FLOW, TERMINAL
+
 # (tokenIn, tokenOut, sizes in UI units): order i takes pair i % 5 and, past the first
 # five, the next size of that pair.
 ORDERS = (

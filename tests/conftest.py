@@ -12,6 +12,8 @@ import uuid
 import pytest
 from hypothesis import settings as hypothesis_settings
 
+from harness.servers import free_port
+
 # Property and fuzz tests draw the same examples on every run, so a red CI is reproducible;
 # HYPOTHESIS_PROFILE=explore draws new ones (and more) each time, to hunt for new cases.
 hypothesis_settings.register_profile("repeatable", derandomize=True)
@@ -19,17 +21,7 @@ hypothesis_settings.register_profile("explore", max_examples=500)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 RUN_ID = uuid.uuid4().hex[:8]
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-SQS_PORT = _free_port()
+SQS_PORT = free_port()
 TEST_ENV = {
     "DATABASE_URL": os.environ.get(
         "TEST_DATABASE_URL", f"postgresql://postgres@127.0.0.1:5432/order_engine_test_{RUN_ID}"

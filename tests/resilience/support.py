@@ -11,10 +11,11 @@ import urllib.request
 
 import psycopg
 
-from bench import client
-from bench.runtime import TERMINAL, Runtime
-from bench.verify import Verdict, verify
-from tests.runtime.harness import wait_for
+from harness import client
+from harness.http import wait_for
+from harness.orders import TERMINAL
+from harness.runtime import Runtime
+from harness.verify import Verdict, verify
 
 
 def request(method: str, url: str, body=None, headers=None, timeout_s: float = 30):
