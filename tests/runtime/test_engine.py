@@ -102,6 +102,7 @@ def test_the_demo_client(engine):
     [
         ("DATABASE_URL", "postgresql://postgres@127.0.0.1:{port}/order_engine"),
         ("REDIS_URL", "redis://127.0.0.1:{port}/0"),
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:{port}"),
     ],
 )
 def test_a_named_service_that_does_not_answer(runtime_env, tmp_path, name, url):
