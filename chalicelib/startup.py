@@ -12,63 +12,72 @@ after.
 ``main`` is ``python -m chalicelib.store migrate`` (``make migrate``).
 """
 
+import contextlib
 import logging
 import sys
-
-import psycopg
-import redis
-from botocore.exceptions import BotoCoreError, ClientError
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 from chalicelib import cache, queue, store
 from chalicelib.aws import sqs_client
 from chalicelib.config import Settings, get_settings
+from chalicelib.errors import DependencyUnavailable, unavailable_as
 from chalicelib.queue_setup import QueueUrls, create_or_update
 
 log = logging.getLogger(__name__)
 
-POSTGRES = ("Postgres", "DATABASE_URL")
-REDIS = ("Redis", "REDIS_URL")
-SQS = ("SQS", "AWS_ENDPOINT_URL")
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    setting: str  # the environment variable that points at it
+    dependency: str  # its name in ``chalicelib.errors``
+
+
+POSTGRES = Service("Postgres", "DATABASE_URL", "database")
+REDIS = Service("Redis", "REDIS_URL", "redis")
+SQS = Service("SQS", "AWS_ENDPOINT_URL", "queue")
 
 
 class StartupError(RuntimeError):
     """A service the engine needs does not answer."""
 
-    def __init__(self, service: tuple[str, str], cause: Exception):
-        self.service, self.setting = service
-        super().__init__(f"{self.service} ({self.setting}) does not answer: {cause}")
+    def __init__(self, service: Service, cause: BaseException | None):
+        self.service = service
+        super().__init__(f"{service.name} ({service.setting}) does not answer: {cause}")
+
+
+@contextlib.contextmanager
+def _answering(service: Service) -> Iterator[None]:
+    """Its driver's connection errors (raw or as ``DependencyUnavailable``) as one
+    ``StartupError`` that names the service and its setting."""
+    try:
+        with unavailable_as(service.dependency):
+            yield
+    except DependencyUnavailable as e:
+        raise StartupError(service, e.__cause__ or e) from None
 
 
 def migrate(database_url: str | None = None) -> list[str]:
     """Create the database when missing and apply pending migrations; what was applied."""
-    try:
+    with _answering(POSTGRES):
         return store.migrate(database_url)
-    except psycopg.OperationalError as e:
-        raise StartupError(POSTGRES, e) from None
 
 
 def check_dependencies() -> None:
     """Postgres (its database must exist: ``migrate`` first), Redis and SQS answer."""
-    try:
+    with _answering(POSTGRES):
         store.ping()
-    except psycopg.OperationalError as e:
-        raise StartupError(POSTGRES, e) from None
-    try:
+    with _answering(REDIS):
         cache.redis_client().ping()
-    except redis.RedisError as e:
-        raise StartupError(REDIS, e) from None
-    try:
+    with _answering(SQS):
         sqs_client().list_queues(MaxResults=1)
-    except (BotoCoreError, ClientError) as e:
-        raise StartupError(SQS, e) from None
 
 
 def ensure_queues(settings: Settings | None = None) -> QueueUrls:
     """Create (or update) the orders queue and its DLQ; idempotent."""
-    try:
+    with _answering(SQS):
         return create_or_update(sqs_client(), settings or get_settings())
-    except (BotoCoreError, ClientError) as e:
-        raise StartupError(SQS, e) from None
 
 
 def requeue_open_orders() -> int:
