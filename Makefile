@@ -16,10 +16,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 setup: $(STAMP)  ## install runtime and dev dependencies into .venv
 
 run: setup  ## the whole engine on :3000 (HTTP, WebSocket, worker); no Docker needed
-	$(BIN)/python -m chalicelib.local
+	$(BIN)/python -m localaws
 
 demo: setup  ## submit 5 orders to a running engine and watch them live
-	$(BIN)/python -m chalicelib.local.demo
+	$(BIN)/python -m localaws.demo
 
 test: setup  ## unit, property and integration tests (needs Postgres and Redis, see README)
 	$(BIN)/python -m pytest

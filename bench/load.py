@@ -24,11 +24,14 @@ from pathlib import Path
 
 import aiohttp
 
-from bench import client
-from bench.client import percentile
-from bench.runtime import DEFAULT_LATENCY, ZERO_LATENCY, fresh_database
-from bench.services import Services, machine
-from bench.verify import verify
+from bench.postgres import lifecycle_times, wait_terminal
+from bench.report import machine
+from bench.stats import percentile
+from harness import client
+from harness.orders import TERMINAL, order_body
+from harness.runtime import DEFAULT_LATENCY, ZERO_LATENCY
+from harness.servers import Servers, fresh_database
+from harness.verify import verify
 
 RESULTS = Path(__file__).parent / "results"
 MAX_OPEN_REQUESTS = 200  # HTTP requests in flight at once, at most
@@ -81,7 +84,7 @@ async def drive(args, base: str) -> dict:
         async with gate:
             lags.append(time.monotonic() - due)
             try:
-                answer = await client.submit(session, base, client.order_body(i))
+                answer = await client.submit(session, base, order_body(i))
             except (aiohttp.ClientError, TimeoutError) as e:
                 answer = client.Submitted(0, None, None, 0.0, time.time())
                 answer.error = repr(e)
@@ -121,7 +124,7 @@ def ws_report(watches: list[client.Watch]) -> dict:
         ok = (
             w.error is None
             and bool(statuses)
-            and statuses[-1] in ("confirmed", "failed")
+            and statuses[-1] in TERMINAL
             and all(a < b for a, b in zip(seqs, seqs[1:], strict=False))
             and len(set(statuses)) == len(statuses)
         )
@@ -137,7 +140,7 @@ def ws_report(watches: list[client.Watch]) -> dict:
     }
 
 
-async def run(args, services: Services, log_dir: Path) -> dict:
+async def run(args, services: Servers, log_dir: Path) -> dict:
     settings = {
         **(DEFAULT_LATENCY if args.latency == "default" else ZERO_LATENCY),
         "WORKER_CONCURRENCY": str(args.concurrency),
@@ -161,15 +164,15 @@ async def run(args, services: Services, log_dir: Path) -> dict:
                 file=sys.stderr,
                 flush=True,
             )
-            finished = await client.wait_terminal(db, accepted, args.drain_timeout, 0.5)
+            finished = await wait_terminal(db, accepted, args.drain_timeout, 0.5)
             verdict = verify(db, accepted)
-            times = client.lifecycle_times(db, accepted)
+            times = lifecycle_times(db, accepted)
     codes: dict[str, int] = {}
     for a in driven["answers"]:
         codes[str(a.status)] = codes.get(str(a.status), 0) + 1
     latencies = [a.latency_s for a in driven["answers"] if a.status]
     confirmed = [o["at"]["confirmed"] - o["at"]["pending"] for o in times if "confirmed" in o["at"]]
-    ends = [o["at"][o["status"]] for o in times if o["status"] in ("confirmed", "failed")]
+    ends = [o["at"][o["status"]] for o in times if o["status"] in TERMINAL]
     starts = [o["at"]["pending"] for o in times]
     return {
         "settings": settings,
@@ -275,9 +278,7 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     log_dir = args.out / f"logs-load-{stamp}"
     log_dir.mkdir()
-    # bench.Services reads these; the load run has no other phase.
-    args.quick = False
-    with Services(args) as services:
+    with Servers(args.database_url, args.redis_url, args.embedded_sqs) as services:
         result = asyncio.run(run(args, services, log_dir))
         result["services"] = services.info
     result["machine"] = machine()

@@ -63,3 +63,10 @@ def cached_snapshot(venue: str, token_in, token_out, fetch: Callable):
     except redis.RedisError as e:
         log.warning("quote cache write failed: %r", e)
     return snapshot
+
+
+def close() -> None:
+    """Close the client if this process made one (before its server goes away)."""
+    if redis_client.cache_info().currsize:
+        redis_client().close()
+        redis_client.cache_clear()

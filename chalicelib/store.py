@@ -377,8 +377,14 @@ def ping() -> None:
     _query("SELECT 1", one=True)
 
 
+def close() -> None:
+    """Close the pool if this process opened one (before its server goes away)."""
+    if pool.cache_info().currsize:
+        pool().close()
+        pool.cache_clear()
+
+
 if __name__ == "__main__":
-    if sys.argv[1:] != ["migrate"]:
-        sys.exit("usage: python -m chalicelib.store migrate")
-    logging.basicConfig(level="INFO", format="%(message)s")
-    print("applied:", ", ".join(migrate()) or "nothing (up to date)")
+    from chalicelib.startup import main
+
+    sys.exit(main())

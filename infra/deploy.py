@@ -10,13 +10,13 @@ it cannot set ``ReportBatchItemFailures`` on an event source. The CloudFormation
     python -m infra configure-event-source --stage dev  # after it
 """
 
+from chalicelib.queue_setup import QueueUrls, create_or_update
 from infra import render
-from infra.queues import QueueUrls, ensure_queues
 
 
 def create_queues(sqs, stage: str = "dev") -> QueueUrls:
-    """The stage's orders queue and DLQ, from ``infra/queues.py`` (idempotent)."""
-    return ensure_queues(sqs, render.stage_settings(stage))
+    """The stage's orders queue and DLQ, from ``chalicelib/queue_setup.py`` (idempotent)."""
+    return create_or_update(sqs, render.stage_settings(stage))
 
 
 def configure_event_source(sqs, lambda_client, stage: str = "dev") -> list[str]:

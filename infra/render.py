@@ -4,8 +4,8 @@
 and the schedule. What it does not create is rendered here and merged into its template with
 ``chalice package --merge-template`` (see ``infra/package.py``):
 
-- the orders queue and its dead-letter queue, from ``infra.queues.queue_definitions`` (the same
-  definitions ``ensure_queues`` creates in LocalStack or moto), with the redrive policy;
+- the orders queue and its dead-letter queue, from ``chalicelib.queue_setup`` (the same
+  definitions ``chalicelib.startup.ensure_queues`` creates), with the redrive policy;
 - ``FunctionResponseTypes: [ReportBatchItemFailures]`` and ``MaximumConcurrency`` on the
   orders queue's event source, and a ``DependsOn`` from each SQS consumer to its queue;
 - parameters for ``DATABASE_URL``/``REDIS_URL`` and the VPC, the WebSocket URL clients are given,
@@ -23,7 +23,7 @@ from typing import Any
 from chalice.config import Config
 
 from chalicelib.config import Settings
-from infra.queues import queue_definitions, redrive_policy
+from chalicelib.queue_setup import queue_definitions, redrive_policy
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -248,7 +248,8 @@ def merge_template(base: dict[str, Any], settings: Settings) -> dict[str, Any]:
             name = sqs_event_queue_name(event["Properties"]["Queue"])
             if name not in ids:
                 raise ValueError(
-                    f"{logical_id} consumes queue {name!r}, which infra/queues.py does not define"
+                    f"{logical_id} consumes queue {name!r}, which chalicelib/queue_setup.py"
+                    " does not define"
                 )
             visibility = queues[ids[name]]["Properties"].get(
                 "VisibilityTimeout", SQS_DEFAULT_VISIBILITY_S

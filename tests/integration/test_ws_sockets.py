@@ -1,71 +1,25 @@
-"""WebSocket subscriptions through real sockets: the local runtime (``python -m
-chalicelib.local``) in a subprocess, on this run's Postgres, Redis and SQS (own queues)."""
+"""WebSocket subscriptions through real sockets: the local runtime (``python -m localaws``)
+in a subprocess, on this run's Postgres, Redis and SQS (own queues)."""
 
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
-from pathlib import Path
 
 import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from chalicelib import subscriptions as subs
+from harness.http import get_order, submit, wait_for
+from harness.orders import FLOW, TERMINAL, order_body
+from harness.runtime import Runtime
 
 pytestmark = pytest.mark.integration
-
-PROJECT_DIR = Path(__file__).resolve().parents[2]
-FLOW = ["pending", "routing", "building", "submitted", "confirmed"]
-ORDER = {"type": "market", "tokenIn": "SOL", "tokenOut": "USDC", "amount": "0.25"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Runtime:
-    def __init__(self, port: int):
-        self.http = f"http://127.0.0.1:{port}"
-        self.ws = f"ws://127.0.0.1:{port}/api/orders/execute"
-
-    def request(self, method: str, path: str, body=None) -> tuple[int, dict]:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(
-            self.http + path, data=data, method=method, headers={"content-type": "application/json"}
-        )
-        try:
-            with urllib.request.urlopen(req, timeout=10) as answer:
-                return answer.status, json.loads(answer.read())
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read() or b"{}")
-
-    def post_order(self) -> str:
-        status, body = self.request("POST", "/api/orders/execute", ORDER)
-        assert status == 202, body
-        return body["orderId"]
-
-    def wait_finished(self, order_id: str, timeout_s: float = 30) -> dict:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            _, body = self.request("GET", f"/api/orders/{order_id}")
-            if body.get("order", {}).get("status") in ("confirmed", "failed"):
-                return body
-            time.sleep(0.1)
-        raise AssertionError(f"order {order_id} did not finish")
 
 
 @pytest.fixture(scope="module")
 def runtime(database, redis_db, sqs, tmp_path_factory):
-    port = _free_port()
     tag = uuid.uuid4().hex[:8]
     env = {
         **os.environ,
@@ -73,38 +27,24 @@ def runtime(database, redis_db, sqs, tmp_path_factory):
         "ORDERS_DLQ_NAME": f"ws-sockets-dlq-{tag}",  # not competing with its poller
         "PYTHONUNBUFFERED": "1",
     }
-    log_path = tmp_path_factory.mktemp("runtime") / "runtime.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "chalicelib.local", "--port", str(port), "--poll-wait", "1"]
-            + ["--data-dir", str(log_path.parent), "--log-level", "INFO"],
-            cwd=PROJECT_DIR,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    rt = Runtime(port)
+    folder = tmp_path_factory.mktemp("runtime")
+    rt = Runtime(env, data_dir=folder, log_path=folder / "runtime.log", drain_timeout=30)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"the runtime exited:\n{log_path.read_text()}")
-            try:
-                if rt.request("GET", "/api/health")[0] == 200:
-                    break
-            except (OSError, ValueError):
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the runtime did not start:\n{log_path.read_text()}")
-            time.sleep(0.2)
-        yield rt
+        yield rt.start()
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        rt.stop(30)
+
+
+def post_order(rt: Runtime) -> str:
+    return submit(rt.http, order_body())["orderId"]
+
+
+def wait_finished(rt: Runtime, order_id: str) -> dict:
+    return wait_for(
+        lambda: (d := get_order(rt.http, order_id))["order"]["status"] in TERMINAL and d,
+        timeout_s=30,
+        what=f"order {order_id} to finish",
+    )
 
 
 def receive(ws, count: int, timeout_s: float = 20) -> list[dict]:
@@ -122,7 +62,7 @@ def flow(events, order_id=None) -> list[tuple[int, str]]:
 
 
 def test_live_statuses_over_a_real_socket(runtime):
-    order_id = runtime.post_order()
+    order_id = post_order(runtime)
     with connect(f"{runtime.ws}?orderId={order_id}", open_timeout=10) as ws:
         events = receive(ws, 5)
         assert flow(events) == list(enumerate(FLOW, start=1))
@@ -132,8 +72,8 @@ def test_live_statuses_over_a_real_socket(runtime):
 
 
 def test_reconnect_after_the_order_finished_with_since(runtime):
-    order_id = runtime.post_order()
-    detail = runtime.wait_finished(order_id)
+    order_id = post_order(runtime)
+    detail = wait_finished(runtime, order_id)
     with connect(f"{runtime.ws}?orderId={order_id}&since=2", open_timeout=10) as ws:
         events = receive(ws, 3)
         assert flow(events) == list(enumerate(FLOW, start=1))[2:]
@@ -142,7 +82,7 @@ def test_reconnect_after_the_order_finished_with_since(runtime):
 
 def test_one_socket_five_orders_and_a_second_client(runtime):
     with connect(runtime.ws, open_timeout=10) as ws:
-        orders = [runtime.post_order() for _ in range(5)]
+        orders = [post_order(runtime) for _ in range(5)]
         with connect(f"{runtime.ws}?orderId={orders[0]}", open_timeout=10) as other:
             for order_id in orders:
                 ws.send(json.dumps({"action": "subscribe", "orderId": order_id, "since": 0}))
@@ -153,14 +93,14 @@ def test_one_socket_five_orders_and_a_second_client(runtime):
 
 
 def test_a_client_that_vanishes_mid_stream(runtime):
-    order_id = runtime.post_order()
+    order_id = post_order(runtime)
     with connect(f"{runtime.ws}?orderId={order_id}", open_timeout=10) as stays:
         with connect(f"{runtime.ws}?orderId={order_id}", open_timeout=10) as vanishing:
             receive(vanishing, 1)
             vanishing.close_socket()  # no close handshake: the TCP connection just drops
         events = receive(stays, 5)
         assert flow(events) == list(enumerate(FLOW, start=1))
-    assert runtime.wait_finished(order_id)["order"]["status"] == "confirmed"
+    assert wait_finished(runtime, order_id)["order"]["status"] == "confirmed"
     assert subs.connections(order_id) == []
 
 

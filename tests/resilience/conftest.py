@@ -4,7 +4,7 @@ The fault tests never touch the machine's shared Postgres or Redis: they run a p
 PostgreSQL cluster (``initdb``/``pg_ctl`` from the machine's PostgreSQL or pgserver's wheel,
 in a temp folder, on a free port), a private ``redis-server``, and moto's SQS server in a
 process of its own behind a TCP proxy that can be cut. Each test gets a fresh database, an
-empty Redis and queues of its own, and the runtime as a subprocess (``bench.runtime``).
+empty Redis and queues of its own, and the runtime as a subprocess (``harness.runtime``).
 The fuzz tests run one runtime against the machine's Postgres and Redis, like
 ``tests/runtime``.
 """
@@ -16,12 +16,11 @@ import uuid
 
 import pytest
 
-from bench.runtime import (
+from harness.runtime import Runtime, engine_env
+from harness.servers import (
     MotoServer,
     PrivatePostgres,
     PrivateRedis,
-    Runtime,
-    engine_env,
     fresh_database,
     postgres_bindir,
     redis_server_binary,

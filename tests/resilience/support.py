@@ -11,10 +11,11 @@ import urllib.request
 
 import psycopg
 
-from bench import client
-from bench.runtime import TERMINAL, Runtime
-from bench.verify import Verdict, verify
-from tests.runtime.harness import wait_for
+from harness import client
+from harness.http import wait_for
+from harness.orders import TERMINAL
+from harness.runtime import Runtime
+from harness.verify import Verdict, verify
 
 
 def request(method: str, url: str, body=None, headers=None, timeout_s: float = 30):
@@ -101,7 +102,7 @@ def order_rows(database_url: str, ids: list[str]) -> list[dict]:
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
-GATEWAY_LINE = re.compile(r"chalicelib\.local\.gateway: [A-Z]+ \S+ (?P<status>\d{3}) ")
+GATEWAY_LINE = re.compile(r"localaws\.gateway: [A-Z]+ \S+ (?P<status>\d{3}) ")
 INTERNAL_ERROR_MARKS = (
     "unexpected error in",  # chalicelib.api: a 500
     "$connect handler failed",  # the local gateway: a WebSocket handler raised

@@ -2,7 +2,7 @@
 
 Each test runs the local runtime as a subprocess against a private Postgres, a private
 Redis and moto's SQS behind a TCP proxy (see conftest.py), breaks one thing while orders
-are in flight, and then checks in Postgres (``bench.verify``): no accepted order lost,
+are in flight, and then checks in Postgres (``harness.verify``): no accepted order lost,
 each one terminal, its history ``seq`` 1..n without gap, each status at most once, in
 lifecycle order, and no row for an order the API did not accept. While a dependency is
 down, the API answers (503 where it cannot do its job) within a bounded time: no hang.
@@ -17,7 +17,7 @@ import pytest
 import websockets.sync.client as ws_client
 from websockets.exceptions import InvalidStatus
 
-from bench.client import order_body
+from harness.orders import TERMINAL, order_body
 from tests.integration.driver import ORDER
 from tests.resilience.support import (
     assert_exactly_once,
@@ -39,7 +39,7 @@ ANSWER_WITHIN_S = 30  # "not a hang": every request gets an answer within this
 def in_flight(database_url: str, ids: list[str]) -> bool:
     """Some order is being executed and some are not finished yet."""
     found = statuses(database_url, ids).values()
-    return "submitted" in found and any(s not in ("confirmed", "failed") for s in found)
+    return "submitted" in found and any(s not in TERMINAL for s in found)
 
 
 def assert_503(method: str, url: str, body=None) -> dict:
@@ -76,7 +76,7 @@ def test_runtime_killed_mid_batch_and_restarted(engine):
     ids = submit_orders(rt, 30)
     wait_until(lambda: in_flight(db, ids), 60, "an order in execution")
     rt.kill()
-    left = [i for i, s in statuses(db, ids).items() if s not in ("confirmed", "failed")]
+    left = [i for i, s in statuses(db, ids).items() if s not in TERMINAL]
     assert left, "every order finished before the kill"
     rt.start()
     ids += submit_orders(rt, 5, offset=30)

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from bench.client import order_body
+from harness.orders import TERMINAL, order_body
 from tests.resilience.support import assert_no_internal_errors, leaks_traceback, request
 
 pytestmark = [pytest.mark.integration, pytest.mark.resilience]
@@ -148,7 +148,7 @@ def test_known_order_subscription_still_streams(fuzz_runtime, known_order):
     rt, _ = fuzz_runtime
     with ws_client.connect(f"{rt.ws}?orderId={known_order}", open_timeout=ANSWER_WITHIN_S) as s:
         seen = []
-        while not seen or seen[-1] not in ("confirmed", "failed"):
+        while not seen or seen[-1] not in TERMINAL:
             event = json.loads(s.recv(timeout=ANSWER_WITHIN_S))
             if event.get("type") == "status":
                 seen.append(event["status"])

@@ -1,31 +1,25 @@
-"""Fixtures for tests that run the local runtime as a subprocess.
+"""Fixtures for tests that run the local runtime as a subprocess (``harness.runtime``).
 
 They need the machine's Postgres (127.0.0.1:5432) and Redis (127.0.0.1:6379): a fresh
 database per run, dropped at the end, and a Redis db index of their own. SQS is the
 runtime's own embedded moto server.
 """
 
-import uuid
-
-import psycopg
 import pytest
 import redis
-from psycopg import sql
 
-from tests.runtime.harness import ADMIN_URL, REDIS_URL
+from harness.runtime import engine_env
+from harness.servers import fresh_database
+
+ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+REDIS_URL = "redis://127.0.0.1:6379/13"  # a db index of the runtime tests' own
 
 
 @pytest.fixture(scope="session")
 def runtime_database():
     """The URL of a database created for this run (the runtime migrates it)."""
-    name = f"order_engine_runtime_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+    with fresh_database(ADMIN_URL, "order_engine_runtime") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +29,11 @@ def runtime_redis():
     yield client
     client.flushdb()
     client.close()
+
+
+@pytest.fixture(scope="session")
+def runtime_env(runtime_database, runtime_redis):
+    """``runtime_env(**settings)``: a runtime's environment on this run's database and Redis."""
+    return lambda **settings: engine_env(
+        DATABASE_URL=runtime_database, REDIS_URL=REDIS_URL, **settings
+    )

@@ -11,19 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import websockets
 
-from chalicelib.local.services import free_port
-from tests.runtime.harness import (
-    FLOW,
-    PROJECT_DIR,
-    REDIS_URL,
-    ZERO_LATENCY,
-    Runtime,
-    clean_env,
-    history_in_postgres,
-    order,
-    request,
-    submit,
-)
+from harness.http import request, submit
+from harness.orders import FLOW, TERMINAL, order_body
+from harness.runtime import PROJECT_DIR, ZERO_LATENCY, Runtime
+from harness.servers import free_port
+from harness.verify import history_in_postgres
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +24,7 @@ async def follow(ws_url: str, timeout_s: float = 30) -> list[dict]:
     """Status events until a terminal one; each seq must come once, in order."""
     events: list[dict] = []
     async with websockets.connect(ws_url) as socket:
-        while not events or events[-1]["status"] not in ("confirmed", "failed"):
+        while not events or events[-1]["status"] not in TERMINAL:
             event = json.loads(await asyncio.wait_for(socket.recv(), timeout_s))
             if event.get("type") == "status":
                 events.append(event)
@@ -40,17 +32,18 @@ async def follow(ws_url: str, timeout_s: float = 30) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def engine(runtime_database, runtime_redis, tmp_path_factory):
-    env = clean_env(DATABASE_URL=runtime_database, REDIS_URL=REDIS_URL, **ZERO_LATENCY)
-    runtime = Runtime(env, data_dir=tmp_path_factory.mktemp("data")).wait_ready()
-    yield runtime
-    assert runtime.stop() == 0, runtime.output
+def engine(runtime_env, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("data")
+    runtime = Runtime(runtime_env(**ZERO_LATENCY), data_dir=folder, log_path=folder / "log")
+    yield runtime.start()
+    assert runtime.stop() == 0, runtime.log()
 
 
 def test_an_order_streams_to_confirmed(engine, runtime_database):
-    answer = submit(engine, order())
+    answer = submit(engine.http, order_body())
     assert answer["status"] == "pending"
-    assert answer["wsUrl"] == f"{engine.ws}/api/orders/execute?orderId={answer['orderId']}"
+    public_ws = f"ws://localhost:{engine.port}/api/orders/execute"  # the default WS_PUBLIC_URL
+    assert answer["wsUrl"] == f"{public_ws}?orderId={answer['orderId']}"
 
     events = asyncio.run(follow(answer["wsUrl"]))
 
@@ -70,7 +63,7 @@ def test_an_order_streams_to_confirmed(engine, runtime_database):
 
 def test_twenty_orders_at_once(engine):
     with ThreadPoolExecutor(20) as pool:
-        answers = list(pool.map(lambda i: submit(engine, order(i)), range(20)))
+        answers = list(pool.map(lambda i: submit(engine.http, order_body(i)), range(20)))
 
     async def follow_all():
         return await asyncio.gather(*(follow(a["wsUrl"]) for a in answers))
@@ -84,7 +77,7 @@ def test_twenty_orders_at_once(engine):
 def test_websocket_rejects_an_unknown_order(engine):
     async def connect():
         async with websockets.connect(
-            f"{engine.ws}/ws?orderId=00000000-0000-0000-0000-000000000000"
+            f"{engine.ws_base}/ws?orderId=00000000-0000-0000-0000-000000000000"
         ):
             pass
 
@@ -95,7 +88,7 @@ def test_websocket_rejects_an_unknown_order(engine):
 
 def test_the_demo_client(engine):
     demo = subprocess.run(
-        [sys.executable, "-m", "chalicelib.local.demo", "--url", engine.http, "--count", "5",
+        [sys.executable, "-m", "localaws.demo", "--url", engine.http, "--count", "5",
          "--timeout", "30"],
         capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "160"},
     )  # fmt: skip
@@ -109,15 +102,16 @@ def test_the_demo_client(engine):
     [
         ("DATABASE_URL", "postgresql://postgres@127.0.0.1:{port}/order_engine"),
         ("REDIS_URL", "redis://127.0.0.1:{port}/0"),
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:{port}"),
     ],
 )
-def test_a_named_service_that_does_not_answer(runtime_database, tmp_path, name, url):
+def test_a_named_service_that_does_not_answer(runtime_env, tmp_path, name, url):
     """A URL set by the user is used as it is: when nothing answers there, the runtime
     exits with one line that names it, not a traceback (and starts nothing in its place)."""
-    env = clean_env(DATABASE_URL=runtime_database, REDIS_URL=REDIS_URL)
+    env = runtime_env()
     env[name] = url.format(port=free_port())
     done = subprocess.run(
-        [sys.executable, "-m", "chalicelib.local", "--port", "0", "--data-dir", str(tmp_path)],
+        [sys.executable, "-m", "localaws", "--port", "0", "--data-dir", str(tmp_path)],
         cwd=PROJECT_DIR,
         env=env,
         capture_output=True,

@@ -12,31 +12,26 @@ import boto3
 import pytest
 import websockets
 
-from chalicelib.local.poller import failed_ids
-from tests.runtime.harness import REDIS_URL, Runtime, clean_env, request, wait_for
+from harness.http import request, wait_for
+from harness.runtime import Runtime
+from localaws.poller import failed_ids
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def echo(runtime_database, runtime_redis, tmp_path_factory):
-    env = clean_env(
-        DATABASE_URL=runtime_database,
-        REDIS_URL=REDIS_URL,
-        VISIBILITY_TIMEOUT_S="1",
-        MAX_RECEIVE_COUNT="2",
-    )
+def echo(runtime_env, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("data")
     runtime = Runtime(
-        env,
-        "--app",
-        "tests.runtime.echo_app",
-        "--poll-wait",
-        "1",
-        data_dir=tmp_path_factory.mktemp("data"),
-    ).wait_ready()
-    yield runtime
-    assert runtime.stop() == 0, runtime.output
-    assert "stopped" in runtime.lines[-1]
+        runtime_env(VISIBILITY_TIMEOUT_S="1", MAX_RECEIVE_COUNT="2"),
+        extra_args=("--app", "tests.runtime.echo_app"),
+        health_path=None,  # the echo app has no health route: its ready line is enough
+        data_dir=folder,
+        log_path=folder / "log",
+    )
+    yield runtime.start()
+    assert runtime.stop() == 0, runtime.log()
+    assert "stopped" in runtime.log().splitlines()[-1]
 
 
 def seen(redis_client, kind: str) -> list[dict]:
@@ -83,7 +78,7 @@ def test_path_with_an_encoded_line_break_reaches_the_app(echo):
 
 def test_websocket_events_have_api_gateway_shapes(echo, runtime_redis):
     async def talk():
-        async with websockets.connect(f"{echo.ws}/ws?a=1&a=2&b=x") as socket:
+        async with websockets.connect(f"{echo.ws_base}/ws?a=1&a=2&b=x") as socket:
             await socket.send("hello")
             return json.loads(await socket.recv())
 
@@ -138,7 +133,7 @@ def test_a_body_beyond_api_gateways_limit_is_a_json_413(echo):
 
 def test_connect_handler_can_reject_the_handshake(echo):
     async def connect():
-        async with websockets.connect(f"{echo.ws}/api/orders/execute?reject=1"):
+        async with websockets.connect(f"{echo.ws_base}/api/orders/execute?reject=1"):
             pass
 
     with pytest.raises(websockets.InvalidStatus) as rejected:
@@ -149,7 +144,7 @@ def test_connect_handler_can_reject_the_handshake(echo):
 
 def test_handler_error_and_binary_frame(echo):
     async def talk():
-        async with websockets.connect(f"{echo.ws}/ws") as socket:
+        async with websockets.connect(f"{echo.ws_base}/ws") as socket:
             await socket.send("raise")
             error = json.loads(await socket.recv())
             await socket.send(b"\x00\x01")
@@ -178,7 +173,7 @@ def test_management_api_unknown_connection_is_gone(echo):
 
 def test_management_api_post_get_delete(echo, runtime_redis):
     async def scenario():
-        async with websockets.connect(f"{echo.ws}/ws") as socket:
+        async with websockets.connect(f"{echo.ws_base}/ws") as socket:
             await socket.send("hello")
             connection_id = json.loads(await socket.recv())["event"]["requestContext"][
                 "connectionId"

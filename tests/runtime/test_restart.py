@@ -12,20 +12,12 @@ import psycopg
 import pytest
 import websockets
 
-from chalicelib.local.services import free_port
-from tests.runtime.harness import (
-    FLOW,
-    REDIS_URL,
-    Runtime,
-    clean_env,
-    history_in_postgres,
-    order,
-    submit,
-    wait_for,
-)
+from harness.http import submit, wait_for
+from harness.orders import FLOW, TERMINAL, order_body
+from harness.runtime import Runtime
+from harness.verify import history_in_postgres
 
 pytestmark = pytest.mark.integration
-TERMINAL = ("confirmed", "failed")
 
 
 class ResumingClient(threading.Thread):
@@ -58,21 +50,19 @@ class ResumingClient(threading.Thread):
             await asyncio.sleep(0.2)
 
 
-def test_a_restart_with_orders_in_flight_loses_none(runtime_database, runtime_redis, tmp_path):
-    env = clean_env(
-        DATABASE_URL=runtime_database,
-        REDIS_URL=REDIS_URL,
+def test_a_restart_with_orders_in_flight_loses_none(runtime_env, runtime_database, tmp_path):
+    env = runtime_env(
         QUOTE_LATENCY_MS="100",
         EXEC_LATENCY_MIN_MS="1500",
         EXEC_LATENCY_MAX_MS="2000",
         WORKER_BATCH_SIZE="1",
     )
-    # The same port both times, so the clients' wsUrl stays valid.
-    args = ("--port", str(free_port()), "--concurrency", "3", "--poll-wait", "1")
-    first = Runtime(env, *args, data_dir=tmp_path).wait_ready()
+    # The same port both times (a Runtime keeps it), so the clients' wsUrl stays valid.
+    runtime = Runtime(env, concurrency=3, data_dir=tmp_path, log_path=tmp_path / "log")
+    runtime.start()
     ids, watchers = [], []
     for i in range(8):
-        answer = submit(first, order(i))
+        answer = submit(runtime.http, order_body(i))
         ids.append(answer["orderId"])
         watchers.append(ResumingClient(answer["wsUrl"]))
         watchers[-1].start()
@@ -85,13 +75,13 @@ def test_a_restart_with_orders_in_flight_loses_none(runtime_database, runtime_re
         return dict(rows)
 
     wait_for(lambda: "submitted" in statuses().values(), what="an order in flight")
-    assert first.stop() == 0, first.output
+    assert runtime.stop() == 0, runtime.log()
     left = [i for i, s in statuses().items() if s not in TERMINAL]
     assert left, "every order finished before the stop: none was left in the queue"
 
-    second = Runtime(env, *args, data_dir=tmp_path).wait_ready()
+    runtime.start()
     try:
-        assert f"enqueued {len(left)} open order(s) again" in second.output
+        assert f"enqueued {len(left)} open order(s) again" in runtime.log()
         wait_for(
             lambda: set(statuses().values()) == {"confirmed"},
             timeout_s=40,
@@ -104,4 +94,4 @@ def test_a_restart_with_orders_in_flight_loses_none(runtime_database, runtime_re
             assert [e["status"] for e in watcher.events] == FLOW  # none missed, none twice
         assert any(w.connections >= 2 for w in watchers)  # sockets closed with the first run
     finally:
-        assert second.stop() == 0, second.output
+        assert runtime.stop() == 0, runtime.log()

@@ -20,9 +20,8 @@ from chalicelib import subscriptions as subs
 from chalicelib.models import OrderStatus
 from chalicelib.notify import Notifier
 from chalicelib.records import HistoryRecord
+from harness.orders import FLOW
 from tests.helpers import subscribed_orders
-
-FLOW = ["pending", "routing", "building", "submitted", "confirmed"]
 
 
 class FakeWebsocketAPI:
@@ -214,7 +213,7 @@ def test_subscriber_gets_history_then_live_statuses_once(api, fake_store):
     fake_store.record(order, "building")
     Notifier(api).publish(order)
     assert api.seqs(c) == [1, 2, 3]
-    assert [m["status"] for m in api.sent[c]] == ["pending", "routing", "building"]
+    assert [m["status"] for m in api.sent[c]] == FLOW[:3]
 
 
 def test_since_skips_what_the_client_has(api, fake_store):

@@ -17,9 +17,9 @@ from aiohttp import web
 from chalice.local import LocalGateway, LocalGatewayException
 from multidict import CIMultiDict
 
-from chalicelib.local import management
-from chalicelib.local.functions import Functions
-from chalicelib.local.websocket import Connections, WebSocketGateway
+from localaws import management
+from localaws.functions import Functions
+from localaws.websocket import Connections, WebSocketGateway
 
 log = logging.getLogger(__name__)
 

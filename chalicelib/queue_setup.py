@@ -1,8 +1,8 @@
 """The orders queue and its dead-letter queue, defined once.
 
-The CloudFormation resources in ``infra/`` and the queues the local runtime and the tests
-create in LocalStack or moto are both rendered from ``queue_definitions``, so local and
-cloud cannot drift apart.
+The CloudFormation resources ``infra/`` renders and the queues ``startup.ensure_queues``
+creates (LocalStack, moto, or AWS with ``python -m infra create-queues``) both come from
+``queue_definitions``, so local and cloud cannot drift apart.
 """
 
 import json
@@ -36,7 +36,7 @@ def redrive_policy(dlq_arn: str, settings: Settings) -> str:
     )
 
 
-def ensure_queues(sqs, settings: Settings) -> QueueUrls:
+def create_or_update(sqs, settings: Settings) -> QueueUrls:
     """Create (or update) both queues through an SQS client; idempotent."""
     defs = queue_definitions(settings)
     dlq_url = sqs.create_queue(

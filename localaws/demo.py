@@ -1,4 +1,4 @@
-"""``python -m chalicelib.local.demo`` (``make demo``): watch orders execute, live.
+"""``python -m localaws.demo`` (``make demo``): watch orders execute, live.
 
 Submits ``--count`` market orders at once to a running engine (``ORDER_ENGINE_URL``,
 default http://localhost:3000) across pairs and sizes, opens one WebSocket per order (the
@@ -22,8 +22,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-FLOW = ("pending", "routing", "building", "submitted", "confirmed")
-TERMINAL = ("confirmed", "failed")
+from harness.orders import FLOW, TERMINAL
+
 # (tokenIn, tokenOut, sizes in UI units): order i takes pair i % 5 and, past the first
 # five, the next size of that pair.
 ORDERS = (
@@ -220,7 +220,7 @@ async def main_async(args: argparse.Namespace) -> int:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m chalicelib.local.demo",
+        prog="python -m localaws.demo",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -1,7 +1,6 @@
 """The Chalice app's functions, loaded and called as Lambda would call them."""
 
 import importlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -46,16 +45,14 @@ class Functions:
         return self.handler(name)(event, self.context(name))
 
 
-def load(project_dir: Path, stage: str, app_spec: str = "app") -> Functions:
-    """Import the app (``module`` or ``module:attribute``) with its stage's environment.
+def stage_config(project_dir: Path, stage: str) -> Config:
+    """The Chalice stage's configuration (``.chalice/config.json``)."""
+    return CLIFactory(str(project_dir)).create_config_obj(chalice_stage_name=stage)
 
-    Like ``chalice local``, the stage's ``environment_variables`` are exported before the
-    import; unlike it, a variable already set in the environment wins, so a user can
-    override one for a run.
-    """
-    config = CLIFactory(str(project_dir)).create_config_obj(chalice_stage_name=stage)
-    for key, value in (config.environment_variables or {}).items():
-        os.environ.setdefault(key, value)
+
+def load(config: Config, app_spec: str = "app") -> Functions:
+    """Import the app (``module`` or ``module:attribute``); its settings must be in the
+    environment already (see ``localaws.__main__.export_settings``)."""
     module_name, _, attribute = app_spec.partition(":")
     module = importlib.import_module(module_name)
     app = getattr(module, attribute or "app")

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from aiohttp import WSCloseCode, WSMsgType, web
 from chalice.local import LocalARNBuilder
 
-from chalicelib.local.functions import Functions
+from localaws.functions import Functions
 
 log = logging.getLogger(__name__)
 

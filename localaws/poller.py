@@ -21,7 +21,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.local.functions import Functions
+from localaws.functions import Functions
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from chalicelib.local.websocket import MAX_MESSAGE_BYTES, Connections, new_id
+from localaws.websocket import MAX_MESSAGE_BYTES, Connections, new_id
 
 
 def add_routes(router: web.UrlDispatcher, connections: Connections, stage: str) -> None:

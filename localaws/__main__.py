@@ -1,12 +1,12 @@
-"""``python -m chalicelib.local`` (``make run``): the whole engine on one machine.
+"""``python -m localaws`` (``make run``): the whole engine on one machine.
 
 Start-up: bind the port (a busy one fails first), find or start Postgres, Redis and SQS,
-export their URLs and the management endpoint, import the app, migrate, create the queues,
-serve, start the event sources. Ctrl-C (SIGINT) or SIGTERM: stop receiving, let the
-invocations under way finish (bounded by ``--drain-timeout``), close the sockets (their
-``$disconnect`` runs), stop the embedded servers. A message never deleted comes back after
-its visibility timeout; an embedded (in-memory) queue starts empty, so open orders are
-enqueued again on start.
+export the app's settings (``export_settings``), import the app, migrate, check the
+services, create the queues, serve, start the event sources. Ctrl-C (SIGINT) or SIGTERM:
+stop receiving, let the invocations under way finish (bounded by ``--drain-timeout``),
+close the sockets (their ``$disconnect`` runs), stop the embedded servers. A message never
+deleted comes back after its visibility timeout; an embedded (in-memory) queue starts
+empty, so open orders are enqueued again on start.
 """
 
 import argparse
@@ -19,19 +19,23 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import boto3
 from aiohttp import web
 from botocore.config import Config as BotoConfig
 from chalice.app import ScheduledEventConfig, SQSEventConfig
+from chalice.config import Config
 
-from chalicelib.local import services
-from chalicelib.local.functions import Functions, load
-from chalicelib.local.gateway import create_app
-from chalicelib.local.poller import Schedule, SqsPoller
-from chalicelib.local.websocket import Connections
+from chalicelib import startup  # of the engine, only its start-up and settings
+from chalicelib.config import Settings, get_settings
+from localaws import services
+from localaws.functions import Functions, load, stage_config
+from localaws.gateway import create_app
+from localaws.poller import Schedule, SqsPoller
+from localaws.websocket import Connections
 
-log = logging.getLogger("chalicelib.local")
+log = logging.getLogger("localaws")
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+PROJECT_DIR = Path(__file__).resolve().parents[1]
 GATEWAY_THREADS = 64  # REST and WebSocket invocations at once
 # Ctrl-C, kill, and a closed terminal: each one shuts down cleanly.
 STOP_SIGNALS = [signal.SIGINT, signal.SIGTERM] + (
@@ -42,7 +46,7 @@ STOP_SIGNALS = [signal.SIGINT, signal.SIGTERM] + (
 def parse_args(argv=None) -> argparse.Namespace:
     env = os.environ.get
     parser = argparse.ArgumentParser(
-        prog="python -m chalicelib.local",
+        prog="python -m localaws",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -124,7 +128,7 @@ def main(argv=None) -> int:
         asyncio.run(serve(args, sock, started))
     except KeyboardInterrupt:
         log.info("interrupted while starting")
-    except services.ServiceError as e:
+    except (services.ServiceError, startup.StartupError) as e:
         log.error("%s", e)
         return 1
     finally:
@@ -140,10 +144,9 @@ def _interrupt(signum, frame):
 async def serve(args: argparse.Namespace, sock: socket.socket, found: services.Services) -> None:
     port = sock.getsockname()[1]
     own_host = "127.0.0.1" if args.host in ("", "0.0.0.0", "localhost") else args.host
-    # The app's websocket_api session reads this at import: the worker pushes through us.
-    os.environ["WS_MANAGEMENT_ENDPOINT"] = f"http://{own_host}:{port}"
-    os.environ.setdefault("WS_PUBLIC_URL", f"ws://localhost:{port}/api/orders/execute")
-    functions = load(PROJECT_DIR, args.stage, args.app)
+    config = stage_config(PROJECT_DIR, args.stage)
+    export_settings(config, found, f"http://{own_host}:{port}", port)
+    functions = load(config, args.app)
     prepare(found)
 
     executor = ThreadPoolExecutor(GATEWAY_THREADS, thread_name_prefix="gateway")
@@ -153,7 +156,7 @@ async def serve(args: argparse.Namespace, sock: socket.socket, found: services.S
     await runner.setup()
     site = web.SockSite(runner, sock)
     await site.start()
-    sources = event_sources(functions, args)
+    sources = event_sources(functions, args, found.sqs_endpoint)
     for source in sources:
         source.start()
 
@@ -191,59 +194,58 @@ async def serve(args: argparse.Namespace, sock: socket.socket, found: services.S
     await websockets.drain()
     await runner.cleanup()
     executor.shutdown(wait=False, cancel_futures=True)
-    _close_clients()
+    startup.close_clients()  # before the embedded servers stop
+
+
+def export_settings(config: Config, found: services.Services, management: str, port: int):
+    """Put the app's settings in the environment, where it reads them when imported (as on
+    Lambda); called once, before the import. In order of precedence:
+
+    1. the services found or started (which are the user's own when their URLs are set);
+    2. the management API of this gateway, which the app pushes WebSocket frames through;
+    3. anything else the user set (the public WebSocket URL, the region, any setting);
+    4. the stage's ``environment_variables`` in ``.chalice/config.json`` (unlike
+       ``chalice local``, a variable already set wins, so a user can override one).
+    """
+    os.environ.update(found.settings())
+    os.environ["WS_MANAGEMENT_ENDPOINT"] = management
+    defaults = {
+        "WS_PUBLIC_URL": f"ws://localhost:{port}/api/orders/execute",
+        "AWS_DEFAULT_REGION": Settings.model_fields["aws_region"].default,
+        **(config.environment_variables or {}),
+    }
+    for key, value in defaults.items():
+        os.environ.setdefault(key, value)
 
 
 def prepare(found: services.Services) -> None:
-    """Migrations, queues, and the open orders an empty queue would forget."""
-    import psycopg
-    import redis
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from chalicelib import cache, store
-    from chalicelib.aws import sqs_client
-    from chalicelib.config import get_settings
-    from infra.queues import ensure_queues
-
-    # A service named in the environment that does not answer: one clear line, no traceback.
-    try:
-        store.migrate()
-    except psycopg.OperationalError as e:
-        raise services.ServiceError(f"Postgres (DATABASE_URL) does not answer: {e}") from None
-    try:
-        cache.redis_client().ping()
-    except redis.RedisError as e:
-        raise services.ServiceError(f"Redis (REDIS_URL) does not answer: {e}") from None
-    try:
-        ensure_queues(sqs_client(), get_settings())
-    except (BotoCoreError, ClientError) as e:
-        raise services.ServiceError(f"SQS (AWS_ENDPOINT_URL) does not answer: {e}") from None
+    """Migrations, the services, queues, and the open orders an empty queue would forget.
+    A service named in the environment that does not answer: one clear line, no traceback
+    (``startup.StartupError``)."""
+    startup.migrate()
+    startup.check_dependencies()
+    startup.ensure_queues()
     if found.fresh_queues:
-        sent = requeue_open_orders()
+        sent = startup.requeue_open_orders()
         if sent:
             log.info("enqueued %d open order(s) again (the embedded queue starts empty)", sent)
 
 
-def requeue_open_orders() -> int:
-    from chalicelib import queue, store
-
-    order_ids = store.open_order_ids()
-    for order_id in order_ids:
-        queue.send_order(order_id)
-    return len(order_ids)
-
-
-def event_sources(functions: Functions, args: argparse.Namespace) -> list:
+def event_sources(functions: Functions, args: argparse.Namespace, sqs_endpoint: str) -> list:
     """A poller per ``on_sqs_message`` handler, a timer per ``schedule``."""
-    from chalicelib.aws import aws_session
-    from chalicelib.config import get_settings
-
     settings = get_settings()
     configs = functions.app.event_sources
     sqs_configs = [c for c in configs if isinstance(c, SQSEventConfig)]
     threads = sum(c.maximum_concurrency or args.concurrency for c in sqs_configs)
     # One client for all pollers, with a connection for each concurrent long poll.
-    sqs = aws_session(settings).client("sqs", config=BotoConfig(max_pool_connections=threads + 4))
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=sqs_endpoint,
+        region_name=settings.aws_region,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+        config=BotoConfig(max_pool_connections=threads + 4),
+    )
     sources: list = []
     for config in sqs_configs:
         name = config.queue or config.queue_arn.rsplit(":", 1)[-1]
@@ -288,16 +290,6 @@ async def _until_signalled() -> None:
         except NotImplementedError:  # Windows
             signal.signal(signum, lambda *_: loop.call_soon_threadsafe(on_signal))
     await stop.wait()
-
-
-def _close_clients() -> None:
-    """Close the app's Postgres pool and Redis client before their servers stop."""
-    store = sys.modules.get("chalicelib.store")
-    if store is not None and store.pool.cache_info().currsize:
-        store.pool().close()
-    cache = sys.modules.get("chalicelib.cache")
-    if cache is not None and cache.redis_client.cache_info().currsize:
-        cache.redis_client().close()
 
 
 def _safe(url: str) -> str:

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-FLOW = ("pending", "routing", "building", "submitted", "confirmed")
+from harness.orders import FLOW, TERMINAL
+
 ORDER = {s: i for i, s in enumerate(FLOW)} | {"failed": len(FLOW)}
-TERMINAL = ("confirmed", "failed")
 
 
 @dataclass
@@ -106,3 +106,12 @@ def verify(database_url: str, accepted_ids: list[str], require_terminal: bool = 
         if not history or history[-1][1] != status:
             verdict.mismatched.append(order_id)
     return verdict
+
+
+def history_in_postgres(database_url: str, order_id: str) -> list[tuple[int, str]]:
+    """One order's (seq, status) history."""
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(
+            "SELECT seq, status FROM order_status_history WHERE order_id = %s ORDER BY seq",
+            (order_id,),
+        ).fetchall()

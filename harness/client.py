@@ -1,4 +1,4 @@
-"""A bounded asyncio client: submit orders, follow them over WebSocket, read Postgres.
+"""A bounded asyncio client: submit orders over HTTP, follow them over WebSocket.
 
 Every loop here is bounded in count and in time; nothing retries forever.
 """
@@ -12,27 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import aiohttp
-import psycopg
 
-from bench.runtime import TERMINAL
-
-PAIRS = [("SOL", "USDC", "1.5"), ("USDC", "SOL", "250"), ("SOL", "USDT", "0.75"),
-         ("JUP", "USDC", "400"), ("BONK", "SOL", "25000000")]  # fmt: skip
-
-
-def order_body(i: int) -> dict:
-    token_in, token_out, amount = PAIRS[i % len(PAIRS)]
-    return {"type": "market", "tokenIn": token_in, "tokenOut": token_out, "amount": amount,
-            "slippageBps": 100}  # fmt: skip
-
-
-def percentile(values: list[float], p: float) -> float | None:
-    """Nearest-rank percentile (p in 0..100); None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
+from harness.orders import TERMINAL, order_body
 
 
 @dataclass
@@ -128,46 +109,3 @@ async def watch(session: aiohttp.ClientSession, ws_url: str, order_id: str, time
     except (aiohttp.ClientError, OSError) as e:
         result.error = repr(e)
     return result
-
-
-# -- Postgres ---------------------------------------------------------------------------------
-
-MARK = "/* bench */ "  # the benchmark's own queries, told apart in pg_stat_statements
-
-
-def count_terminal(database_url: str, ids: list[str]) -> int:
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        return conn.execute(
-            MARK + "SELECT count(*) FROM orders WHERE id = ANY(%s::uuid[])"
-            " AND status IN ('confirmed', 'failed')",
-            (ids,),
-        ).fetchone()[0]
-
-
-async def wait_terminal(database_url: str, ids: list[str], timeout_s: float, interval_s=0.25):
-    """Wait until every order is terminal; returns how many are (bounded by ``timeout_s``)."""
-    deadline = time.monotonic() + timeout_s
-    done = 0
-    while time.monotonic() < deadline:
-        done = await asyncio.to_thread(count_terminal, database_url, ids)
-        if done >= len(ids):
-            break
-        await asyncio.sleep(interval_s)
-    return done
-
-
-def lifecycle_times(database_url: str, ids: list[str]) -> list[dict]:
-    """Per order: its final status and when each status was recorded (Postgres' clock)."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        rows = conn.execute(
-            MARK + "SELECT h.order_id::text, o.status, h.status, "
-            "extract(epoch FROM h.created_at)::float8 "
-            "FROM order_status_history h JOIN orders o ON o.id = h.order_id "
-            "WHERE h.order_id = ANY(%s::uuid[]) ORDER BY h.order_id, h.seq",
-            (ids,),
-        ).fetchall()
-    orders: dict[str, dict] = {}
-    for order_id, final, status, at in rows:
-        entry = orders.setdefault(order_id, {"id": order_id, "status": final, "at": {}})
-        entry["at"][status] = at
-    return list(orders.values())

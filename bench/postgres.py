@@ -1,0 +1,132 @@
+"""Postgres, as the benchmarks read it: when each order reached each status, and the
+statements, transactions and rows one order costs."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import psycopg
+
+from harness import client
+from harness.orders import TERMINAL
+from harness.runtime import Runtime
+
+MARK = "/* bench */ "  # the benchmark's own queries, told apart in pg_stat_statements
+
+
+def count_terminal(database_url: str, ids: list[str]) -> int:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        return conn.execute(
+            MARK + "SELECT count(*) FROM orders WHERE id = ANY(%s::uuid[]) AND status = ANY(%s)",
+            (ids, list(TERMINAL)),
+        ).fetchone()[0]
+
+
+async def wait_terminal(database_url: str, ids: list[str], timeout_s: float, interval_s=0.25):
+    """Wait until every order is terminal; returns how many are (bounded by ``timeout_s``)."""
+    deadline = time.monotonic() + timeout_s
+    done = 0
+    while time.monotonic() < deadline:
+        done = await asyncio.to_thread(count_terminal, database_url, ids)
+        if done >= len(ids):
+            break
+        await asyncio.sleep(interval_s)
+    return done
+
+
+def lifecycle_times(database_url: str, ids: list[str]) -> list[dict]:
+    """Per order: its final status and when each status was recorded (Postgres' clock)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        rows = conn.execute(
+            MARK + "SELECT h.order_id::text, o.status, h.status, "
+            "extract(epoch FROM h.created_at)::float8 "
+            "FROM order_status_history h JOIN orders o ON o.id = h.order_id "
+            "WHERE h.order_id = ANY(%s::uuid[]) ORDER BY h.order_id, h.seq",
+            (ids,),
+        ).fetchall()
+    orders: dict[str, dict] = {}
+    for order_id, final, status, at in rows:
+        entry = orders.setdefault(order_id, {"id": order_id, "status": final, "at": {}})
+        entry["at"][status] = at
+    return list(orders.values())
+
+
+def pg_counters(db: str) -> dict:
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute(MARK + "SELECT pg_stat_clear_snapshot()")
+        row = conn.execute(
+            MARK + "SELECT xact_commit, xact_rollback, tup_inserted, tup_updated, tup_deleted,"
+            " tup_fetched FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+        tables = conn.execute(
+            MARK + "SELECT relname, n_tup_ins, n_tup_upd, seq_scan, idx_scan"
+            " FROM pg_stat_user_tables"
+        ).fetchall()
+    names = (
+        "xact_commit",
+        "xact_rollback",
+        "tup_inserted",
+        "tup_updated",
+        "tup_deleted",
+        "tup_fetched",
+    )
+    counters = dict(zip(names, row, strict=True))
+    for relname, ins, upd, seq, idx in tables:
+        counters[f"{relname}.ins"] = ins
+        counters[f"{relname}.upd"] = upd
+        counters[f"{relname}.scans"] = (seq or 0) + (idx or 0)
+    return counters
+
+
+def statements_reset(db: str, stats: bool) -> None:
+    if not stats:
+        return
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute(MARK + "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        conn.execute(MARK + "SELECT pg_stat_statements_reset()")
+
+
+def statements_read(db: str) -> list[tuple[str, int]]:
+    with psycopg.connect(db, autocommit=True) as conn:
+        return conn.execute(
+            MARK + "SELECT query, calls FROM pg_stat_statements"
+            " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " AND query NOT LIKE '/* bench */%%' ORDER BY calls DESC"
+        ).fetchall()
+
+
+async def statements_per_order(rt: Runtime, db: str, n: int, stats: bool, timeout: float):
+    await asyncio.sleep(11.0)  # earlier work's counters reach pg_stat_database first
+    statements_reset(db, stats)
+    before = pg_counters(db)
+    answers, _ = await client.submit_many(rt.http, n, min(10, n), offset=0)
+    ids = [a.order_id for a in answers if a.status == 202]
+    await wait_terminal(db, ids, timeout)
+    # An idle backend flushes its pg_stat_database counters within 10 s (PostgreSQL 15's
+    # PGSTAT_IDLE_INTERVAL); pg_stat_statements counts at once.
+    await asyncio.sleep(11.0)
+    after = pg_counters(db)
+    per_order = {k: round((after[k] - before.get(k, 0)) / len(ids), 2) for k in after}
+    result = {
+        "orders": len(ids),
+        "source": "pg_stat_database + pg_stat_user_tables deltas",
+        "transactions_per_order": per_order["xact_commit"],
+        "rows_inserted_per_order": per_order["tup_inserted"],
+        "rows_updated_per_order": per_order["tup_updated"],
+        "counters_per_order": per_order,
+    }
+    if stats:
+        merged: dict[str, int] = {}
+        for query, calls in statements_read(db):  # one text may have several query ids
+            text = " ".join(query.split())[:160]
+            merged[text] = merged.get(text, 0) + calls
+        rows = sorted(merged.items(), key=lambda r: -r[1])
+        total = sum(merged.values())
+        result["source"] = "pg_stat_statements (BEGIN/COMMIT included) + pg_stat_database"
+        result["statements_per_order"] = round(total / len(ids), 2)
+        result["top_statements"] = [
+            {"calls_per_order": round(calls / len(ids), 2), "query": query}
+            for query, calls in rows[:16]
+        ]
+    return result

@@ -1,0 +1,255 @@
+"""The results: the machine, the summary table, the JSON without raw samples, the plot."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+from bench.stats import median_of, spread
+from harness.orders import FLOW
+
+TARGET_PER_MIN = 100  # the reference design: 100 orders/minute at 10 concurrent workers
+
+
+def say(text: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def machine() -> dict:
+    info = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+    }
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu_model"] = line.split(":", 1)[1].strip()
+                break
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                info["memory_gib"] = round(int(line.split()[1]) / 2**20, 1)
+    with contextlib.suppress(OSError):
+        info["loadavg_at_start"] = os.getloadavg()
+    return info
+
+
+Row = tuple[str, object, str, str]  # (metric, median, spread over runs, note)
+
+
+def _over_runs(metric: str, runs: list[dict], key: str, note: str = "") -> Row:
+    return (metric, median_of(runs, key), spread(runs, key), note)
+
+
+def _zero_rows(p: dict) -> list[Row]:
+    sub = [r["submit"] for r in p["zero"]]
+    e2e = [r["e2e"] for r in p["zero"]]
+    requests = f"{p['zero'][0]['submit']['requests']} requests/run"
+    return [
+        _over_runs("POST /api/orders/execute p50 (ms)", sub, "latency_p50_ms", requests),
+        _over_runs(
+            "POST /api/orders/execute p99 (ms)", sub, "latency_p99_ms", "10 closed-loop clients"
+        ),
+        _over_runs("POST requests/s", sub, "req_per_s", "workers run meanwhile"),
+        _over_runs(
+            "zero latency: orders/s (burst)", e2e, "orders_per_s", "first pending -> last terminal"
+        ),
+        _over_runs(
+            "zero latency: submit->confirmed p50 (ms)",
+            e2e,
+            "latency_p50_ms",
+            "in a burst (queueing included)",
+        ),
+        _over_runs("zero latency: submit->confirmed p99 (ms)", e2e, "latency_p99_ms"),
+    ]
+
+
+def _default_rows(p: dict) -> list[Row]:
+    e2e = [r["e2e"] for r in p["default"]]
+    ws = [r["ws"] for r in p["default"]]
+    per_s = median_of(e2e, "orders_per_s")
+    per_min = per_s * 60 if per_s else None
+    target = (
+        f"= {per_min:.0f}/min, {per_min / TARGET_PER_MIN:.1f}x the 100/min target"
+        if per_min
+        else ""
+    )
+    return [
+        _over_runs("default latency: orders/s", e2e, "orders_per_s", target),
+        _over_runs(
+            "default latency: submit->confirmed p50 (ms)",
+            e2e,
+            "latency_p50_ms",
+            "execution 2-3 s simulated",
+        ),
+        _over_runs("default latency: submit->confirmed p99 (ms)", e2e, "latency_p99_ms"),
+        _over_runs(
+            "default latency: peak orders in flight",
+            e2e,
+            "peak_in_flight",
+            "10 invocations x batch of up to 10",
+        ),
+        _over_runs(
+            "WebSocket push p50 (ms)", ws, "push_p50_ms", "recorded in Postgres -> received"
+        ),
+        _over_runs(
+            "WebSocket push p99 (ms)",
+            ws,
+            "push_p99_ms",
+            f"{sum(w['live_events'] for w in ws)} live events",
+        ),
+    ]
+
+
+def _statement_rows(s: dict) -> list[Row]:
+    rows: list[Row] = []
+    if "statements_per_order" in s:
+        rows.append(
+            (
+                "Postgres statements per order",
+                s["statements_per_order"],
+                "",
+                "pg_stat_statements, BEGIN/COMMIT included",
+            )
+        )
+    rows.append(
+        (
+            "Postgres transactions per order",
+            s["transactions_per_order"],
+            "",
+            "pg_stat_database xact_commit",
+        )
+    )
+    rows.append(
+        (
+            "Postgres rows inserted / updated per order",
+            f"{s['rows_inserted_per_order']} / {s['rows_updated_per_order']}",
+            "",
+            "pg_stat_database tup_*",
+        )
+    )
+    return rows
+
+
+def summary_rows(results: dict) -> list[Row]:
+    """(metric, median, spread over runs, note) for every phase that ran."""
+    p = results["phases"]
+    rows: list[Row] = []
+    if "zero" in p:
+        rows += _zero_rows(p)
+    if "single" in p:
+        single = p["single"]
+        note = f"{single['orders']} orders, one at a time"
+        rows.append(("zero latency: one order alone p50 (ms)", single["latency_p50_ms"], "", note))
+    if "drain" in p:
+        rows.append(
+            _over_runs(
+                "zero latency: worker drain orders/s",
+                p["drain"],
+                "orders_per_s",
+                "queue pre-filled, HTTP idle",
+            )
+        )
+    if "default" in p:
+        rows += _default_rows(p)
+    if "statements" in p:
+        rows += _statement_rows(p["statements"])
+    if "router" in p and "routes_per_s" in p["router"]:
+        r = p["router"]
+        note = f"{r.get('quotes_per_s')} venue quotes/s; bench/router.py"
+        rows.append(("router: routes/s (one core)", r["routes_per_s"], "", note))
+    return rows
+
+
+def print_table(results: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    m = results["machine"]
+    title = (
+        f"order engine on {m.get('cpus')} CPUs ({m.get('cpu_model', '?')}), "
+        f"{m.get('memory_gib')} GiB, Python {m['python']}"
+    )
+    table = Table(title=title, title_justify="left")
+    for name, justify in (
+        ("metric", "left"),
+        ("median", "right"),
+        ("runs min..max", "right"),
+        ("note", "left"),
+    ):
+        table.add_column(name, justify=justify)
+    for metric, value, rng, note in summary_rows(results):
+        table.add_row(metric, _fmt(value), rng, note)
+    console = Console(width=140)
+    console.print(table)
+    services = results["services"]
+    console.print(
+        f"services: Postgres {services.get('postgres_version')} ({services.get('postgres')}); "
+        f"{services.get('redis')}; SQS {services.get('sqs')}. "
+        f"Runs: {results['settings']['runs']} after a warm-up."
+    )
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:,.1f}" if value >= 10 else f"{value:.2f}"
+    return "-" if value is None else str(value)
+
+
+def strip_private(obj):
+    """The JSON without the raw samples (keys starting with ``_``)."""
+    if isinstance(obj, dict):
+        return {k: strip_private(v) for k, v in obj.items() if not k.startswith("_")}
+    if isinstance(obj, list):
+        return [strip_private(v) for v in obj]
+    return obj
+
+
+def plot(results: dict, path: Path) -> Path | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    p = results["phases"]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+
+    def cdf(ax, samples, label, style="-", color=None):
+        if samples:
+            xs = sorted(s * 1000 for s in samples)
+            ys = [(i + 1) / len(xs) for i in range(len(xs))]
+            ax.plot(xs, ys, style, color=color, label=label)
+
+    for i, run in enumerate(p.get("zero", [])):
+        color = f"C{i}"
+        cdf(axes[0], run["submit"].get("_latencies_s"), f"POST, run {i + 1}", "-", color)
+        cdf(axes[0], run["e2e"].get("_latencies_s"), f"to confirmed, run {i + 1}", "--", color)
+    axes[0].set(
+        title="zero simulated latency: POST and submit->confirmed", xlabel="ms", ylabel="fraction"
+    )
+    for i, run in enumerate(p.get("default", [])):
+        cdf(axes[1], run["e2e"].get("_latencies_s"), f"run {i + 1}")
+    axes[1].set(title="submit->confirmed, default latency (2-3 s)", xlabel="ms")
+    by_status: dict[str, list[float]] = {}
+    for run in p.get("default", []):
+        for status, values in run["ws"].get("_by_status_s", {}).items():
+            by_status.setdefault(status, []).extend(v * 1000 for v in values)
+    if by_status:
+        names = [s for s in [*FLOW[1:], "failed"] if s in by_status]
+        axes[2].boxplot([by_status[s] for s in names], tick_labels=names, showfliers=False)
+    axes[2].set(title="WebSocket push latency by status", ylabel="ms")
+    for ax in axes[:2]:
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
