@@ -36,12 +36,14 @@ def target_price(spot: Fraction, oracle: Fraction, slots: int, half_life: int) -
     return oracle * (1 - gap) if spot < oracle else oracle / (1 - gap)
 
 
-def rebalance(venue: str, state: dict, target: Fraction, slot: int) -> dict:
-    """The pool's state after the swap that moves its price to ``target`` (as near as
-    its math allows); the state unchanged when that swap is not worth making."""
+def heal(venue: str, state: dict, oracle: Fraction, slots: int, half_life: int, slot: int):
+    """The pool's state after ``slots`` slots of arbitrage towards ``oracle``, ending at
+    ``slot``: one swap to ``target_price``, as near as the pool's math allows."""
+    amm = cpmm if venue == "raydium" else dlmm
+    target = target_price(amm.spot_price(state), oracle, slots, half_life)
     if venue == "raydium":
         return _cpmm_toward(state, target, slot)
-    return _dlmm_toward(state, target, slot)
+    return _dlmm_toward(state, target, oracle, slot)
 
 
 def _cpmm_toward(state: dict, target: Fraction, slot: int) -> dict:
@@ -61,11 +63,19 @@ def _cpmm_toward(state: dict, target: Fraction, slot: int) -> dict:
     return cpmm.swap(state, x_to_y, gross, slot).state
 
 
-def _dlmm_toward(state: dict, target: Fraction, slot: int) -> dict:
-    lowest = state["min_bin_id"]
-    highest = lowest + len(state["bin_x"]) - 1
-    goal = min(max(dlmm.nearest_bin(state["bin_step"], target), lowest), highest)
-    if goal == state["active_id"]:
+def _dlmm_toward(state: dict, target: Fraction, oracle: Fraction, slot: int) -> dict:
+    """A book's price moves in whole bins: at least one bin towards the oracle per step
+    (else a small decay would round back to the active bin), never past the oracle's bin."""
+    step, active, lowest = state["bin_step"], state["active_id"], state["min_bin_id"]
+    home = dlmm.nearest_bin(step, oracle)
+    if active > home:
+        goal = max(home, dlmm.bin_at_or_below(step, target))
+    elif active < home:
+        goal = min(home, dlmm.bin_at_or_below(step, target) + 1)
+    else:
+        return state
+    goal = min(max(goal, lowest), lowest + len(state["bin_x"]) - 1)
+    if goal == active:
         return state
     x_to_y, amount = dlmm.input_to_reach(state, goal)
     try:

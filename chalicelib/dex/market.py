@@ -175,9 +175,8 @@ class Market:
     def _arbitrage(self, pool: Pool, slot: int, slots: int) -> None:
         """``slots`` slots of arbitrage, ending at ``slot``, towards the oracle there."""
         oracle = self.oracle.mid(pool.mint_x, pool.mint_y, slot)
-        spot = AMMS[pool.venue].spot_price(pool.state)
-        target = arbitrage.target_price(spot, oracle, slots, self.settings.arb_half_life_slots)
-        pool.state = arbitrage.rebalance(pool.venue, pool.state, target, slot)
+        half_life = self.settings.arb_half_life_slots
+        pool.state = arbitrage.heal(pool.venue, pool.state, oracle, slots, half_life, slot)
 
     def _background_trade(self, pool: Pool, rng: random.Random, slot: int) -> None:
         amm = AMMS[pool.venue]
