@@ -42,8 +42,10 @@ class Assessment:
 
 def deviation(rate: Fraction, oracle: PairPrice) -> Fraction:
     """How far ``rate`` lies from the oracle's, less the oracle's confidence; in [0, 1)."""
-    low, high = sorted((rate, oracle.rate))
-    return max(Fraction(0), 1 - low / high - oracle.conf)
+    paid = rate.numerator * oracle.rate.denominator  # both over the same denominator
+    fair = oracle.rate.numerator * rate.denominator
+    low, high = sorted((paid, fair))
+    return max(Fraction(0), Fraction(high - low, high) - oracle.conf)
 
 
 def check(
@@ -66,8 +68,9 @@ def check(
         return Assessment(impact_pct, None, None)
     off = deviation(rate, oracle)
     off_pct = ratio_to_decimal(off * 100, 4)
-    paid, fair = ui_rate(rate, token_in, token_out), ui_rate(oracle.rate, token_in, token_out)
+    fair = ui_rate(oracle.rate, token_in, token_out)
     if off * BPS > guards.oracle_deviation_bps:
+        paid = ui_rate(rate, token_in, token_out)
         raise PriceDeviatesFromOracle(
             f"the route pays {paid:f} {token_out.symbol} per {token_in.symbol}, {off_pct}% "
             f"off the oracle's {fair:f} (bound {_pct(guards.oracle_deviation_bps)}%)",
@@ -79,10 +82,10 @@ def check(
 
 def ui_rate(rate: Fraction, token_in: Token, token_out: Token) -> Decimal:
     """A base-unit rate in UI units, to 10 significant digits."""
-    scaled = rate * Fraction(10) ** (token_in.decimals - token_out.decimals)
     with localcontext() as ctx:
         ctx.prec = 10
-        return Decimal(scaled.numerator) / Decimal(scaled.denominator)
+        quotient = Decimal(rate.numerator) / Decimal(rate.denominator)
+        return quotient.scaleb(token_in.decimals - token_out.decimals)
 
 
 def _pct(bps: int) -> str:

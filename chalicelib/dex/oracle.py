@@ -59,9 +59,12 @@ class PairPrice:
 
 def pair_price(given: OraclePrice, wanted: OraclePrice) -> PairPrice:
     """The rate of ``given`` in ``wanted``; confidences add up, as Pyth composes them."""
+    shift = given.expo - wanted.expo + by_mint(wanted.mint).decimals - by_mint(given.mint).decimals
+    num, den = given.price, wanted.price
+    rate = Fraction(num * 10**shift, den) if shift >= 0 else Fraction(num, den * 10**-shift)
     return PairPrice(
-        rate=given.per_base_unit() / wanted.per_base_unit(),
-        conf=Fraction(given.conf, given.price) + Fraction(wanted.conf, wanted.price),
+        rate=rate,
+        conf=Fraction(given.conf * den + wanted.conf * num, num * den),
         publish_slot=min(given.publish_slot, wanted.publish_slot),
     )
 

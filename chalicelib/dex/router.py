@@ -221,9 +221,11 @@ def _guarded(limits: Guards, impact, rate, oracle, token_in, token_out, legs) ->
 
 
 def _oracle(pools: list, mint_in: str) -> PairPrice | None:
-    """The freshest oracle reading among the snapshots."""
-    prices = [p for p in (snap.oracle_price(mint_in) for snap in pools) if p is not None]
-    return max(prices, key=lambda p: p.publish_slot, default=None)
+    """The oracle's price from the freshest snapshot that read it."""
+    read = [snap for snap in pools if snap.oracle_x is not None and snap.oracle_y is not None]
+    if not read:
+        return None
+    return max(read, key=lambda snap: snap.oracle_x.publish_slot).oracle_price(mint_in)
 
 
 def _usable(snapshots: Sequence[PoolSnapshot], token_in: Token, token_out: Token) -> list:
