@@ -6,7 +6,9 @@ Every field can be set by an environment variable of the same name in upper case
 Orderings between timeouts that must hold are checked when the settings load.
 """
 
+from decimal import Decimal
 from functools import lru_cache
+from typing import Annotated
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -69,6 +71,13 @@ class Settings(BaseSettings):
     drift_trades_per_slot: int = Field(2, ge=0)
     venue_timeout_rate: float = Field(0.0, ge=0, le=1)
     blockhash_expiry_rate: float = Field(0.0, ge=0, le=1)
+
+    # Market safety
+    price_impact_cap_bps: int = Field(300, ge=0, le=10_000)  # a route moving prices more fails
+    oracle_deviation_bps: int = Field(500, ge=0, le=10_000)  # its price this far off the oracle
+    arb_half_life_slots: int = Field(10, ge=0)  # pools' gap to the oracle halves (0: no arb)
+    oracle_wander_bps: int = Field(100, ge=0, le=2_000)  # oracle drift while the market drifts
+    max_order_ui: dict[str, Annotated[Decimal, Field(gt=0)]] = Field(default_factory=dict)
 
     log_level: str = "INFO"
 

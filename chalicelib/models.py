@@ -61,7 +61,7 @@ class OrderRequest(_Camel):
         return OrderSpec(
             token_in=token_in,
             token_out=token_out,
-            amount_in=tokens.to_base_units(self.amount, token_in),
+            amount_in=tokens.check_max_order(tokens.to_base_units(self.amount, token_in), token_in),
             slippage_bps=self.slippage_bps,
             venues=tuple(sorted(set(self.venues))) if self.venues else VENUES,
         )

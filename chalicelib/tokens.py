@@ -6,8 +6,11 @@ is refused rather than rounded.
 """
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Context, Decimal, Inexact, InvalidOperation
+
+from .config import get_settings
 
 WSOL_MINT = "So11111111111111111111111111111111111111112"
 MAX_BASE_UNITS = 2**63 - 1  # what a Postgres bigint (and an SPL token amount) holds
@@ -61,6 +64,42 @@ def by_mint(mint: str) -> Token:
 def check_pair(token_in: Token, token_out: Token) -> None:
     if token_in.mint == token_out.mint:
         raise TokenError("tokenOut", f"cannot swap {token_in.symbol} for {token_out.symbol}")
+
+
+# The most one order may sell, in UI units: about $1.5M at reference prices; beyond that no
+# pool absorbs it within the price-impact cap anyway. ``MAX_ORDER_UI`` overrides per symbol,
+# e.g. '{"SOL": "5000"}'.
+MAX_ORDER_UI = {
+    "SOL": Decimal(10_000),
+    "WSOL": Decimal(10_000),
+    "USDC": Decimal(1_500_000),
+    "USDT": Decimal(1_500_000),
+    "JUP": Decimal(2_000_000),
+    "BONK": Decimal(75_000_000_000),
+}
+
+
+def max_order(token: Token, overrides: Mapping[str, Decimal] | None = None) -> int:
+    """The largest amount of ``token`` one order may sell, in base units."""
+    if overrides is None:
+        overrides = get_settings().max_order_ui
+    limit = {k.upper(): v for k, v in overrides.items()}.get(token.symbol)
+    if limit is None:
+        limit = MAX_ORDER_UI[token.symbol]
+    return int(limit.scaleb(token.decimals))
+
+
+def check_max_order(
+    amount: int, token: Token, overrides: Mapping[str, Decimal] | None = None
+) -> int:
+    """``amount`` (base units), or a ``TokenError`` naming the limit when it is above it."""
+    limit = max_order(token, overrides)
+    if amount > limit:
+        raise TokenError(
+            "amount",
+            f"at most {to_ui(limit, token)} {token.symbol} per order, not {to_ui(amount, token)}",
+        )
+    return amount
 
 
 def to_base_units(amount: str | int | Decimal, token: Token, field: str = "amount") -> int:

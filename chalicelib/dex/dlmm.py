@@ -144,6 +144,29 @@ def _accumulated_volatility(state: dict) -> int:
     return min(accumulated, state["max_volatility_accumulator"])
 
 
+def _bin_capacity(reserve: int, price: int, rate: int, x_to_y: bool) -> tuple[int, int]:
+    """(input before fee, fee) that buy a bin's whole ``reserve``, rounded against the trader."""
+    max_in = ceil_div(reserve << 64, price) if x_to_y else ceil_div(reserve * price, ONE_Q64)
+    return max_in, ceil_div(max_in * rate, FEE_PRECISION - rate)
+
+
+def input_to_reach(state: dict, target_id: int) -> tuple[bool, int]:
+    """(direction, input) of the swap that makes ``target_id`` the active bin: it buys out
+    every bin on the way, as ``swap`` would, and one more base unit enters the target."""
+    s = dict(state)
+    x_to_y = target_id < s["active_id"]
+    reserves = state["bin_y"] if x_to_y else state["bin_x"]
+    total = 1
+    while s["active_id"] != target_id:
+        s["volatility_accumulator"] = _accumulated_volatility(s)
+        reserve = reserves[s["active_id"] - s["min_bin_id"]]
+        if reserve:
+            price = price_q64(s["bin_step"], s["active_id"])
+            total += sum(_bin_capacity(reserve, price, fee_rate(s), x_to_y))
+        s["active_id"] += -1 if x_to_y else 1
+    return x_to_y, total
+
+
 def swap(state: dict, x_to_y: bool, amount_in: int, slot: int = 0) -> Swap:
     """Exact-input swap walking bins from the active one; ``slot`` stamps the swap time."""
     s = dict(state)
@@ -163,12 +186,7 @@ def swap(state: dict, x_to_y: bool, amount_in: int, slot: int = 0) -> Swap:
         if reserve:
             price = price_q64(bin_step, s["active_id"])
             rate = fee_rate(s)
-            # Input (before fee) that buys the whole reserve, rounded against the trader.
-            if x_to_y:
-                max_in = ceil_div(reserve << 64, price)
-            else:
-                max_in = ceil_div(reserve * price, ONE_Q64)
-            max_fee = ceil_div(max_in * rate, FEE_PRECISION - rate)
+            max_in, max_fee = _bin_capacity(reserve, price, rate, x_to_y)
             if left >= max_in + max_fee:
                 used, out, fee = max_in + max_fee, reserve, max_fee
             else:
@@ -207,8 +225,3 @@ def marginal_rate(state: dict, x_to_y: bool) -> Fraction:
 def spot_price(state: dict) -> Fraction:
     """The active bin's price before fees, in base units of Y per base unit of X."""
     return Fraction(price_q64(state["bin_step"], state["active_id"]), ONE_Q64)
-
-
-def totals(state: dict) -> tuple[int, int]:
-    """(all X, all Y) held in the bins."""
-    return sum(state["bin_x"]), sum(state["bin_y"])

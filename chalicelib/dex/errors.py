@@ -41,3 +41,19 @@ class NoRoute(DexError):
 
 class DustAmount(DexError):
     code = "dust_amount"
+
+
+class GuardRefused(DexError):
+    """A route a market-safety guard refused before anything executed. The message starts
+    with the code: it is what the order's failure reason records."""
+
+    def __init__(self, message: str, **details):
+        super().__init__(f"{self.code}: {message}", **details)
+
+
+class PriceImpactTooHigh(GuardRefused):
+    code = "price_impact_too_high"
+
+
+class PriceDeviatesFromOracle(GuardRefused):
+    code = "price_deviates_from_oracle"

@@ -5,7 +5,6 @@ happens to an attempt does not depend on the order in which threads make their d
 two venues are quoted concurrently).
 """
 
-import os
 import random
 import threading
 
@@ -17,10 +16,6 @@ from ..config import Settings
 def new_signature(random_bytes: bytes) -> str:
     """A Solana-like transaction signature: 64 bytes in base58 (87 or 88 characters)."""
     return base58.b58encode(random_bytes).decode()
-
-
-def random_signature() -> str:
-    return new_signature(os.urandom(64))
 
 
 class Faults:

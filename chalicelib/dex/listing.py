@@ -67,8 +67,7 @@ class Pool:
     mint_x: str
     mint_y: str
     state: dict
-    slot: int  # background trades are applied up to this slot
-    reference_price: Fraction  # the pair's reference: background trades pull prices back to it
+    slot: int  # background trades and arbitrage are applied up to this slot
     trade_x: int  # the largest background trade selling X (base units of X)
     trade_y: int  # ... and buying X (base units of Y)
 
@@ -98,7 +97,6 @@ def _cpmm_pool(listing: Listing, x: Token, y: Token, usd: dict, tvl: Fraction, s
         mint_y=y.mint,
         state=state,
         slot=slot,
-        reference_price=reference_price(x, y, usd),
         trade_x=int(state["reserve_x"] * CPMM_TRADE_SHARE),
         trade_y=int(state["reserve_y"] * CPMM_TRADE_SHARE),
     )
@@ -138,19 +136,28 @@ def _dlmm_pool(listing: Listing, x: Token, y: Token, usd: dict, tvl: Fraction, s
         mint_y=y.mint,
         state=state,
         slot=slot,
-        reference_price=price,
         trade_x=int((active_value << 64) * DLMM_TRADE_SHARE) // dlmm.price_q64(step, active),
         trade_y=int(active_value * DLMM_TRADE_SHARE),
     )
 
 
-def build_pools(seed: int, slot: int) -> list[Pool]:
-    """Every listed pool on both venues; the same seed builds the same pools."""
-    rng = random.Random(f"{seed}:listing")
+def _jittered_usd(rng: random.Random) -> dict[str, Fraction]:
     usd = {}
     for symbol, price in REFERENCE_USD.items():
         jitter_bps = rng.randint(-10, 10) if symbol in STABLES else rng.randint(-200, 200)
         usd[symbol] = price * (10_000 + jitter_bps) / 10_000
+    return usd
+
+
+def reference_usd(seed: int) -> dict[str, Fraction]:
+    """The seed's USD price per token: what the pools are built at, and the oracle's anchor."""
+    return _jittered_usd(random.Random(f"{seed}:listing"))
+
+
+def build_pools(seed: int, slot: int) -> list[Pool]:
+    """Every listed pool on both venues; the same seed builds the same pools."""
+    rng = random.Random(f"{seed}:listing")
+    usd = _jittered_usd(rng)
     pools = []
     for listing in LISTINGS:
         x, y = resolve(listing.x), resolve(listing.y)

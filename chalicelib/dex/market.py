@@ -1,11 +1,15 @@
-"""The simulated venues: live pools that drift, latency, failures and atomic execution.
+"""The simulated venues: live pools that drift, an oracle, latency, failures and atomic
+execution.
 
 Drift is other people trading: at every slot each pool sees ``drift_trades_per_slot``
 background trades drawn from ``Random(f"{seed}:{pool_id}:{slot}")``, leaning towards the
-pool's reference price so prices wander without running away. Pools catch up lazily when
-they are read or traded, at most ``MAX_CATCH_UP_SLOTS`` back. With no background trades the
-market is frozen between our own trades (not even DLMM fees decay), so what executes is
-exactly what was quoted.
+oracle's price so prices wander without running away; the oracle itself wanders while the
+market drifts. Arbitrage then pulls every pool towards the oracle (``arbitrage.py``), so the
+impact of any trade, ours included, decays with ``arb_half_life_slots``. Pools catch up
+lazily when they are read or traded: slot by slot over the last ``MAX_CATCH_UP_SLOTS``, and
+the arbitrage of the slots before that in one step. With neither background trades nor
+arbitrage the market is frozen between our own trades (not even DLMM fees decay), so what
+executes is exactly what was quoted.
 """
 
 import random
@@ -18,6 +22,7 @@ from decimal import Decimal, localcontext
 
 from ..config import Settings
 from ..tokens import Token, by_mint
+from . import arbitrage
 from .errors import (
     BlockhashExpired,
     InsufficientLiquidity,
@@ -26,8 +31,9 @@ from .errors import (
     SlippageExceeded,
     VenueTimeout,
 )
-from .faults import Faults, random_signature
-from .listing import Pool, build_pools
+from .faults import Faults
+from .listing import Pool, build_pools, reference_usd
+from .oracle import Oracle
 from .snapshot import AMMS, PoolSnapshot
 
 MAX_CATCH_UP_SLOTS = 64
@@ -37,20 +43,8 @@ MEAN_REVERSION = 80
 
 @dataclass(frozen=True)
 class Execution:
-    signature: str
     amount_out: int
-    legs: tuple[dict, ...]  # {"venue", "poolId", "in", "out"} per leg
-    slot: int
     executed_price: Decimal  # UI units of token_out per UI unit of token_in
-
-    def to_dict(self) -> dict:
-        return {
-            "signature": self.signature,
-            "amountOut": self.amount_out,
-            "legs": [dict(leg) for leg in self.legs],
-            "slot": self.slot,
-            "executedPrice": str(self.executed_price),
-        }
 
 
 def executed_price(mint_in: str, amount_in: int, mint_out: str, amount_out: int) -> Decimal:
@@ -74,6 +68,8 @@ class Market:
         self._sleep = sleep
         self._lock = threading.Lock()
         self._latency = random.Random(f"{seed}:latency")  # when no Faults are given
+        wander = settings.oracle_wander_bps if settings.drift_trades_per_slot else 0
+        self.oracle = Oracle(seed, reference_usd(seed), wander)
         pools = build_pools(seed, self._clock())
         self._pools = {p.pool_id: p for p in pools}
         self._by_pair = {(p.venue, frozenset((p.mint_x, p.mint_y))): p for p in pools}
@@ -96,7 +92,10 @@ class Market:
             now = self.current_slot()
             self._catch_up(pool, now)
             state = {k: list(v) if isinstance(v, list) else v for k, v in pool.state.items()}
-        return PoolSnapshot(venue, pool.pool_id, pool.mint_x, pool.mint_y, now, state)
+        oracle_x, oracle_y = self.oracle.read(pool.mint_x, now), self.oracle.read(pool.mint_y, now)
+        return PoolSnapshot(
+            venue, pool.pool_id, pool.mint_x, pool.mint_y, now, state, oracle_x, oracle_y
+        )
 
     def execute(self, route, faults: Faults | None = None) -> Execution:
         """Submit a route and wait for it to land: ``submit``, the landing delay, ``land``."""
@@ -115,8 +114,8 @@ class Market:
 
     def land(self, route, faults: Faults | None = None) -> Execution:
         """The sent transaction lands: every leg fills on the live pools, or none does.
-        (Background trades of the slots that passed are applied either way: that is the
-        market.) A blockhash that expired before landing fails it."""
+        (Background trades and arbitrage of the slots that passed apply either way: that is
+        the market.) A blockhash that expired before landing fails it."""
         pools = [self._pool_for(leg) for leg in route.legs]
         if faults is not None and faults.blockhash_expires():
             raise BlockhashExpired("the transaction's blockhash expired before it landed")
@@ -125,7 +124,7 @@ class Market:
             for pool in pools:
                 self._catch_up(pool, now)
             staged = {pool.pool_id: pool.state for pool in pools}  # committed only on success
-            legs = []
+            amount_out = 0
             for leg, pool in zip(route.legs, pools, strict=True):
                 x_to_y = leg.mint_in == pool.mint_x
                 try:
@@ -136,15 +135,7 @@ class Market:
                         min_out=route.min_out,
                     ) from None
                 staged[pool.pool_id] = swap.state
-                legs.append(
-                    {
-                        "venue": pool.venue,
-                        "poolId": pool.pool_id,
-                        "in": leg.in_amount,
-                        "out": swap.amount_out,
-                    }
-                )
-            amount_out = sum(leg["out"] for leg in legs)
+                amount_out += swap.amount_out
             if amount_out < route.min_out:
                 raise SlippageExceeded(
                     f"output {amount_out} is below the minimum {route.min_out}",
@@ -155,10 +146,7 @@ class Market:
                 pool.state = staged[pool.pool_id]
         first = route.legs[0]
         return Execution(
-            signature=faults.signature() if faults is not None else random_signature(),
             amount_out=amount_out,
-            legs=tuple(legs),
-            slot=now,
             executed_price=executed_price(
                 first.mint_in, route.in_amount, first.mint_out, amount_out
             ),
@@ -179,22 +167,33 @@ class Market:
             return self._latency.uniform(low, high) / 1000
 
     def _catch_up(self, pool: Pool, now: int) -> None:
-        """Apply the background trades of the slots since the pool was last touched."""
-        trades = self.settings.drift_trades_per_slot
-        if trades == 0 or now <= pool.slot:
+        """Apply the background trades and arbitrage of the slots since the pool was last
+        touched."""
+        trades, half_life = self.settings.drift_trades_per_slot, self.settings.arb_half_life_slots
+        if (trades == 0 and half_life == 0) or now <= pool.slot:
             return
-        amm = AMMS[pool.venue]
-        for slot in range(max(pool.slot + 1, now - MAX_CATCH_UP_SLOTS + 1), now + 1):
+        first = max(pool.slot + 1, now - MAX_CATCH_UP_SLOTS + 1)
+        if half_life and first > pool.slot + 1:  # the slots not replayed: their arbitrage
+            self._arbitrage(pool, first - 1, first - 1 - pool.slot)
+        for slot in range(first, now + 1):
             rng = random.Random(f"{self.seed}:{pool.pool_id}:{slot}")
             for _ in range(trades):
                 self._background_trade(pool, rng, slot)
-        pool.state = amm.settle(pool.state, now)
+            if half_life:
+                self._arbitrage(pool, slot, 1)
+        pool.state = AMMS[pool.venue].settle(pool.state, now)
         pool.slot = now
 
-    @staticmethod
-    def _background_trade(pool: Pool, rng: random.Random, slot: int) -> None:
+    def _arbitrage(self, pool: Pool, slot: int, slots: int) -> None:
+        """``slots`` slots of arbitrage, ending at ``slot``, towards the oracle there."""
+        oracle = self.oracle.mid(pool.mint_x, pool.mint_y, slot)
+        half_life = self.settings.arb_half_life_slots
+        pool.state = arbitrage.heal(pool.venue, pool.state, oracle, slots, half_life, slot)
+
+    def _background_trade(self, pool: Pool, rng: random.Random, slot: int) -> None:
         amm = AMMS[pool.venue]
-        deviation = float(amm.spot_price(pool.state) / pool.reference_price - 1)
+        oracle = self.oracle.mid(pool.mint_x, pool.mint_y, slot)
+        deviation = float(amm.spot_price(pool.state) / oracle - 1)  # a probability, not money
         sell_x = 0.5 + max(-0.4, min(0.4, deviation * MEAN_REVERSION))
         # Draw both numbers every time: the stream stays a function of (seed, pool, slot).
         x_to_y, size = rng.random() < sell_x, rng.randint(1, 1_000)

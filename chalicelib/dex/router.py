@@ -5,22 +5,27 @@ venue does for its last. For two constant-product pools the optimal split has a 
 (equal marginal prices); otherwise the order is handed out in chunks, each to the venue whose
 next chunk pays most, and the allocation is then refined by moving ever smaller amounts
 between venues while that pays. Every decision is logged with the venues' quotes and the
-reason the winner won.
+reason the winner won. The chosen route then passes the market-safety guards (price impact,
+oracle deviation) or fails before anything executes.
 """
 
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from decimal import Decimal
 from fractions import Fraction
 from itertools import permutations
 from math import isqrt
 
+from ..config import get_settings
 from ..tokens import WSOL_MINT, Token
 from . import cpmm
 from .amm import BPS, ceil_div, min_out
-from .errors import DustAmount, InsufficientLiquidity, NoRoute, VenueTimeout
-from .snapshot import PoolSnapshot, Quote, ratio_to_decimal
+from .errors import DustAmount, GuardRefused, InsufficientLiquidity, NoRoute, VenueTimeout
+from .guards import Assessment, Guards, check
+from .oracle import PairPrice
+from .snapshot import PoolSnapshot, Quote, price_impact, ratio_to_decimal
 
 logger = logging.getLogger(__name__)
 
@@ -36,21 +41,28 @@ class Route:
     out_amount: int
     min_out: int
     slippage_bps: int
-    steps: tuple[dict, ...]  # wrap / swap... / unwrap, as a transaction would do them
+    # wrap / swap... / unwrap, as a transaction would do them (amounts as strings)
+    steps: tuple[dict, ...]
     reason: str
     considered: dict  # venue -> output of its best single quote (venues that could fill)
+    price_impact_pct: Decimal = Decimal(0)  # of the whole route, fees aside
+    oracle_price: Decimal | None = None  # UI units out per UI unit in, when the oracle was read
+    oracle_deviation_pct: Decimal | None = None  # the route's price from it, beyond confidence
 
     def to_dict(self) -> dict:
         return {
             "kind": self.kind,
             "legs": [leg.to_dict() for leg in self.legs],
-            "inAmount": self.in_amount,
-            "outAmount": self.out_amount,
-            "minOut": self.min_out,
+            "inAmount": str(self.in_amount),
+            "outAmount": str(self.out_amount),
+            "minOut": str(self.min_out),
             "slippageBps": self.slippage_bps,
             "steps": [dict(step) for step in self.steps],
             "reason": self.reason,
-            "considered": dict(self.considered),
+            "considered": {venue: str(out) for venue, out in self.considered.items()},
+            "priceImpactPct": str(self.price_impact_pct),
+            "oraclePrice": _text(self.oracle_price),
+            "oracleDeviationPct": _text(self.oracle_deviation_pct),
         }
 
     @classmethod
@@ -65,7 +77,18 @@ class Route:
             steps=tuple(dict(step) for step in d["steps"]),
             reason=d["reason"],
             considered={venue: int(out) for venue, out in d["considered"].items()},
+            price_impact_pct=Decimal(d.get("priceImpactPct", 0)),
+            oracle_price=_decimal(d.get("oraclePrice")),
+            oracle_deviation_pct=_decimal(d.get("oracleDeviationPct")),
         )
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else format(value, "f")
+
+
+def _decimal(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
 
 
 def quote_venues(
@@ -106,8 +129,11 @@ def best_route(
     amount_in: int,
     slippage_bps: int,
     valid_slots: int,
+    guards: Guards | None = None,
 ) -> Route:
-    """The route that pays most for ``amount_in`` of ``token_in``, from pool snapshots."""
+    """The route that pays most for ``amount_in`` of ``token_in``, from pool snapshots,
+    once the guards (by default the configured ones) have passed it; else a non-transient
+    ``GuardRefused``."""
     pools = _usable(snapshots, token_in, token_out)
     if amount_in <= 0:
         raise DustAmount("amount must be positive", amount_in=amount_in)
@@ -144,6 +170,17 @@ def best_route(
             f"{amount_in} base units of {token_in.symbol} buy no {token_out.symbol}",
             amount_in=amount_in,
         )
+    by_id = {snap.pool_id: snap for snap in pools}
+    ideal = sum(by_id[leg.pool_id].ideal_out(mint, leg.in_amount - leg.fee) for leg in legs)
+    assessment = _guarded(
+        guards or Guards.from_settings(get_settings()),
+        price_impact(ideal, out_amount),
+        Fraction(out_amount, amount_in),
+        _oracle(pools, mint),
+        token_in,
+        token_out,
+        legs,
+    )
     route = Route(
         kind="split" if len(legs) > 1 else "single",
         legs=legs,
@@ -154,6 +191,9 @@ def best_route(
         steps=_steps(legs, token_in, token_out, amount_in, out_amount),
         reason=reason,
         considered={q.venue: q.out_amount for q in singles.values()},
+        price_impact_pct=assessment.price_impact_pct,
+        oracle_price=assessment.oracle_price,
+        oracle_deviation_pct=assessment.oracle_deviation_pct,
     )
     if logger.isEnabledFor(logging.INFO):
         quotes = "; ".join(_describe(q) for q in singles.values())
@@ -169,6 +209,23 @@ def best_route(
             reason,
         )
     return route
+
+
+def _guarded(limits: Guards, impact, rate, oracle, token_in, token_out, legs) -> Assessment:
+    """``guards.check``, logging a refusal with the legs it refused."""
+    try:
+        return check(limits, impact, rate, oracle, token_in, token_out)
+    except GuardRefused as exc:
+        logger.info("route refused: %s; legs: %s", exc, "; ".join(_describe(q) for q in legs))
+        raise
+
+
+def _oracle(pools: list, mint_in: str) -> PairPrice | None:
+    """The oracle's price from the freshest snapshot that read it."""
+    read = [snap for snap in pools if snap.oracle_x is not None and snap.oracle_y is not None]
+    if not read:
+        return None
+    return max(read, key=lambda snap: snap.oracle_x.publish_slot).oracle_price(mint_in)
 
 
 def _usable(snapshots: Sequence[PoolSnapshot], token_in: Token, token_out: Token) -> list:
@@ -282,19 +339,19 @@ def _refine(outputs: list, allocation: list[int], step: int, finest: int) -> lis
 def _steps(legs, token_in: Token, token_out: Token, amount_in: int, amount_out: int) -> tuple:
     steps = []
     if token_in.native:
-        steps.append({"type": "wrap", "mint": WSOL_MINT, "amount": amount_in})
+        steps.append({"type": "wrap", "mint": WSOL_MINT, "amount": str(amount_in)})
     steps.extend(
         {
             "type": "swap",
             "venue": leg.venue,
             "poolId": leg.pool_id,
-            "inAmount": leg.in_amount,
-            "outAmount": leg.out_amount,
+            "inAmount": str(leg.in_amount),
+            "outAmount": str(leg.out_amount),
         }
         for leg in legs
     )
     if token_out.native:
-        steps.append({"type": "unwrap", "mint": WSOL_MINT, "amount": amount_out})
+        steps.append({"type": "unwrap", "mint": WSOL_MINT, "amount": str(amount_out)})
     return tuple(steps)
 
 

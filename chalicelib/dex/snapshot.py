@@ -8,6 +8,7 @@ from fractions import Fraction
 from . import cpmm, dlmm
 from .amm import min_out
 from .errors import DustAmount, NoRoute
+from .oracle import OraclePrice, PairPrice, pair_price
 
 # Each venue runs one pool model; both modules offer swap, settle, spot_price, marginal_rate.
 AMMS = {"raydium": cpmm, "meteora": dlmm}
@@ -21,10 +22,9 @@ def ratio_to_decimal(value: Fraction, places: int) -> Decimal:
     return Decimal(rounded).scaleb(-places)
 
 
-def price_impact(spot: Fraction, x_to_y: bool, net_in: int, out: int) -> Fraction:
-    """How far the output falls short of trading the net input at the spot price, in
-    [0, 1): the price moved by the trade itself; fees are not counted here."""
-    ideal = net_in * spot if x_to_y else net_in / spot
+def price_impact(ideal: Fraction, out: int) -> Fraction:
+    """How far the output falls short of the ``ideal`` one (the net input traded at the
+    spot price), in [0, 1): the price moved by the trade itself; fees are not counted."""
     if ideal <= 0:
         return Fraction(0)
     return max(Fraction(0), 1 - out / ideal)
@@ -50,10 +50,10 @@ class Quote:
             "poolId": self.pool_id,
             "mintIn": self.mint_in,
             "mintOut": self.mint_out,
-            "inAmount": self.in_amount,
-            "outAmount": self.out_amount,
-            "minOut": self.min_out,
-            "fee": self.fee,
+            "inAmount": str(self.in_amount),
+            "outAmount": str(self.out_amount),
+            "minOut": str(self.min_out),
+            "fee": str(self.fee),
             "priceImpactPct": str(self.price_impact_pct),
             "slot": self.slot,
             "expiresAtSlot": self.expires_at_slot,
@@ -84,6 +84,8 @@ class PoolSnapshot:
     mint_y: str
     slot: int
     state: dict  # ints, and lists of ints (DLMM bins); never mutated
+    oracle_x: OraclePrice | None = None  # the two tokens' price feeds, read with the pool
+    oracle_y: OraclePrice | None = None
 
     @property
     def amm(self):
@@ -105,6 +107,19 @@ class PoolSnapshot:
             raise DustAmount("amount must be positive", amount_in=amount_in)
         return self.amm.swap(self.state, self.x_to_y(mint_in), amount_in, self.slot).amount_out
 
+    def ideal_out(self, mint_in: str, net_in: int) -> Fraction:
+        """What ``net_in`` (after fees) would buy at the spot price, were there no impact."""
+        spot = self.amm.spot_price(self.state)
+        return net_in * spot if self.x_to_y(mint_in) else net_in / spot
+
+    def oracle_price(self, mint_in: str) -> PairPrice | None:
+        """The oracle's rate of ``mint_in`` in the other token, if the feeds were read."""
+        if self.oracle_x is None or self.oracle_y is None:
+            return None
+        if self.x_to_y(mint_in):
+            return pair_price(self.oracle_x, self.oracle_y)
+        return pair_price(self.oracle_y, self.oracle_x)
+
     def marginal_rate(self, mint_in: str, after: int = 0) -> Fraction:
         """Output per unit of input for the next sliver, once ``after`` has been swapped."""
         x_to_y, state = self.x_to_y(mint_in), self.state
@@ -117,9 +132,7 @@ class PoolSnapshot:
             raise DustAmount("amount must be positive", amount_in=amount_in)
         x_to_y = self.x_to_y(mint_in)
         swap = self.amm.swap(self.state, x_to_y, amount_in, self.slot)
-        impact = price_impact(
-            self.amm.spot_price(self.state), x_to_y, amount_in - swap.fee, swap.amount_out
-        )
+        impact = price_impact(self.ideal_out(mint_in, amount_in - swap.fee), swap.amount_out)
         return Quote(
             venue=self.venue,
             pool_id=self.pool_id,
@@ -142,10 +155,13 @@ class PoolSnapshot:
             "mintY": self.mint_y,
             "slot": self.slot,
             "state": copy.deepcopy(self.state),
+            "oracle": [o.to_dict() for o in (self.oracle_x, self.oracle_y) if o is not None],
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> "PoolSnapshot":
+        feeds = [OraclePrice.from_dict(o) for o in d.get("oracle", ())]
+        oracle_x, oracle_y = feeds if len(feeds) == 2 else (None, None)
         return cls(
             venue=d["venue"],
             pool_id=d["poolId"],
@@ -153,4 +169,6 @@ class PoolSnapshot:
             mint_y=d["mintY"],
             slot=int(d["slot"]),
             state=copy.deepcopy(d["state"]),
+            oracle_x=oracle_x,
+            oracle_y=oracle_y,
         )

@@ -347,6 +347,46 @@ def test_quote_cache_serves_a_burst_on_one_pair(client, app_module, monkeypatch)
     assert len(fetched) < 2 * len(ids), "every order re-fetched every venue"
 
 
+# -- market safety ---------------------------------------------------------------------------
+
+
+def test_the_whale_order_is_refused_at_submit(client):
+    whale = {**ORDER, "amount": "9223372036.854775807"}  # 2**63 - 1 lamports
+    answer = post(client, whale)
+    assert answer.status_code == 422
+    error = answer.json_body["error"]
+    assert error["code"] == "invalid_order"
+    assert error["details"] == [
+        {"field": "amount", "message": "at most 10000 SOL per order, not 9223372036.854775807"}
+    ]
+    assert store.list_orders(None, 100, None)[0] == []
+
+
+def test_an_order_beyond_the_price_impact_cap_fails_and_moves_no_pool(
+    client, app_module, monkeypatch, settings_env
+):
+    from chalicelib.dex import VENUES, get_market
+    from chalicelib.tokens import resolve
+
+    jup, bonk = resolve("JUP"), resolve("BONK")
+    market = get_market(settings_env)
+    slot = market.current_slot()
+    monkeypatch.setattr(market, "_clock", lambda: slot)  # nothing but this order moves pools
+    before = {v: market.snapshot(v, jup, bonk).state for v in VENUES}
+
+    big = {**ORDER, "tokenIn": "JUP", "tokenOut": "BONK", "amount": "50000"}
+    order_id = post(client, big).json_body["orderId"]
+    run_until(app_module, terminal(order_id))
+
+    order = store.get_order(order_id)
+    assert order.status == "failed" and order.attempts == 1
+    assert order.failure_reason.startswith("price_impact_too_high: ")
+    assert "(cap 3%)" in order.failure_reason
+    assert statuses(order_id) == ["pending", "routing", "failed"]
+    assert order.route is None and order.tx_hash is None
+    assert {v: market.snapshot(v, jup, bonk).state for v in VENUES} == before
+
+
 # -- reading orders --------------------------------------------------------------------------
 
 

@@ -5,6 +5,8 @@ database per run, dropped at the end, and a Redis db index of their own. SQS is 
 runtime's own embedded moto server.
 """
 
+import os
+
 import pytest
 import redis
 
@@ -12,7 +14,8 @@ from harness.runtime import engine_env
 from harness.servers import fresh_database
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-REDIS_URL = "redis://127.0.0.1:6379/13"  # a db index of the runtime tests' own
+# A db index of the runtime tests' own (TEST_RUNTIME_REDIS_URL: for runs side by side).
+REDIS_URL = os.environ.get("TEST_RUNTIME_REDIS_URL", "redis://127.0.0.1:6379/13")
 
 
 @pytest.fixture(scope="session")

@@ -6,11 +6,14 @@ from hypothesis import strategies as st
 
 from chalicelib.tokens import (
     MAX_BASE_UNITS,
+    MAX_ORDER_UI,
     TOKENS,
     WSOL_MINT,
     TokenError,
     by_mint,
+    check_max_order,
     check_pair,
+    max_order,
     resolve,
     to_base_units,
     to_ui,
@@ -149,3 +152,37 @@ def test_to_ui_examples():
     assert to_ui(1_500_000_000, SOL) == "1.5"
     assert to_ui(2_000_000_000, SOL) == "2"
     assert to_ui(1, BONK) == "0.00001"
+
+
+@pytest.mark.parametrize("token", TOKENS, ids=lambda t: t.symbol)
+def test_an_order_up_to_the_maximum_passes_and_one_unit_more_is_refused(token):
+    limit = max_order(token, {})
+    assert limit == to_base_units(MAX_ORDER_UI[token.symbol], token)
+    assert check_max_order(limit, token, {}) == limit
+    with pytest.raises(TokenError) as refused:
+        check_max_order(limit + 1, token, {})
+    assert refused.value.field == "amount"
+    assert f"at most {to_ui(limit, token)} {token.symbol} per order" in str(refused.value)
+
+
+def test_the_whale_order_is_refused_naming_the_limit():
+    with pytest.raises(TokenError, match=r"at most 10000 SOL per order, not 9223372036\.85"):
+        check_max_order(MAX_BASE_UNITS, SOL, {})
+
+
+def test_maxima_are_configurable_per_symbol():
+    overrides = {"sol": Decimal("2.5")}
+    assert max_order(SOL, overrides) == 2_500_000_000
+    assert max_order(WSOL, overrides) == to_base_units(MAX_ORDER_UI["WSOL"], WSOL)
+    with pytest.raises(TokenError, match="at most 2.5 SOL"):
+        check_max_order(2_500_000_001, SOL, overrides)
+
+
+def test_maxima_default_to_the_settings(monkeypatch):
+    from chalicelib import tokens
+    from chalicelib.config import get_settings
+
+    configured = get_settings().model_copy(update={"max_order_ui": {"BONK": Decimal(1000)}})
+    monkeypatch.setattr(tokens, "get_settings", lambda: configured)
+    assert max_order(BONK) == 1000 * 10**5
+    assert max_order(USDC) == to_base_units(MAX_ORDER_UI["USDC"], USDC)
