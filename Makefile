@@ -3,17 +3,24 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup run demo test test-unit lint fmt bench load package migrate clean
+.PHONY: setup lock run demo test test-unit lint fmt bench load package migrate clean
 
 STAMP := $(VENV)/.installed
+# One lock for Python 3.11-3.13 on Linux and macOS: markers pick per platform and version.
+COMPILE := $(BIN)/uv pip compile --quiet --universal --python-version 3.11
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps -r requirements-dev.txt
+	$(BIN)/pip check
 	touch $(STAMP)
 
-setup: $(STAMP)  ## install runtime and dev dependencies into .venv
+setup: $(STAMP)  ## install the pinned runtime and dev dependencies into .venv
+
+# After editing requirements*.in; `make lock LOCK_ARGS=--upgrade` moves every pin to the newest.
+lock: setup  ## pin requirements*.in into requirements*.txt (uv, from the pins)
+	$(COMPILE) $(LOCK_ARGS) requirements.in -o requirements.txt
+	$(COMPILE) $(LOCK_ARGS) -c requirements.txt requirements-dev.in -o requirements-dev.txt
 
 run: setup  ## the whole engine on :3000 (HTTP, WebSocket, worker); no Docker needed
 	$(BIN)/python -m localaws

