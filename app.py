@@ -42,7 +42,11 @@ def openapi():
     return api.openapi_document()
 
 
-@app.on_sqs_message(queue=settings.orders_queue_name, batch_size=settings.worker_batch_size)
+@app.on_sqs_message(
+    queue=settings.orders_queue_name,
+    batch_size=settings.worker_batch_size,
+    maximum_concurrency=settings.worker_max_concurrency,
+)
 def process_orders(event):
     return worker.process_batch(event, notifier)
 

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     orders_dlq_name: str = "order-engine-orders-dlq"
     orders_queue_url: str | None = None  # resolved from the name when unset
     worker_batch_size: int = Field(10, ge=1, le=10)
+    # Lambda's MaximumConcurrency for the worker's event source (2-1000); each invocation holds
+    # up to ``db_pool_max`` connections. Unset: no cap (the local runtime uses --concurrency).
+    worker_max_concurrency: int | None = Field(None, ge=2, le=1000)
     visibility_timeout_s: int = Field(60, ge=1)
     max_receive_count: int = Field(5, ge=1)
 

@@ -280,8 +280,18 @@ def fail_order(order_id: str, reason: str, notifier: Notifier) -> None:
 
 
 def record_dead_letters(event, notifier: Notifier) -> None:
-    """The DLQ handler: an order whose message was dead-lettered is failed with the reason."""
+    """The DLQ handler: an order whose message was dead-lettered is failed with the reason.
+
+    It never raises: a raise would have the DLQ redeliver the whole batch every 30 s for its
+    14 days of retention, and a retry cannot do better than the reaper, which fails (or
+    enqueues again) every order left unfinished past ``reaper_deadline_s``. So a record that
+    cannot be handled is logged (ERROR, with its body) and dropped.
+    """
     for record in event:
-        attrs = record.to_dict().get("messageAttributes", {})
-        reason = attrs.get("reason", {}).get("stringValue") or "message dead-lettered"
-        _fail_named(record.body, reason, notifier)
+        message = record.to_dict()
+        try:
+            attrs = message.get("messageAttributes", {})
+            reason = attrs.get("reason", {}).get("stringValue") or "message dead-lettered"
+            _fail_named(record.body, reason, notifier)
+        except Exception:
+            log.exception("dead letter %s dropped: %.200s", message["messageId"], record.body)

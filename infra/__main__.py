@@ -45,7 +45,7 @@ def _configure_event_source(stage: str) -> int:
     from infra.deploy import configure_event_source
 
     for uuid in configure_event_source(boto3.client("sqs"), boto3.client("lambda"), stage):
-        print(f"event source mapping {uuid}: ReportBatchItemFailures, MaximumConcurrency set")
+        print(f"event source mapping {uuid}: ReportBatchItemFailures set")
     return 0
 
 

@@ -5,9 +5,12 @@ and the schedule. What it does not create is rendered here and merged into its t
 ``chalice package --merge-template`` (see ``infra/package.py``):
 
 - the orders queue and its dead-letter queue, from ``chalicelib.queue_setup`` (the same
-  definitions ``chalicelib.startup.ensure_queues`` creates), with the redrive policy;
-- ``FunctionResponseTypes: [ReportBatchItemFailures]`` and ``MaximumConcurrency`` on the
-  orders queue's event source, and a ``DependsOn`` from each SQS consumer to its queue;
+  definitions ``chalicelib.startup.ensure_queues`` creates), with the redrive policy; both
+  are kept (``Retain``) when the stack is deleted or an update would replace them, since they
+  can hold the messages of orders still in flight;
+- ``FunctionResponseTypes: [ReportBatchItemFailures]`` on the orders queue's event source
+  (chalice cannot set it; ``MaximumConcurrency`` it sets from the decorator), and a
+  ``DependsOn`` from each SQS consumer to its queue;
 - parameters for ``DATABASE_URL``/``REDIS_URL`` and the VPC, the WebSocket URL clients are given,
   and outputs the demo client is pointed at.
 
@@ -30,9 +33,6 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 # AWS advice for SQS event sources: visibility timeout >= 6 x the function's timeout.
 VISIBILITY_PER_FUNCTION_TIMEOUT = 6
 SQS_DEFAULT_VISIBILITY_S = 30
-# Concurrent worker invocations the orders queue's event source may run: each one holds up to
-# ``db_pool_max`` Postgres connections (use RDS Proxy to go much beyond).
-WORKER_MAX_CONCURRENCY = 10
 
 SQS_ACTIONS = [
     "sqs:SendMessage",
@@ -44,9 +44,11 @@ SQS_ACTIONS = [
 ]
 WEBSOCKET_ACTIONS = ["execute-api:ManageConnections"]
 LOGS_ACTIONS = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
+# As AWS's AWSLambdaVPCAccessExecutionRole grants them.
 VPC_ACTIONS = [
     "ec2:CreateNetworkInterface",
     "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
     "ec2:DeleteNetworkInterface",
     "ec2:AssignPrivateIpAddresses",
     "ec2:UnassignPrivateIpAddresses",
@@ -178,7 +180,12 @@ def queue_resources(settings: Settings) -> dict[str, Any]:
             policy["deadLetterTargetArn"] = {"Fn::GetAtt": [DLQ_LOGICAL_ID, "Arn"]}
             policy["maxReceiveCount"] = int(policy["maxReceiveCount"])
             properties["RedrivePolicy"] = policy
-        resources[ids[name]] = {"Type": "AWS::SQS::Queue", "Properties": properties}
+        resources[ids[name]] = {
+            "Type": "AWS::SQS::Queue",
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": properties,
+        }
     return resources
 
 
@@ -264,10 +271,7 @@ def merge_template(base: dict[str, Any], settings: Settings) -> dict[str, Any]:
             depends_on.append(ids[name])
             if name == settings.orders_queue_name:
                 events[event_id] = {
-                    "Properties": {
-                        "FunctionResponseTypes": ["ReportBatchItemFailures"],
-                        "ScalingConfig": {"MaximumConcurrency": WORKER_MAX_CONCURRENCY},
-                    }
+                    "Properties": {"FunctionResponseTypes": ["ReportBatchItemFailures"]}
                 }
         if events:
             patch["Events"] = events

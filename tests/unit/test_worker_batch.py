@@ -24,3 +24,18 @@ def test_a_failing_dead_letter_send_fails_only_its_own_message(monkeypatch):
     event = sqs_event("not json", json.dumps({"kind": "order", "orderId": "o1"}))
     answer = worker.process_batch(event, notifier=None)
     assert answer == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+
+
+def test_a_failing_dead_letter_is_logged_and_the_rest_still_handled(monkeypatch, caplog):
+    failed = []
+
+    def fail_named(body, reason, api):
+        if body == "poison":
+            raise ConnectionError("Postgres unreachable")
+        failed.append(body)
+
+    monkeypatch.setattr(worker, "_fail_named", fail_named)
+    worker.record_dead_letters(sqs_event("poison", "o2"), None)
+    assert failed == ["o2"]
+    (entry,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert "m0" in entry.getMessage() and "poison" in entry.getMessage()
