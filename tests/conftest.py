@@ -1,8 +1,9 @@
 """Test settings: one fresh database per run, a Redis db of its own, zero simulated latency.
 
 The environment is set here, before anything imports ``app.py`` or reads settings.
-Integration tests need the Postgres and Redis of the machine (127.0.0.1:5432, :6379);
-SQS is a moto server started by the ``sqs`` fixture.
+Integration tests use the Postgres and Redis of the machine (127.0.0.1:5432, :6379) when
+they answer, else private servers started for the run (``harness.test_services``); SQS is a
+moto server started by the ``sqs`` fixture.
 """
 
 import logging
@@ -13,6 +14,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from harness.servers import free_port
+from harness.test_services import find_or_start
 
 # Property and fuzz tests draw the same examples on every run, so a red CI is reproducible;
 # HYPOTHESIS_PROFILE=explore draws new ones (and more) each time, to hunt for new cases.
@@ -22,11 +24,15 @@ hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatabl
 
 RUN_ID = uuid.uuid4().hex[:8]
 SQS_PORT = free_port()
+SERVICES = find_or_start()
+# What tests/runtime's runtimes use: the same servers, a Redis db of their own.
+os.environ.setdefault("TEST_POSTGRES_ADMIN_URL", SERVICES.database_url("postgres"))
+os.environ.setdefault("TEST_RUNTIME_REDIS_URL", SERVICES.redis_url(13))
 TEST_ENV = {
     "DATABASE_URL": os.environ.get(
-        "TEST_DATABASE_URL", f"postgresql://postgres@127.0.0.1:5432/order_engine_test_{RUN_ID}"
+        "TEST_DATABASE_URL", SERVICES.database_url(f"order_engine_test_{RUN_ID}")
     ),
-    "REDIS_URL": os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9"),
+    "REDIS_URL": os.environ.get("TEST_REDIS_URL", SERVICES.redis_url(9)),
     "AWS_ENDPOINT_URL": f"http://127.0.0.1:{SQS_PORT}",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "testing",

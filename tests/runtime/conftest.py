@@ -1,7 +1,7 @@
 """Fixtures for tests that run the local runtime as a subprocess (``harness.runtime``).
 
-They need the machine's Postgres (127.0.0.1:5432) and Redis (127.0.0.1:6379): a fresh
-database per run, dropped at the end, and a Redis db index of their own. SQS is the
+
+
 runtime's own embedded moto server.
 """
 
@@ -13,9 +13,9 @@ import redis
 from harness.runtime import engine_env
 from harness.servers import fresh_database
 
-ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-# A db index of the runtime tests' own (TEST_RUNTIME_REDIS_URL: for runs side by side).
-REDIS_URL = os.environ.get("TEST_RUNTIME_REDIS_URL", "redis://127.0.0.1:6379/13")
+# The servers tests/conftest.py found or started; a Redis db index of the runtime tests' own.
+ADMIN_URL = os.environ["TEST_POSTGRES_ADMIN_URL"]
+REDIS_URL = os.environ["TEST_RUNTIME_REDIS_URL"]
 
 
 @pytest.fixture(scope="session")
