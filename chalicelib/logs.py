@@ -29,7 +29,8 @@ from chalice.app import Request
 
 from chalicelib import metrics
 
-_fields: ContextVar[dict[str, Any]] = ContextVar("log_fields", default={})  # noqa: B039 never mutated
+_UNBOUND: dict[str, Any] = {}  # never mutated: bind and update set new dicts
+_fields: ContextVar[dict[str, Any]] = ContextVar("log_fields", default=_UNBOUND)  # noqa: B039
 
 
 def fields() -> dict[str, Any]:
@@ -56,8 +57,11 @@ def bind(**values: Any) -> Iterator[None]:
 
 
 def update(**values: Any) -> None:
-    """Add or change fields until the enclosing ``bind`` ends (call it inside one)."""
-    _fields.set({**_fields.get(), **_plain(values)})
+    """Add or change fields until the enclosing ``bind`` ends. Outside any ``bind`` it does
+    nothing: the fields would stick to every later line of the thread."""
+    current = _fields.get()
+    if current is not _UNBOUND:
+        _fields.set({**current, **_plain(values)})
 
 
 class JsonFormatter(logging.Formatter):

@@ -65,14 +65,15 @@ def process_batch(event, notifier: Notifier) -> dict:
 
 def _handle(record, notifier: Notifier) -> bool:
     """Process one message; True when it may be deleted."""
-    try:
-        return _dispatch(record, notifier)
-    except Exception:
-        # Postgres or SQS down, a bug: the queue redelivers after the visibility timeout,
-        # the attempt budget and the DLQ bound how often. Never the whole batch.
-        message_id = record.to_dict().get("messageId")
-        log.exception("message %s failed; it will be redelivered", message_id)
-        return False
+    message_id = record.to_dict().get("messageId")
+    with logs.bind(messageId=message_id):
+        try:
+            return _dispatch(record, notifier)
+        except Exception:
+            # Postgres or SQS down, a bug: the queue redelivers after the visibility timeout,
+            # the attempt budget and the DLQ bound how often. Never the whole batch.
+            log.exception("message %s failed; it will be redelivered", message_id)
+            return False
 
 
 def _dispatch(record, notifier: Notifier) -> bool:

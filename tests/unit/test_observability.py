@@ -131,6 +131,7 @@ def test_each_line_of_an_order_carries_its_fields(fakes, json_lines, emf):
             assert entry["orderId"] == order_id
             assert entry["attempt"] == 1
             assert entry["requestId"] == "req-1"
+            assert entry["messageId"].startswith("m-")
             assert entry["level"] == "INFO" and entry["timestamp"]
     assert len(lines) == 8
 
@@ -188,3 +189,12 @@ def test_text_format_appends_the_fields_and_writes_no_metrics(capsys):
     metrics.configure(enabled=False)
     metrics.count("OrdersAccepted")
     assert capsys.readouterr().out == ""
+
+
+def test_update_outside_a_bind_leaves_the_thread_clean():
+    logs.update(orderId="stray")
+    assert logs.fields() == {}
+    with logs.bind(requestId="r"):
+        logs.update(orderId="o1")
+        assert logs.fields() == {"requestId": "r", "orderId": "o1"}
+    assert logs.fields() == {}
