@@ -14,16 +14,18 @@ from types import SimpleNamespace
 
 import pytest
 
-from chalicelib import logs, metrics, store, tokens, worker
-from chalicelib.dex import VENUES, NoRoute
+from chalicelib import logs, metrics, queue, store, tokens, worker
+from chalicelib.dex import VENUES, NoRoute, Route
 from chalicelib.records import OrderRecord
 
 
 class FakeStore:
-    """The few ``store`` functions a worker run calls, over one dict of orders."""
+    """The few ``store`` functions a worker run calls, over one dict of orders; and the
+    landing checks the worker queues."""
 
     def __init__(self):
         self.orders: dict[str, OrderRecord] = {}
+        self.checks: list[str] = []
 
     def add(self) -> str:
         now = datetime.now(UTC)
@@ -31,7 +33,8 @@ class FakeStore:
             id=uuid.uuid4(), type="market", status="pending",
             token_in=tokens.resolve("SOL"), token_out=tokens.resolve("USDC"),
             amount_in=1_500_000_000, slippage_bps=100, venues=VENUES, last_seq=1, attempts=0,
-            route=None, tx_hash=None, executed_price=None, amount_out=None, failure_reason=None,
+            route=None, min_out=None, tx_hash=None, tx_lands_at=None, executed_price=None,
+            amount_out=None, failure_reason=None,
             last_error=None, request_hash=None, enqueued_at=now, lease_until=None,
             created_at=now - timedelta(milliseconds=250), updated_at=now,
         )  # fmt: skip
@@ -43,7 +46,8 @@ class FakeStore:
 
     def claim(self, order_id, lease_s):
         order = self.orders[order_id]
-        self.orders[order_id] = order = replace(order, attempts=order.attempts + 1)
+        attempts = order.attempts + (order.tx_lands_at is None)  # a landing check is none
+        self.orders[order_id] = order = replace(order, attempts=attempts)
         return order
 
     def advance(self, order_id, from_seq, change):
@@ -51,10 +55,16 @@ class FakeStore:
         if order.last_seq != from_seq:
             return None
         self.orders[str(order_id)] = replace(order, status=change.status, last_seq=from_seq + 1)
+        self.update_fields(order_id, **change.columns)
         return from_seq + 1
 
     def update_fields(self, order_id, **columns):
-        pass
+        if columns.get("route"):
+            columns["route"] = Route.from_dict(columns["route"])
+        self.orders[str(order_id)] = replace(self.orders[str(order_id)], **columns)
+
+    def send_order(self, order_id, delay_s=0):
+        self.checks.append(order_id)
 
     def release(self, order_id, error=None):
         pass
@@ -67,6 +77,7 @@ def fakes(monkeypatch):
     fake = FakeStore()
     for name in ("get_order", "claim", "advance", "update_fields", "release"):
         monkeypatch.setattr(store, name, getattr(fake, name))
+    monkeypatch.setattr(queue, "send_order", fake.send_order)
     monkeypatch.setattr(worker, "cached_snapshot", lambda venue, a, b, fetch: fetch(venue, a, b))
     monkeypatch.setattr(app, "notifier", SimpleNamespace(publish=lambda order_id: None))
     return SimpleNamespace(app=app, store=fake)
@@ -119,34 +130,42 @@ def metric_values(docs, name):
     return found
 
 
+def run_to_confirmed(fakes, *order_ids):
+    """The attempt (it sends the transaction), then the landing check it queued."""
+    invoke(fakes.app, *order_ids, request_id="req-1")
+    assert sorted(fakes.store.checks) == sorted(order_ids)
+    invoke(fakes.app, *fakes.store.checks, request_id="req-2")
+    assert {fakes.store.orders[o].status for o in order_ids} == {"confirmed"}
+
+
 def test_each_line_of_an_order_carries_its_fields(fakes, json_lines, emf):
     first, second = fakes.store.add(), fakes.store.add()
-    invoke(fakes.app, first, second)
+    run_to_confirmed(fakes, first, second)
 
     lines = [e for e in json_lines() if e["logger"] == "chalicelib.worker"]
     for order_id in (first, second):
         mine = [e for e in lines if order_id in e["message"]]
         assert [e["status"] for e in mine] == ["routing", "building", "submitted", "confirmed"]
+        assert [e["requestId"] for e in mine] == ["req-1"] * 3 + ["req-2"]
         for entry in mine:  # each order's thread has its own fields
             assert entry["orderId"] == order_id
             assert entry["attempt"] == 1
-            assert entry["requestId"] == "req-1"
             assert entry["messageId"].startswith("m-")
             assert entry["level"] == "INFO" and entry["timestamp"]
     assert len(lines) == 8
 
 
 def test_a_confirmed_order_emits_its_metrics_once_per_invocation(fakes, json_lines, emf):
-    invoke(fakes.app, fakes.store.add(), fakes.store.add())
+    run_to_confirmed(fakes, fakes.store.add(), fakes.store.add())
     docs = emf()
-    assert len(docs) == 1, "one flush, one document for the dimensionless metrics"
-    assert docs[0]["requestId"] == "req-1"
-    assert metric_values(docs, "OrderAttempts") == [("Count", {}, 2)]
-    assert metric_values(docs, "OrdersConfirmed") == [("Count", {}, 2)]
+    assert [d["requestId"] for d in docs] == ["req-1", "req-2"], "one flush per invocation"
+    assert metric_values(docs[:1], "OrderAttempts") == [("Count", {}, 2)]
+    assert metric_values(docs[1:], "OrdersConfirmed") == [("Count", {}, 2)]
+    assert not metric_values(docs[1:], "OrderAttempts"), "a landing check is no attempt"
     ((unit, dimensions, latencies),) = metric_values(docs, "SubmitToConfirmed")
     assert unit == "Milliseconds" and dimensions == {}
     assert len(latencies) == 2 and all(250 <= ms < 60_000 for ms in latencies)
-    assert docs[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [[]]
+    assert all(d["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [[]] for d in docs)
 
 
 def test_a_failed_order_is_counted_by_its_reason_code(fakes, json_lines, emf, monkeypatch):
