@@ -1,20 +1,19 @@
 """The Chalice app: routes and event handlers only; the engine lives in chalicelib."""
 
-import logging
-
 from chalice import Chalice, Rate
 
-from chalicelib import api, aws, reaper, worker, ws
+from chalicelib import api, aws, logs, reaper, worker, ws
 from chalicelib.config import get_settings
 from chalicelib.notify import Notifier
 
 settings = get_settings()
-logging.getLogger("chalicelib").setLevel(settings.log_level)
+logs.configure(settings.log_format, settings.log_level)
 app = Chalice(app_name="order-engine")
 app.experimental_feature_flags.update(["WEBSOCKETS"])
 app.websocket_api.session = aws.management_session(settings)
 notifier = Notifier(app.websocket_api)
 app.register_middleware(api.error_middleware, "http")
+app.register_middleware(logs.observe, "all")  # log context, metrics flushed per invocation
 
 
 @app.route("/api/orders/execute", methods=["POST"], content_types=api.ACCEPTED_CONTENT_TYPES)

@@ -12,7 +12,7 @@ from decimal import Decimal
 import pydantic
 from chalice import Response
 
-from chalicelib import cache, openapi, queue, store, tokens
+from chalicelib import cache, logs, metrics, openapi, queue, store, tokens
 from chalicelib.config import get_settings
 from chalicelib.errors import DependencyUnavailable, IdempotencyConflict, TooManyOpenOrders
 from chalicelib.models import (
@@ -152,7 +152,10 @@ def submit_order(request) -> Response:
             headers={"Retry-After": "1"},
         ) from None
     order_id = str(row.id)
+    logs.update(orderId=order_id, status=row.status)
     if created:
+        log.info("order %s accepted", order_id)
+        metrics.count("OrdersAccepted")
         _enqueue(order_id)
     answer = OrderAccepted(orderId=order_id, status=row.status, wsUrl=ws_url(order_id))
     return Response(body=answer.model_dump(mode="json"), status_code=202 if created else 200)

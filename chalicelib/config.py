@@ -8,7 +8,7 @@ Orderings between timeouts that must hold are checked when the settings load.
 
 from decimal import Decimal
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -83,6 +83,7 @@ class Settings(BaseSettings):
     max_order_ui: dict[str, Annotated[Decimal, Field(gt=0)]] = Field(default_factory=dict)
 
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"  # json: JSON lines and EMF metrics (AWS)
 
     @model_validator(mode="after")
     def _timeouts_nest(self) -> "Settings":

@@ -20,7 +20,7 @@ from chalice import WebsocketDisconnectedError
 from chalice.app import WebsocketAPI
 from redis.exceptions import LockError
 
-from chalicelib import queue, store
+from chalicelib import logs, metrics, queue, store
 from chalicelib import subscriptions as subs
 from chalicelib.config import get_settings
 from chalicelib.models import StatusEvent
@@ -56,9 +56,11 @@ class Notifier:
             self._api.send(connection_id, message)
             return DONE
         except WebsocketDisconnectedError:
+            metrics.count("PushesGone")
             return GONE
         except Exception as e:  # a push failure must never escape
             log.warning("push to connection %s failed: %r", connection_id, e)
+            metrics.count("PushesFailed")
             return FAILED
 
     def _configure(self) -> None:
@@ -85,6 +87,10 @@ class Notifier:
 
     def _deliver(self, order_id: str, connection_id: str, last: int, entries) -> str:
         """Send ``entries`` after ``last`` to one connection and record how far it got."""
+        with logs.bind(orderId=order_id, connectionId=connection_id):
+            return self._deliver_entries(order_id, connection_id, last, entries)
+
+    def _deliver_entries(self, order_id: str, connection_id: str, last: int, entries) -> str:
         sent, outcome, terminal = last, DONE, False
         for entry in entries:
             if entry.seq <= sent:

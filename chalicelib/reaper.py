@@ -8,10 +8,10 @@ all its attempts is failed with the reason.
 
 import logging
 
-from chalicelib import queue, store
+from chalicelib import logs, queue, store
 from chalicelib.config import get_settings
 from chalicelib.notify import Notifier
-from chalicelib.worker import fail_order
+from chalicelib.worker import STUCK, fail_order
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +22,12 @@ def run(notifier: Notifier) -> int:
     stale = store.stale_orders(settings.reaper_deadline_s, settings.unsent_after_s)
     for order in stale:
         order_id = str(order.id)
-        if order.attempts >= settings.max_attempts:
-            reason = order.last_error or f"no progress after {order.attempts} attempts"
-            fail_order(order_id, f"stuck: {reason}", notifier)
-        else:
-            log.info("reaper: re-enqueueing order %s (%s)", order_id, order.status)
-            queue.send_order(order_id)
-            store.touch(order_id)
+        with logs.bind(orderId=order_id, attempt=order.attempts, status=order.status):
+            if order.attempts >= settings.max_attempts:
+                reason = order.last_error or f"no progress after {order.attempts} attempts"
+                fail_order(order_id, f"stuck: {reason}", STUCK, notifier)
+            else:
+                log.info("reaper: re-enqueueing order %s (%s)", order_id, order.status)
+                queue.send_order(order_id)
+                store.touch(order_id)
     return len(stale)

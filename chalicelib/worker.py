@@ -12,6 +12,7 @@ statuses already recorded are not emitted again. After ``max_attempts`` the orde
 ``failed`` with its reason. The Lambda never sleeps.
 """
 
+import contextvars
 import json
 import logging
 import math
@@ -20,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from chalicelib import queue, store
+from chalicelib import logs, metrics, queue, store
 from chalicelib.cache import cached_snapshot
 from chalicelib.config import get_settings
 from chalicelib.dex import DexError, Faults, get_market, router
@@ -33,6 +34,13 @@ log = logging.getLogger(__name__)
 FLOW = list(OrderStatus)  # the statuses in lifecycle order
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 
+# Why an order failed, as a short code from a bounded set (the ``Reason`` metric dimension;
+# the free text is in the order): a venue error's ``DexError.code``, or one of these.
+ATTEMPTS_EXHAUSTED = "attempts_exhausted"
+DEAD_LETTERED = "dead_lettered"
+UNREADABLE_MESSAGE = "unreadable_message"
+STUCK = "stuck"
+
 
 class LostRace(Exception):
     """Another delivery moved the order on; this one stops without writing."""
@@ -43,8 +51,10 @@ def process_batch(event, notifier: Notifier) -> dict:
     records = list(event)
     # A batch's orders run side by side, so the venues' simulated latency is paid once per
     # batch, not once per order.
+    # Each order runs in a copy of the invocation's context: its log fields and metrics.
+    contexts = [contextvars.copy_context() for _ in records]
     with ThreadPoolExecutor(max_workers=max(1, len(records)), thread_name_prefix="order") as ex:
-        done = list(ex.map(lambda r: _handle(r, notifier), records))
+        done = list(ex.map(lambda c, r: c.run(_handle, r, notifier), contexts, records))
     failures = [
         {"itemIdentifier": r.to_dict()["messageId"]}
         for r, ok in zip(records, done, strict=True)
@@ -55,14 +65,15 @@ def process_batch(event, notifier: Notifier) -> dict:
 
 def _handle(record, notifier: Notifier) -> bool:
     """Process one message; True when it may be deleted."""
-    try:
-        return _dispatch(record, notifier)
-    except Exception:
-        # Postgres or SQS down, a bug: the queue redelivers after the visibility timeout,
-        # the attempt budget and the DLQ bound how often. Never the whole batch.
-        message_id = record.to_dict().get("messageId")
-        log.exception("message %s failed; it will be redelivered", message_id)
-        return False
+    message_id = record.to_dict().get("messageId")
+    with logs.bind(messageId=message_id):
+        try:
+            return _dispatch(record, notifier)
+        except Exception:
+            # Postgres or SQS down, a bug: the queue redelivers after the visibility timeout,
+            # the attempt budget and the DLQ bound how often. Never the whole batch.
+            log.exception("message %s failed; it will be redelivered", message_id)
+            return False
 
 
 def _dispatch(record, notifier: Notifier) -> bool:
@@ -73,6 +84,7 @@ def _dispatch(record, notifier: Notifier) -> bool:
     except (ValueError, KeyError, TypeError) as e:
         _poison(record.body, f"unreadable message: {e!r}", notifier)
         return True
+    logs.update(orderId=order_id)
     if kind == "order":
         return _run_order(order_id, record.receipt_handle, notifier)
     if kind == "replay":
@@ -93,10 +105,10 @@ def _dispatch(record, notifier: Notifier) -> bool:
 def _poison(body: str, reason: str, notifier: Notifier) -> None:
     log.error("dead-lettering message: %s", reason)
     queue.dead_letter(body, reason)
-    _fail_named(body, reason, notifier)
+    _fail_named(body, reason, UNREADABLE_MESSAGE, notifier)
 
 
-def _fail_named(body: str | None, reason: str, notifier: Notifier) -> None:
+def _fail_named(body: str | None, reason: str, code: str, notifier: Notifier) -> None:
     """Fail the order a dead message names, unless a worker holds it right now: that
     delivery finishes it, or the reaper does once its lease has run out."""
     named = _named_order(body)
@@ -105,7 +117,7 @@ def _fail_named(body: str | None, reason: str, notifier: Notifier) -> None:
     if store.is_leased(named):
         log.warning("order %s is being worked on; not failing it for: %s", named, reason)
         return
-    fail_order(named, reason, notifier)
+    fail_order(named, reason, code, notifier)
 
 
 def _named_order(body: str | None) -> str | None:
@@ -132,14 +144,16 @@ def _run_order(order_id: str, receipt_handle: str, notifier: Notifier) -> bool:
         queue.retry_later(receipt_handle, settings.lease_s)
         return False
     attempt = order.attempts
+    logs.update(attempt=attempt, status=order.status)
     if attempt > settings.max_attempts:
         reason = f"gave up after {settings.max_attempts} attempts: {order.last_error}"
-        fail_order(order_id, reason, notifier)
+        fail_order(order_id, reason, ATTEMPTS_EXHAUSTED, notifier)
         return True
     try:
         if order.in_flight:
             _check_landing(order, notifier)
         else:
+            metrics.count("OrderAttempts")  # a landing check is no new attempt
             _attempt(order, notifier)
         return True
     except LostRace:
@@ -147,9 +161,10 @@ def _run_order(order_id: str, receipt_handle: str, notifier: Notifier) -> bool:
         return True
     except DexError as e:
         if not e.transient or attempt >= settings.max_attempts:
-            fail_order(order_id, str(e), notifier)
+            fail_order(order_id, str(e), e.code, notifier)
             return True
         delay = settings.retry_base_delay_s * 2 ** (attempt - 1)
+        metrics.count("OrderRetries", Reason=e.code)
         log.info("order %s attempt %d: %s; retrying in %ss", order_id, attempt, e, delay)
         store.release(order_id, error=str(e))
         queue.retry_later(receipt_handle, delay)
@@ -171,6 +186,7 @@ class _Steps:
         if new_seq is None:
             raise LostRace(self.order_id)
         self.seq = new_seq
+        logs.update(status=change.status)
         summary = _summary(change.payload)
         log.info("order %s %s seq=%d%s", self.order_id, change.status, new_seq, summary)
         self._notifier.publish(self.order_id)
@@ -251,6 +267,9 @@ def _check_landing(order: OrderRecord, notifier: Notifier) -> None:
             order.attempts,
         )
     )
+    metrics.count("OrdersConfirmed")
+    latency = datetime.now(UTC) - order.created_at
+    metrics.milliseconds("SubmitToConfirmed", latency.total_seconds() * 1000)
 
 
 def _summary(payload: dict) -> str:
@@ -265,18 +284,23 @@ def _summary(payload: dict) -> str:
     return "".join(f" {k}={v}" for k, v in fields.items() if v)
 
 
-def fail_order(order_id: str, reason: str, notifier: Notifier) -> None:
-    """Record ``failed`` with the reason, unless the order is already terminal or unknown."""
-    for _ in range(3):  # a concurrent status change moves last_seq: read it again
-        order = store.get_order(order_id)
-        if order is None or order.status.terminal:
-            return
-        seq = store.advance(order.id, order.last_seq, StatusChange.failed(reason, order.attempts))
-        if seq is not None:
-            log.info("order %s failed seq=%d: %s", order_id, seq, reason)
-            notifier.publish(order_id)
-            return
-    log.error("order %s could not be failed (%s)", order_id, reason)
+def fail_order(order_id: str, reason: str, code: str, notifier: Notifier) -> None:
+    """Record ``failed`` with the reason (``code``: its short form, for the metric), unless
+    the order is already terminal or unknown."""
+    with logs.bind(orderId=order_id):
+        for _ in range(3):  # a concurrent status change moves last_seq: read it again
+            order = store.get_order(order_id)
+            if order is None or order.status.terminal:
+                return
+            change = StatusChange.failed(reason, order.attempts)
+            seq = store.advance(order.id, order.last_seq, change)
+            if seq is not None:
+                logs.update(attempt=order.attempts, status=OrderStatus.FAILED, reason=code)
+                log.info("order %s failed seq=%d: %s", order_id, seq, reason)
+                metrics.count("OrdersFailed", Reason=code)
+                notifier.publish(order_id)
+                return
+        log.error("order %s could not be failed (%s)", order_id, reason)
 
 
 def record_dead_letters(event, notifier: Notifier) -> None:
@@ -292,6 +316,6 @@ def record_dead_letters(event, notifier: Notifier) -> None:
         try:
             attrs = message.get("messageAttributes", {})
             reason = attrs.get("reason", {}).get("stringValue") or "message dead-lettered"
-            _fail_named(record.body, reason, notifier)
+            _fail_named(record.body, reason, DEAD_LETTERED, notifier)
         except Exception:
             log.exception("dead letter %s dropped: %.200s", message["messageId"], record.body)

@@ -18,7 +18,7 @@ import uuid
 
 import pydantic
 
-from chalicelib import queue, store
+from chalicelib import logs, queue, store
 from chalicelib import subscriptions as subs
 from chalicelib.models import SubscribeMessage
 from chalicelib.notify import GONE, Notifier
@@ -93,6 +93,7 @@ def connect(event) -> dict:
     params = raw.get("queryStringParameters") or {}
     connection_id = event.connection_id
     order_param, since_param = params.get("orderId"), params.get("since")
+    logs.update(orderId=order_param)
     since = _parse_since(since_param)
     if since is None:
         return _reject(400, "invalid_query", "since must be a non-negative integer")
@@ -190,6 +191,7 @@ def _handle(event, notifier: Notifier, connection_id: str) -> None:
             {"type": "unsubscribed", "orderId": order_id or request.order_id},
         )
 
+    logs.update(orderId=request.order_id)
     order = store.get_order(request.order_id)
     if order is None:
         return error("order_not_found", f"no order {request.order_id}")

@@ -44,6 +44,7 @@ SQS_ACTIONS = [
 ]
 WEBSOCKET_ACTIONS = ["execute-api:ManageConnections"]
 LOGS_ACTIONS = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
+XRAY_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]  # no resource-level ARNs
 # As AWS's AWSLambdaVPCAccessExecutionRole grants them.
 VPC_ACTIONS = [
     "ec2:CreateNetworkInterface",
@@ -110,7 +111,8 @@ def queue_arn_pattern(name: str) -> str:
 
 
 def iam_policy(settings: Settings) -> dict[str, Any]:
-    """The functions' policy: logs, the two queues, WebSocket pushes, VPC network interfaces."""
+    """The functions' policy: logs, traces, the two queues, WebSocket pushes, VPC network
+    interfaces."""
     queues = [queue_arn_pattern(name) for name in queue_definitions(settings)]
     return {
         "Version": "2012-10-17",
@@ -121,6 +123,7 @@ def iam_policy(settings: Settings) -> dict[str, Any]:
                 "Action": LOGS_ACTIONS,
                 "Resource": "arn:*:logs:*:*:*",
             },
+            {"Sid": "Tracing", "Effect": "Allow", "Action": XRAY_ACTIONS, "Resource": "*"},
             {"Sid": "OrdersQueues", "Effect": "Allow", "Action": SQS_ACTIONS, "Resource": queues},
             {
                 "Sid": "WebSocketPush",

@@ -31,6 +31,8 @@ REQUIRED_ACTIONS = {
     "sqs:GetQueueAttributes",
     "sqs:GetQueueUrl",
     "execute-api:ManageConnections",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
 }
 
 
@@ -281,6 +283,13 @@ def test_parameters_feed_every_function(template):
             "SubnetIds": {"Ref": "SubnetIds"},
             "SecurityGroupIds": {"Ref": "SecurityGroupIds"},
         }
+
+
+def test_functions_are_traced_and_log_json(template):
+    for fid, fn in functions(template).items():
+        properties = fn["Properties"]
+        assert properties["Tracing"] == "Active", fid
+        assert properties["Environment"]["Variables"]["LOG_FORMAT"] == "json", fid
 
 
 def test_outputs_for_the_demo_client(template):

@@ -1,8 +1,8 @@
 """Fixtures for tests that run the local runtime as a subprocess (``harness.runtime``).
 
-
-
-runtime's own embedded moto server.
+They use the Postgres and Redis tests/conftest.py found or started: a fresh database per
+run, dropped at the end, and a Redis db index of their own. SQS is the runtime's own
+embedded moto server.
 """
 
 import os
