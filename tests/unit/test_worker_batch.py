@@ -29,7 +29,7 @@ def test_a_failing_dead_letter_send_fails_only_its_own_message(monkeypatch):
 def test_a_failing_dead_letter_is_logged_and_the_rest_still_handled(monkeypatch, caplog):
     failed = []
 
-    def fail_named(body, reason, api):
+    def fail_named(body, reason, code, notifier):
         if body == "poison":
             raise ConnectionError("Postgres unreachable")
         failed.append(body)
