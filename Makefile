@@ -52,4 +52,4 @@ migrate: setup  ## apply database migrations to DATABASE_URL
 	$(BIN)/python -m chalicelib.store migrate
 
 clean:
-	rm -rf $(VENV) .data .pytest_cache .ruff_cache .hypothesis build
+	rm -rf $(VENV) .venv-3.13 .data .pytest_cache .ruff_cache .hypothesis build

@@ -33,7 +33,8 @@ TEST_ENV = {
         "TEST_DATABASE_URL", SERVICES.database_url(f"order_engine_test_{RUN_ID}")
     ),
     "REDIS_URL": os.environ.get("TEST_REDIS_URL", SERVICES.redis_url(9)),
-    "AWS_ENDPOINT_URL": f"http://127.0.0.1:{SQS_PORT}",
+    # TEST_AWS_ENDPOINT_URL: a running LocalStack (or other SQS) instead of our moto server.
+    "AWS_ENDPOINT_URL": os.environ.get("TEST_AWS_ENDPOINT_URL", f"http://127.0.0.1:{SQS_PORT}"),
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -61,13 +62,17 @@ logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the moto server's acc
 
 @pytest.fixture(scope="session")
 def sqs():
-    """A real SQS emulator (moto server) with the configured orders queue and its DLQ."""
+    """A real SQS emulator (moto server, or TEST_AWS_ENDPOINT_URL's) with the configured orders
+    queue and its DLQ."""
     from moto.server import ThreadedMotoServer
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=SQS_PORT)
-    server.start()
     from chalicelib import startup
 
+    if os.environ.get("TEST_AWS_ENDPOINT_URL"):
+        yield startup.ensure_queues()
+        return
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=SQS_PORT)
+    server.start()
     yield startup.ensure_queues()
     server.stop()
 
