@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 
 LAUNCHER = "bench.timed_runtime"  # the runtime module that logs those lines
 INVOKED = re.compile(r"invoked (?P<function>\S+) (?P<ms>[\d.]+)ms")
@@ -33,3 +35,18 @@ def per_order(log_text: str, orders: int) -> dict:
             for name, (n, seconds) in sorted(found.items())
         },
     }
+
+
+async def settled_log(runtime, mark: int, quiet_s: float = 1.0, limit_s: float = 15.0) -> str:
+    """The runtime's log from ``mark`` once no invocation has ended for ``quiet_s`` (the last
+    handlers finish after their status is recorded); bounded by ``limit_s``."""
+    deadline = time.monotonic() + limit_s
+    seen = -1
+    while time.monotonic() < deadline:
+        text = runtime.log()[mark:]
+        count = len(INVOKED.findall(text))
+        if count == seen:
+            return text
+        seen = count
+        await asyncio.sleep(quiet_s)
+    return runtime.log()[mark:]

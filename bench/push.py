@@ -93,7 +93,8 @@ async def default_latency(
                 submit, e2e, ws = await burst_with_websockets(
                     rt, db, args.latency_orders, args.concurrency, offset, args.timeout
                 )
-                cost = invocations.per_order(rt.log()[mark:], e2e["expected"])
+                text = await invocations.settled_log(rt, mark)
+                cost = invocations.per_order(text, e2e["expected"])
                 runs.append({"submit": submit, "e2e": e2e, "ws": ws, "invocations": cost})
                 say(
                     f"default latency run {i + 1}: {e2e.get('orders_per_s')} orders/s, "
