@@ -199,6 +199,9 @@ def _statement_rows(s: dict) -> list[Row]:
             "pg_stat_database tup_*",
         )
     )
+    if "redis_commands_per_order" in s:
+        note = "INFO total_commands_processed, idle periods included"
+        rows.append(("Redis commands per order", s["redis_commands_per_order"], "", note))
     return rows
 
 
