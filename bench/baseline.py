@@ -32,7 +32,7 @@ def forwardable(options: list[tuple[str, str | None]], help_text: str) -> list[s
             continue  # a scenario that commit does not have
         if flag == "--only" and "--only" not in help_text:
             continue
-        if re.search(rf"(^|\s){re.escape(flag)}\b", help_text):
+        if re.search(rf"(^|[\s\[]){re.escape(flag)}\b", help_text):
             out += [flag] if value is None else [flag, value]
     if only and "--only" not in help_text:
         out += [a for p in phases if p not in only for a in ("--skip", p)]
