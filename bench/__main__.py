@@ -12,7 +12,13 @@ measures, after a warm-up, over several runs (medians reported):
   invocations, against the 100 orders/minute target;
 - WebSocket push latency: status recorded in Postgres -> received by a client;
 - Postgres statements and transactions per order;
-- the router micro-benchmark (``bench/router.py``).
+- the router micro-benchmark (``bench/router.py``);
+- invocation-seconds per order (handler durations the runtime logs / orders);
+- capacity (``bench/capacity.py``): a burst with one WebSocket client per order, many
+  connections open at once, many POSTs at once, a flood of frames on one socket.
+
+``--only PHASE`` runs one phase alone (repeatable); ``--baseline REV`` also runs the bench of
+commit REV (in a temporary git worktree) and reports new / old per metric.
 
 Results: a table on stdout, ``bench/results/bench-<time>.json`` (and ``latest.json``), a
 PNG of the distributions when matplotlib is installed. See docs/BENCHMARKS.md.
@@ -29,12 +35,22 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import pipeline, push
-from bench.report import machine, plot, print_table, say, strip_private, summary_rows
+from bench import baseline, capacity, pipeline, push
+from bench.report import (
+    machine,
+    plot,
+    print_baseline,
+    print_table,
+    say,
+    strip_private,
+    summary_rows,
+)
 from harness.runtime import DEFAULT_LATENCY, ZERO_LATENCY
 from harness.servers import Servers
 
 RESULTS = Path(__file__).parent / "results"
+PHASES = ["zero", "single", "drain", "default", "statements", "router"]
+CAPACITY = ["burst", "connections", "posts", "flood"]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -60,13 +76,17 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="HTTP clients, and the runtime's concurrent SQS invocations",
     )
     p.add_argument("--router-seconds", type=float, default=3.0)
+    p.add_argument("--burst-orders", type=int, default=300, help="burst: orders, one socket each")
+    p.add_argument("--connections", type=int, default=1000, help="WebSocket connections at once")
+    p.add_argument("--posts", type=int, default=500, help="POSTs sent at once")
+    p.add_argument("--flood-frames", type=int, default=3000, help="frames on the flooding socket")
+    p.add_argument("--flood-orders", type=int, default=100, help="orders submitted per flood half")
     p.add_argument("--quick", action="store_true", help="one run, small batches (a smoke test)")
+    p.add_argument("--skip", action="append", default=[], choices=PHASES + CAPACITY)
     p.add_argument(
-        "--skip",
-        action="append",
-        default=[],
-        choices=["zero", "single", "drain", "default", "statements", "router"],
+        "--only", action="append", default=[], choices=PHASES + CAPACITY, help="run only PHASE"
     )
+    p.add_argument("--baseline", metavar="REV", help="also run REV's bench; new / old per metric")
     p.add_argument(
         "--database-url",
         help="an admin URL of an existing Postgres to use instead "
@@ -86,7 +106,25 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.quick:
         args.runs, args.orders, args.latency_orders = 1, 60, 40
         args.single_orders, args.drain_orders, args.router_seconds = 5, 60, 1.0
+        args.burst_orders, args.connections, args.posts = 60, 200, 100
+        args.flood_frames, args.flood_orders = 600, 40
+    if args.only:
+        args.skip = [p for p in PHASES + CAPACITY if p not in args.only]
     return args
+
+
+def forwarded_options(argv: list[str]) -> list[tuple[str, str | None]]:
+    """The command line's (flag, value) pairs, for the baseline's bench."""
+    options: list[tuple[str, str | None]] = []
+    i = 0
+    while i < len(argv):
+        flag, _, value = argv[i].partition("=")
+        if not value and i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+            value, i = argv[i + 1], i + 1
+        if flag not in ("--baseline", "--out"):
+            options.append((flag, value or None))
+        i += 1
+    return options
 
 
 async def run_all(args, services: Servers, log_dir: Path) -> dict:
@@ -117,6 +155,15 @@ async def run_all(args, services: Servers, log_dir: Path) -> dict:
                 phases["router"] = router.run(args.router_seconds)
         except Exception as e:  # a broken router bench must not cost the other numbers
             phases["router"] = {"error": repr(e)}
+    scenarios = {
+        "burst": (capacity.burst, settings_default),
+        "connections": (capacity.connections, settings_zero),
+        "posts": (capacity.concurrent_posts, settings_zero),
+        "flood": (capacity.flood, settings_zero),
+    }
+    for name, (scenario, settings) in scenarios.items():
+        if name not in args.skip:
+            phases[name] = await scenario(args, services, log_dir, settings)
     return results
 
 
@@ -148,6 +195,10 @@ def main(argv=None) -> int:
     log_dir = args.out / f"logs-{stamp}"
     log_dir.mkdir()
     started = time.monotonic()
+    old: dict | None = None
+    if args.baseline:
+        argv = sys.argv[1:] if argv is None else argv
+        old = baseline.run(args.baseline, forwarded_options(argv), timeout_s=3600)
     results = {"started_at": stamp, "machine": machine(), "command": " ".join(sys.argv)}
     with Servers(args.database_url, args.redis_url, args.embedded_sqs) as services:
         results["services"] = services.info
@@ -156,6 +207,12 @@ def main(argv=None) -> int:
     results["summary"] = [
         {"metric": m, "median": v, "runs": r, "note": n} for m, v, r, n in summary_rows(results)
     ]
+    if old is not None:
+        results["baseline"] = {
+            "rev": args.baseline,
+            "found": bool(old),
+            "ratios": baseline.ratios(results["summary"], old.get("summary", [])),
+        }
     picture = plot(results, args.out / f"bench-{stamp}.png")
     clean = strip_private(results)
     if picture:
@@ -163,6 +220,8 @@ def main(argv=None) -> int:
     for name in (f"bench-{stamp}.json", "latest.json"):
         (args.out / name).write_text(json.dumps(clean, indent=2, default=str))
     print_table(results)
+    if "baseline" in results:
+        print_baseline(results["baseline"])
     print(
         f"JSON: {args.out / f'bench-{stamp}.json'}"
         + (f"; plot: {picture}" if picture else "")

@@ -136,7 +136,12 @@ async def zero_latency(args, services: Servers, log_dir: Path, settings: dict) -
             if "statements" not in args.skip:
                 say("Postgres statements per order")
                 phases["statements"] = await statements_per_order(
-                    rt, db, 50 if not args.quick else 20, services.stats, args.timeout
+                    rt,
+                    db,
+                    50 if not args.quick else 20,
+                    services.stats,
+                    args.timeout,
+                    services.redis_url,
                 )
         if "drain" not in args.skip:
             phases["drain"] = await drain_runs(args, services, db, log_dir, settings)

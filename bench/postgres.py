@@ -96,10 +96,26 @@ def statements_read(db: str) -> list[tuple[str, int]]:
         ).fetchall()
 
 
-async def statements_per_order(rt: Runtime, db: str, n: int, stats: bool, timeout: float):
+def redis_commands(redis_url: str | None) -> int | None:
+    """Commands the Redis server has processed (all clients), or None without a URL."""
+    if redis_url is None:
+        return None
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        return int(client.info("stats")["total_commands_processed"])
+    finally:
+        client.close()
+
+
+async def statements_per_order(
+    rt: Runtime, db: str, n: int, stats: bool, timeout: float, redis_url: str | None = None
+):
     await asyncio.sleep(11.0)  # earlier work's counters reach pg_stat_database first
     statements_reset(db, stats)
     before = pg_counters(db)
+    redis_before = redis_commands(redis_url)
     answers, _ = await client.submit_many(rt.http, n, min(10, n), offset=0)
     ids = [a.order_id for a in answers if a.status == 202]
     await wait_terminal(db, ids, timeout)
@@ -107,6 +123,7 @@ async def statements_per_order(rt: Runtime, db: str, n: int, stats: bool, timeou
     # PGSTAT_IDLE_INTERVAL); pg_stat_statements counts at once.
     await asyncio.sleep(11.0)
     after = pg_counters(db)
+    redis_after = redis_commands(redis_url)
     per_order = {k: round((after[k] - before.get(k, 0)) / len(ids), 2) for k in after}
     result = {
         "orders": len(ids),
@@ -116,6 +133,9 @@ async def statements_per_order(rt: Runtime, db: str, n: int, stats: bool, timeou
         "rows_updated_per_order": per_order["tup_updated"],
         "counters_per_order": per_order,
     }
+    if redis_before is not None and redis_after is not None:
+        # Every client's commands over the window (the bench's two INFO calls included).
+        result["redis_commands_per_order"] = round((redis_after - redis_before) / len(ids), 1)
     if stats:
         merged: dict[str, int] = {}
         for query, calls in statements_read(db):  # one text may have several query ids

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bench import invocations
 from bench.http import submit_stats
 from bench.pipeline import e2e_stats
 from bench.postgres import lifecycle_times, wait_terminal
@@ -59,6 +60,7 @@ async def burst_with_websockets(
     )
     ws = {
         "sockets": len(watches),
+        "opened": sum(w.opened_at is not None for w in watches),
         "followed_to_terminal": sum(
             bool(w.events) and w.events[-1]["status"] in TERMINAL for w in watches
         ),
@@ -79,18 +81,24 @@ async def default_latency(
     """Bursts at the default latency, after a warm-up; order bodies from ``offset`` on."""
     with fresh_database(services.admin_url) as db:
         log = log_dir / "runtime-default.log"
-        with services.runtime(db, settings, log, concurrency=args.concurrency) as rt:
+        with services.runtime(
+            db, settings, log, concurrency=args.concurrency, module=invocations.LAUNCHER
+        ) as rt:
             say("default latency: warm-up")
             await burst_with_websockets(rt, db, 20, args.concurrency, 0, args.timeout)
             runs = []
             for i in range(args.runs):
                 offset += args.latency_orders
+                mark = len(rt.log())
                 submit, e2e, ws = await burst_with_websockets(
                     rt, db, args.latency_orders, args.concurrency, offset, args.timeout
                 )
-                runs.append({"submit": submit, "e2e": e2e, "ws": ws})
+                text = await invocations.settled_log(rt, mark)
+                cost = invocations.per_order(text, e2e["expected"])
+                runs.append({"submit": submit, "e2e": e2e, "ws": ws, "invocations": cost})
                 say(
                     f"default latency run {i + 1}: {e2e.get('orders_per_s')} orders/s, "
-                    f"push p50 {ws['push_p50_ms']} ms"
+                    f"push p50 {ws['push_p50_ms']} ms, "
+                    f"{cost['invocation_s_per_order']} invocation-s/order"
                 )
     return runs

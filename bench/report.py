@@ -104,7 +104,72 @@ def _default_rows(p: dict) -> list[Row]:
             "push_p99_ms",
             f"{sum(w['live_events'] for w in ws)} live events",
         ),
+        _over_runs(
+            "default latency: invocation-seconds per order",
+            [r.get("invocations", {}) for r in p["default"]],
+            "invocation_s_per_order",
+            "sum of handler durations / orders; target <= 0.5",
+        ),
     ]
+
+
+def _capacity_rows(p: dict) -> list[Row]:
+    rows: list[Row] = []
+    if "burst" in p:
+        b = p["burst"]
+        n = b["e2e"].get("expected")
+        rows += [
+            ("burst: sockets opened", f"{b['ws']['opened']} / {n}", "", "one client per order"),
+            (
+                "burst: clients that got the terminal status",
+                f"{b['ws']['followed_to_terminal']} / {n}",
+                "",
+                f"{b['ws']['errors']} client errors",
+            ),
+            ("burst: submit->confirmed p99 (ms)", b["e2e"].get("latency_p99_ms"), "", "default"),
+            (
+                "burst: invocation-seconds per order",
+                b["invocations"].get("invocation_s_per_order"),
+                "",
+                f"{b['invocations'].get('invocations_per_order')} invocations per order",
+            ),
+        ]
+    if "connections" in p:
+        c = p["connections"]
+        rows.append(
+            (
+                "connections: open together / dropped",
+                f"{c['opened']} / {c['dropped']}",
+                "",
+                f"of {c['connections']}; {c['replayed']} got their replay; "
+                f"connect p99 {c['connect_p99_ms']} ms",
+            )
+        )
+    if "posts" in p:
+        s = p["posts"]
+        note = f"{s['requests']} at once; p99 {s['latency_p99_ms']} ms"
+        rows += [
+            ("concurrent POSTs: errors", s["errors"], "", note),
+            ("concurrent POSTs: requests/s", s["req_per_s"], "", ""),
+        ]
+    if "flood" in p:
+        f = p["flood"]
+        back = f["rss_back_after_s"]
+        rows += [
+            (
+                "flood: submit p99 without / with (ms)",
+                f"{f['submit_p99_ms_without_flood']} / {f['submit_p99_ms_with_flood']}",
+                "",
+                f"{f['frames']} frames on one socket, 10 clients",
+            ),
+            (
+                "flood: runtime RSS before / peak / end (MiB)",
+                f"{f['rss_before_mib']} / {f['rss_peak_mib']} / {f['rss_end_mib']}",
+                "",
+                f"back after {back} s" if back is not None else "not back within 30 s",
+            ),
+        ]
+    return rows
 
 
 def _statement_rows(s: dict) -> list[Row]:
@@ -134,6 +199,9 @@ def _statement_rows(s: dict) -> list[Row]:
             "pg_stat_database tup_*",
         )
     )
+    if "redis_commands_per_order" in s:
+        note = "INFO total_commands_processed, idle periods included"
+        rows.append(("Redis commands per order", s["redis_commands_per_order"], "", note))
     return rows
 
 
@@ -160,6 +228,7 @@ def summary_rows(results: dict) -> list[Row]:
         rows += _default_rows(p)
     if "statements" in p:
         rows += _statement_rows(p["statements"])
+    rows += _capacity_rows(p)
     if "router" in p and "routes_per_s" in p["router"]:
         r = p["router"]
         note = f"{r.get('quotes_per_s')} venue quotes/s; bench/router.py"
@@ -194,6 +263,21 @@ def print_table(results: dict) -> None:
         f"{services.get('redis')}; SQS {services.get('sqs')}. "
         f"Runs: {results['settings']['runs']} after a warm-up."
     )
+
+
+def print_baseline(baseline: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    if not baseline["found"]:
+        print(f"baseline {baseline['rev']}: its bench wrote no results")
+        return
+    table = Table(title=f"this commit / {baseline['rev']}, same session", title_justify="left")
+    for name in ("metric", "new", "old", "new / old"):
+        table.add_column(name, justify="left" if name == "metric" else "right")
+    for row in baseline["ratios"]:
+        table.add_row(row["metric"], _fmt(row["new"]), _fmt(row["old"]), _fmt(row["new_over_old"]))
+    Console(width=140).print(table)
 
 
 def _fmt(value) -> str:

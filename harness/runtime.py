@@ -74,8 +74,10 @@ class Runtime:
         log_path: Path | None = None,
         health_path: str | None = "/api/health",
         extra_args: tuple[str, ...] = (),
+        module: str = "localaws",  # or a launcher taking the same arguments
     ):
         self.env = env
+        self.module = module
         self.port = port or free_port()
         data_dir = data_dir or Path(tempfile.gettempdir()) / "order-engine-harness-data"
         self.args = (
@@ -124,7 +126,7 @@ class Runtime:
             log.flush()
             self._log_offset = log.tell()
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "localaws", *self.args],
+                [sys.executable, "-m", self.module, *self.args],
                 cwd=PROJECT_DIR,
                 env=self.env,
                 stdout=log,
