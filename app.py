@@ -2,7 +2,7 @@
 
 from chalice import Chalice, Rate
 
-from chalicelib import api, aws, logs, reaper, worker, ws
+from chalicelib import api, aws, logs, reaper, web, worker, ws
 from chalicelib.config import get_settings
 from chalicelib.notify import Notifier
 
@@ -39,6 +39,26 @@ def health():
 @app.route("/api/openapi.json", methods=["GET"])
 def openapi():
     return api.openapi_document()
+
+
+@app.route("/", methods=["GET"])
+def dashboard():
+    return web.dashboard(app.current_request)
+
+
+@app.route("/static/{name}", methods=["GET"])
+def static_file(name):
+    return web.asset(name)
+
+
+@app.route("/api/docs", methods=["GET"])
+def api_docs():
+    return web.docs(app.current_request)
+
+
+@app.route("/api/docs/{name}", methods=["GET"])
+def api_docs_file(name):
+    return web.docs_asset(name)
 
 
 @app.on_sqs_message(

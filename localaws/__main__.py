@@ -163,7 +163,7 @@ async def serve(args: argparse.Namespace, sock: socket.socket, found: services.S
     http = f"http://localhost:{port}"
     log.info(
         "order engine ready: http=%s/api ws=%s management=%s sqs=%s db=%s redis=%s "
-        "(%d SQS handler(s) x %d, %d schedule(s))",
+        "(%d SQS handler(s) x %d, %d schedule(s)) dashboard=%s/",
         http,
         os.environ["WS_PUBLIC_URL"],
         os.environ["WS_MANAGEMENT_ENDPOINT"],
@@ -173,6 +173,7 @@ async def serve(args: argparse.Namespace, sock: socket.socket, found: services.S
         sum(isinstance(s, SqsPoller) for s in sources),
         args.concurrency,
         sum(isinstance(s, Schedule) for s in sources),
+        http,
     )
 
     await _until_signalled()

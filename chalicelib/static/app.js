@@ -1,0 +1,217 @@
+// The dashboard: sign in with an API key (kept in this tab's sessionStorage), place market
+// orders, follow them live over one WebSocket, open an order's details, see execution quality.
+
+import { Api } from "./api.js";
+import { Blotter } from "./blotter.js";
+import { Drawer } from "./drawer.js";
+import { el } from "./format.js";
+import { Live } from "./live.js";
+import { QuotePreview } from "./quote.js";
+import { StatsPanel } from "./stats.js";
+
+const KEY_STORAGE = "orderEngine.apiKey";
+const FIELDS = ["tokenIn", "tokenOut", "amount", "slippageBps", "venues"];
+const CONNECTION_TEXT = {
+  connecting: "Connecting…",
+  live: "Live",
+  reconnecting: "Reconnecting…",
+  offline: "Not connected",
+};
+const config = JSON.parse(document.getElementById("config").textContent);
+const $ = (id) => document.getElementById(id);
+
+// What the page holds while signed in; exposed for debugging from the console.
+const state = { api: null, live: null };
+window.dashboard = state;
+
+function setConnection(status) {
+  const node = $("connection");
+  node.dataset.state = status;
+  node.textContent = CONNECTION_TEXT[status];
+}
+
+function fillForm() {
+  const [tokenIn, tokenOut] = [$("token-in"), $("token-out")];
+  for (const symbol of config.tokens) {
+    tokenIn.append(el("option", { value: symbol, text: symbol }));
+    tokenOut.append(el("option", { value: symbol, text: symbol }));
+  }
+  tokenIn.value = "SOL";
+  tokenOut.value = "USDC";
+  $("venue-options").replaceChildren(
+    ...config.venues.map((venue) =>
+      el(
+        "label",
+        { class: "check" },
+        el("input", { type: "checkbox", name: "venue", value: venue, checked: true }),
+        ` ${venue}`,
+      ),
+    ),
+  );
+}
+
+function orderBody() {
+  const venues = [...document.querySelectorAll("input[name=venue]:checked")].map((i) => i.value);
+  const body = {
+    type: "market",
+    tokenIn: $("token-in").value,
+    tokenOut: $("token-out").value,
+    amount: $("amount").value.trim(),
+    slippageBps: Number($("slippage").value),
+  };
+  // Both venues is the default; none checked is sent as [] so the API names the mistake.
+  if (venues.length !== config.venues.length) body.venues = venues;
+  return body;
+}
+
+function clearErrors() {
+  for (const field of FIELDS) $(`${field}-error`).textContent = "";
+  for (const input of document.querySelectorAll("#order-form [aria-invalid]")) {
+    input.removeAttribute("aria-invalid");
+  }
+  $("order-error").textContent = "";
+}
+
+// The API's 422 details ({field, message}) next to their fields; true when one was placed.
+function showFieldErrors(details) {
+  let placed = false;
+  for (const detail of Array.isArray(details) ? details : []) {
+    const field = String(detail.field || "").split(".")[0];
+    const target = $(`${field}-error`);
+    if (!target) continue;
+    target.textContent = detail.message;
+    document.querySelector(`#order-form [name=${field}]`)?.setAttribute("aria-invalid", "true");
+    placed = true;
+  }
+  return placed;
+}
+
+async function placeOrder(event) {
+  event.preventDefault();
+  clearErrors();
+  const body = orderBody();
+  const button = $("place-order");
+  button.disabled = true;
+  try {
+    const answer = await state.api.post("api/orders/execute", body);
+    state.blotter.add({
+      id: answer.orderId,
+      tokenIn: body.tokenIn,
+      tokenOut: body.tokenOut,
+      amountInUi: body.amount,
+      status: answer.status,
+      createdAt: new Date().toISOString(),
+    });
+    state.live.follow(answer.orderId);
+  } catch (error) {
+    if (!showFieldErrors(error.details)) $("order-error").textContent = error.message;
+    if (error.status === 422) document.querySelector("#order-form [aria-invalid]")?.focus();
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function signIn(apiKey) {
+  const api = new Api(apiKey);
+  const page = await api.get("api/orders", { limit: 20 }); // throws on a refused key
+  sessionStorage.setItem(KEY_STORAGE, apiKey);
+  state.api = api;
+  for (const part of [state.drawer, state.quote, state.stats]) part.api = api;
+  state.live = new Live(config.wsUrl, apiKey, {
+    onStatus: (event) => {
+      state.blotter.update(event);
+      if (state.drawer.orderId === event.orderId) state.drawer.refresh();
+    },
+    onState: setConnection,
+    onError: (error) => console.warn("websocket:", error.message),
+  });
+  for (const order of page.orders) {
+    state.blotter.add(order, { append: true });
+    state.live.follow(order.id);
+  }
+  state.live.start();
+  state.stats.load();
+  $("sign-in").hidden = true;
+  $("dashboard").hidden = false;
+  $("sign-out").hidden = false;
+  $("amount").focus();
+}
+
+function signOut() {
+  sessionStorage.removeItem(KEY_STORAGE);
+  state.live?.stop();
+  state.blotter.clear();
+  if (state.drawer.nodes.dialog.open) state.drawer.nodes.dialog.close();
+  state.api = null;
+  state.live = null;
+  setConnection("offline");
+  $("dashboard").hidden = true;
+  $("sign-out").hidden = true;
+  $("sign-in").hidden = false;
+  $("api-key").value = "";
+  $("api-key").focus();
+}
+
+async function submitKey(event) {
+  event.preventDefault();
+  const key = $("api-key").value.trim();
+  const error = $("api-key-error");
+  error.textContent = "";
+  if (!key) {
+    error.textContent = "Enter an API key.";
+    return;
+  }
+  try {
+    await signIn(key);
+  } catch (e) {
+    error.textContent = [401, 403].includes(e.status) ? "This API key was refused." : e.message;
+  }
+}
+
+function start() {
+  fillForm();
+  state.blotter = new Blotter({
+    body: $("blotter"),
+    empty: $("blotter-empty"),
+    log: $("blotter-log"),
+    onOpen: (orderId) => state.drawer.open(orderId),
+  });
+  state.drawer = new Drawer(null, {
+    dialog: $("drawer"),
+    title: $("drawer-title"),
+    body: $("drawer-body"),
+    error: $("drawer-error"),
+    cancel: $("cancel-order"),
+    close: $("drawer-close"),
+  });
+  state.quote = new QuotePreview(
+    null,
+    {
+      note: $("quote-note"),
+      figures: $("quote-figures"),
+      price: $("quote-price"),
+      out: $("quote-out"),
+      min: $("quote-min"),
+      impact: $("quote-impact"),
+      split: $("quote-split"),
+    },
+    { onFieldErrors: showFieldErrors },
+  );
+  state.stats = new StatsPanel(null, {
+    note: $("stats-note"),
+    body: $("stats-body"),
+    windowSelect: $("stats-window"),
+  });
+  $("sign-in-form").addEventListener("submit", submitKey);
+  $("sign-out").addEventListener("click", signOut);
+  $("order-form").addEventListener("submit", placeOrder);
+  $("order-form").addEventListener("input", () => {
+    $("amount-unit").textContent = `(${$("token-in").value})`;
+    if (state.api) state.quote.update(orderBody());
+  });
+  $("amount-unit").textContent = `(${$("token-in").value})`;
+  const saved = sessionStorage.getItem(KEY_STORAGE);
+  if (saved) signIn(saved).catch(() => signOut());
+}
+
+start();

@@ -1,0 +1,130 @@
+// The order drawer (a modal <dialog>): the order, its route's legs, the transaction signature,
+// its full history (GET api/orders/{id}), and Cancel while the order can still be cancelled.
+
+import { el, number, percent, shortId, splitBar, time } from "./format.js";
+
+const CANCELLABLE = new Set(["pending", "routing", "building"]);
+
+function row(term, ...value) {
+  return el("div", {}, el("dt", { text: term }), el("dd", {}, ...value));
+}
+
+function legsTable(legs) {
+  const head = ["Venue", "Pool", "In", "Out", "Min out", "Price impact"];
+  return el(
+    "table",
+    { class: "legs" },
+    el("caption", { text: "Route legs (base units)" }),
+    el("thead", {}, el("tr", {}, ...head.map((h) => el("th", { scope: "col", text: h })))),
+    el(
+      "tbody",
+      {},
+      ...legs.map((leg) =>
+        el(
+          "tr",
+          {},
+          el("td", { text: leg.venue }),
+          el("td", { class: "mono", text: shortId(String(leg.poolId ?? "")) }),
+          el("td", { text: String(leg.inAmount) }),
+          el("td", { text: String(leg.outAmount) }),
+          el("td", { text: String(leg.minOut) }),
+          el("td", { text: percent(leg.priceImpactPct) }),
+        ),
+      ),
+    ),
+  );
+}
+
+function historyList(history) {
+  return el(
+    "ol",
+    { class: "history" },
+    ...history.map((entry) => {
+      const reason = entry.payload?.reason ? ` — ${entry.payload.reason}` : "";
+      return el(
+        "li",
+        { "data-seq": entry.seq },
+        el("span", { class: "chip", "data-status": entry.status, text: entry.status }),
+        ` #${entry.seq} at ${time(entry.createdAt)}${reason}`,
+      );
+    }),
+  );
+}
+
+export class Drawer {
+  constructor(api, { dialog, title, body, error, cancel, close }) {
+    this.api = api;
+    this.nodes = { dialog, title, body, error, cancel };
+    this.orderId = null;
+    this.cancelAvailable = true;
+    close.addEventListener("click", () => dialog.close());
+    cancel.addEventListener("click", () => this.cancel());
+    dialog.addEventListener("close", () => {
+      this.orderId = null;
+    });
+  }
+
+  async open(orderId) {
+    this.orderId = orderId;
+    this.nodes.error.textContent = "";
+    this.nodes.title.textContent = `Order ${shortId(orderId)}`;
+    if (!this.nodes.dialog.open) this.nodes.dialog.showModal();
+    await this.refresh();
+  }
+
+  // Called on each live status of the open order.
+  async refresh() {
+    const orderId = this.orderId;
+    if (!orderId) return;
+    try {
+      const detail = await this.api.get(`api/orders/${encodeURIComponent(orderId)}`);
+      if (orderId === this.orderId) this.render(detail);
+    } catch (error) {
+      this.nodes.error.textContent = error.message;
+    }
+  }
+
+  render({ order, history }) {
+    const route = order.route;
+    const split = el("div", { class: "split", role: "img" });
+    const parts = [
+      el(
+        "dl",
+        { class: "details" },
+        row("Status", el("span", { class: "chip", "data-status": order.status, text: order.status })),
+        row("Pair", `${order.tokenIn} → ${order.tokenOut}`),
+        row("Amount in", `${number(order.amountInUi, 12)} ${order.tokenIn}`),
+        order.amountOutUi ? row("Amount out", `${number(order.amountOutUi, 12)} ${order.tokenOut}`) : null,
+        order.executedPrice ? row("Executed price", number(order.executedPrice, 10)) : null,
+        row("Max slippage", `${order.slippageBps} bps`),
+        row("Attempts", String(order.attempts)),
+        order.failureReason ? row("Failure", order.failureReason) : null,
+        row("Transaction", order.txHash ? el("code", { class: "signature", text: order.txHash }) : "—"),
+      ),
+    ];
+    if (route?.legs?.length) {
+      parts.push(el("h3", { text: `Route: ${route.kind || "route"}` }), split, legsTable(route.legs));
+      splitBar(split, route.legs.map((leg) => ({ venue: leg.venue, share: leg.inAmount })));
+    }
+    parts.push(el("h3", { text: "History" }), historyList(history));
+    this.nodes.body.replaceChildren(...parts.filter(Boolean));
+    this.nodes.cancel.hidden = !(this.cancelAvailable && CANCELLABLE.has(order.status));
+  }
+
+  async cancel() {
+    const orderId = this.orderId;
+    this.nodes.error.textContent = "";
+    try {
+      await this.api.post(`api/orders/${encodeURIComponent(orderId)}/cancel`);
+      await this.refresh();
+    } catch (error) {
+      if (error.routeMissing) {
+        this.cancelAvailable = false;
+        this.nodes.cancel.hidden = true;
+        this.nodes.error.textContent = "Cancelling is not available on this server.";
+      } else {
+        this.nodes.error.textContent = error.message;
+      }
+    }
+  }
+}
