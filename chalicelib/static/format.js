@@ -54,7 +54,7 @@ export function splitBar(container, legs) {
         { class: `segment venue-${part.venue}` },
         `${part.venue} ${Math.round(part.pct)}%`,
       );
-      segment.style.flexGrow = String(part.pct);
+      segment.style.width = `${part.pct}%`;
       return segment;
     }),
   );

@@ -1,0 +1,106 @@
+"""Headless Chromium through Playwright (sync API), and the engine it talks to.
+
+The browser is Debian's ``/usr/bin/chromium`` (``CHROMIUM`` overrides the path): Playwright
+never downloads one of its own here. Without it the browser tests skip with one line saying
+how to get it, and fail instead when ``CI`` is set, so CI cannot pass without running them.
+"""
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from tests.runtime.harness import ADMIN_URL, Runtime, clean_env
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+# Slow enough to watch: an order sits ~1.5 s in routing and ~3 s in submitted.
+LATENCY = {"QUOTE_LATENCY_MS": "1500", "EXEC_LATENCY_MIN_MS": "3000", "EXEC_LATENCY_MAX_MS": "3000"}
+ENGINE_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+
+
+def missing_browser() -> str | None:
+    """Why the browser tests cannot run here, or None."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "Playwright is not installed: pip install -r requirements-dev.txt"
+    if not (shutil.which(CHROMIUM) or os.access(CHROMIUM, os.X_OK)):
+        return f"no Chromium at {CHROMIUM}: apt-get install chromium (or set CHROMIUM=<path>)"
+    return None
+
+
+def require_browser() -> None:
+    reason = missing_browser()
+    if reason is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"browser tests cannot run in CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def launch(playwright):
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+class EngineDatabase:
+    """A database of its own for one engine, dropped afterwards."""
+
+    def __init__(self):
+        self.name = f"order_engine_web_{uuid.uuid4().hex[:8]}"
+        self.url = f"postgresql://postgres@127.0.0.1:5432/{self.name}"
+
+    def __enter__(self) -> str:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
+        return self.url
+
+    def __exit__(self, *exc) -> None:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+            conn.execute(drop.format(sql.Identifier(self.name)))
+
+
+def start_engine(database_url: str, data_dir: Path, **env: str) -> Runtime:
+    environment = clean_env(DATABASE_URL=database_url, REDIS_URL=ENGINE_REDIS_URL, **env)
+    return Runtime(environment, data_dir=data_dir).wait_ready()
+
+
+def api_key(data_dir: Path) -> str:
+    """The development key the engine wrote, once it has keys; any key before that."""
+    path = data_dir / "dev-api-key"
+    return path.read_text().strip() if path.exists() else "test-key"
+
+
+def sign_in(page, base_url: str, key: str) -> None:
+    page.goto(f"{base_url}/")
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="New market order").wait_for()
+
+
+def place_order(page, amount: str, token_in: str = "SOL", token_out: str = "USDC") -> str:
+    """Fill the form, submit, and return the new row's order id."""
+    rows = page.locator("#blotter tr")
+    before = rows.count()
+    page.get_by_label("Sell").select_option(token_in)
+    page.get_by_label("Buy").select_option(token_out)
+    page.get_by_label("Amount").fill(amount)
+    page.get_by_role("button", name="Place order").click()
+    page.wait_for_function("n => document.querySelectorAll('#blotter tr').length > n", arg=before)
+    return rows.first.get_attribute("data-order-id")

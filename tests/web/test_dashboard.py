@@ -1,0 +1,226 @@
+"""The dashboard in headless Chromium against the running engine: sign in, order, watch it
+live over one WebSocket, survive a dropped socket, errors next to their field, the drawer,
+cancel, the API docs."""
+
+import json
+import re
+import uuid
+
+import pytest
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the fixtures skip, or fail under CI, saying how to install it
+    expect = None
+
+from tests.runtime.harness import FLOW, request
+from tests.web import browser
+
+pytestmark = pytest.mark.integration
+
+
+def trail(page, order_id: str) -> list[tuple[int, str]]:
+    """The (seq, status) events the row received, in the order shown."""
+    items = page.locator(f'tr[data-order-id="{order_id}"] .trail li')
+    return [(int(li.get_attribute("data-seq")), li.text_content()) for li in items.all()]
+
+
+def row(page, order_id: str):
+    return page.locator(f'tr[data-order-id="{order_id}"]')
+
+
+def route_exists(engine, method: str, path: str) -> bool:
+    """False when the gateway has no such route (403/404 without the API's error body)."""
+    status, _, body = request(method, f"{engine.http}{path}")
+    if status not in (403, 404):
+        return True
+    try:
+        return "error" in json.loads(body)
+    except ValueError:
+        return False
+
+
+def test_an_order_goes_live_to_confirmed(signed_in, engine):
+    page = signed_in
+    order_id = browser.place_order(page, "1.5")
+
+    confirmed = row(page, order_id).locator(".chip[data-status=confirmed]")
+    confirmed.wait_for(timeout=20_000)
+
+    assert trail(page, order_id) == list(enumerate(FLOW, start=1))
+    assert row(page, order_id).count() == 1
+    assert "→" in row(page, order_id).locator(".outcome").text_content()  # amount out shown
+    assert "confirmed" in page.locator("#blotter-log").text_content()  # spoken update
+    assert page.locator("#connection").get_attribute("data-state") == "live"
+
+
+def test_a_dropped_socket_resumes_from_the_last_seq_without_duplicates(signed_in):
+    page = signed_in
+    subscribes: list[dict] = []
+    sockets: list = []
+
+    def watch(socket):
+        sockets.append(socket)
+        socket.on(
+            "framesent",
+            lambda payload: (
+                subscribes.append(json.loads(payload)) if '"subscribe"' in str(payload) else None
+            ),
+        )
+
+    page.on("websocket", watch)
+    page.reload()  # the key is in sessionStorage: signed in again, with frames watched
+    page.get_by_role("heading", name="New market order").wait_for()
+    order_id = browser.place_order(page, "0.75", "SOL", "USDT")
+    row(page, order_id).locator(".chip[data-status=submitted]").wait_for(timeout=20_000)
+    seen = trail(page, order_id)
+
+    page.evaluate("window.dashboard.live.socket.close()")  # as a network drop would
+    row(page, order_id).locator(".chip[data-status=confirmed]").wait_for(timeout=20_000)
+
+    assert len(sockets) == 2  # one socket at a time: the first, then its replacement
+    resubscribed = [m for m in subscribes if m["orderId"] == order_id][1:]
+    assert resubscribed == [{"action": "subscribe", "orderId": order_id, "since": seen[-1][0]}]
+    assert trail(page, order_id) == list(enumerate(FLOW, start=1))
+    ids = [r.get_attribute("data-order-id") for r in page.locator("#blotter tr").all()]
+    assert len(ids) == len(set(ids))
+
+
+def test_a_bad_amount_shows_the_api_error_next_to_the_field(signed_in):
+    page = signed_in
+    rows_before = page.locator("#blotter tr").count()
+    page.get_by_label("Amount").fill("1.5.5")
+    page.get_by_role("button", name="Place order").click()
+
+    error = page.locator("#amount-error")
+    error.wait_for()
+    assert "decimal" in error.text_content()
+    assert page.get_by_label("Amount").get_attribute("aria-invalid") == "true"
+    assert page.get_by_label("Amount").evaluate("el => el === document.activeElement")
+    assert page.locator("#blotter tr").count() == rows_before
+
+    page.get_by_label("Amount").fill("2")
+    page.get_by_role("button", name="Place order").click()
+    page.wait_for_function(
+        "n => document.querySelectorAll('#blotter tr').length > n", arg=rows_before
+    )
+    assert error.is_hidden()  # cleared by the next good order
+
+
+def test_the_drawer_shows_history_route_and_signature(signed_in):
+    page = signed_in
+    order_id = browser.place_order(page, "250", "USDC", "SOL")
+    row(page, order_id).locator(".chip[data-status=confirmed]").wait_for(timeout=20_000)
+
+    row(page, order_id).get_by_role("button", name=re.compile("Details")).click()
+    drawer = page.get_by_role("dialog")
+    drawer.locator(".history li").nth(len(FLOW) - 1).wait_for()
+
+    history = drawer.locator(".history li")
+    assert [int(li.get_attribute("data-seq")) for li in history.all()] == [1, 2, 3, 4, 5]
+    assert drawer.locator(".legs tbody tr").count() >= 1
+    assert re.fullmatch(r"[1-9A-HJ-NP-Za-km-z]{87,88}", drawer.locator(".signature").text_content())
+    assert drawer.locator(".split").get_attribute("aria-label").startswith("Split across venues")
+    page.keyboard.press("Escape")
+    assert drawer.is_hidden()
+
+
+def test_cancel_an_order_before_it_is_submitted(signed_in, engine):
+    if not route_exists(engine, "POST", f"/api/orders/{uuid.uuid4()}/cancel"):
+        pytest.skip("POST /api/orders/{id}/cancel is not on this server")
+    page = signed_in
+    order_id = browser.place_order(page, "1", "SOL", "USDC")
+    row(page, order_id).get_by_role("button", name=re.compile("Details")).click()
+    page.get_by_role("button", name="Cancel order").click()
+
+    row(page, order_id).locator(".chip[data-status=cancelled]").wait_for(timeout=20_000)
+    assert trail(page, order_id)[-1][1] == "cancelled"
+
+
+def test_without_the_cancel_route_the_drawer_says_so(signed_in, engine):
+    if route_exists(engine, "POST", f"/api/orders/{uuid.uuid4()}/cancel"):
+        pytest.skip("this server has POST /api/orders/{id}/cancel")
+    page = signed_in
+    order_id = browser.place_order(page, "1", "SOL", "USDC")
+    row(page, order_id).get_by_role("button", name=re.compile("Details")).click()
+    page.get_by_role("button", name="Cancel order").click()
+
+    unavailable = "Cancelling is not available on this server."
+    expect(page.locator("#drawer-error")).to_have_text(unavailable)
+    expect(page.get_by_role("button", name="Cancel order")).to_be_hidden()
+
+
+def test_quote_and_stats_panels_follow_what_the_server_has(signed_in, engine):
+    page = signed_in
+    page.get_by_label("Amount").fill("3")
+    stats_note = page.locator("#stats-note")
+    if not route_exists(engine, "GET", "/api/quote"):
+        page.get_by_text("Quote preview is not available on this server.").wait_for()
+    else:
+        page.locator("#quote-figures").wait_for()
+        assert "SOL" in page.locator("#quote-price").text_content()
+    if not route_exists(engine, "GET", "/api/stats"):
+        page.get_by_text("Execution statistics are not available on this server.").wait_for()
+        assert page.get_by_label("Window").is_disabled()
+    else:
+        page.wait_for_function("document.querySelector('#stats-note').textContent !== 'Loading…'")
+        assert "could not" not in stats_note.text_content()
+
+
+def test_quote_preview_and_charts_render_what_the_api_answers(page, engine):
+    """The quote and stats routes answered by the test (their documented shapes): the page
+    shows price, minimum, impact, the split bar and the charts."""
+    quote = {
+        "inAmount": "2000000000", "inAmountUi": "2", "outAmount": "300000000",
+        "outAmountUi": "300", "minOut": "297000000", "minOutUi": "297",
+        "priceImpactPct": "0.12",
+        "routePlan": [
+            {"percent": 60, "swapInfo": {"label": "raydium", "inAmount": "1200000000"}},
+            {"percent": 40, "swapInfo": {"label": "meteora", "inAmount": "800000000"}},
+        ],
+    }  # fmt: skip
+    stats = {
+        "window": "24h",
+        "orders": {"confirmed": 40, "failed": 2},
+        "latencyMs": {"p50": 3100, "p99": 5200},
+        "slippageBps": {"median": 12},
+        "confirmedPerHour": [3, 5, 2, 8, 6],
+    }
+    page.route("**/api/quote?*", lambda route: route.fulfill(json=quote))
+    page.route("**/api/stats?*", lambda route: route.fulfill(json=stats))
+    browser.sign_in(page, engine.http, browser.api_key(engine.data_dir))
+    page.get_by_label("Amount").fill("2")
+
+    page.locator("#quote-figures").wait_for()
+    assert page.locator("#quote-price").text_content() == "1 SOL = 150 USDC"
+    assert page.locator("#quote-min").text_content() == "297 USDC"
+    assert page.locator("#quote-impact").text_content() == "0.12%"
+    split = page.locator("#quote-split")
+    assert split.get_attribute("aria-label") == "Split across venues: raydium 60%, meteora 40%"
+    widths = [s.bounding_box()["width"] for s in split.locator(".segment").all()]
+    assert widths[0] == pytest.approx(1.5 * widths[1], rel=0.05)
+
+    charts = page.locator("#stats-body figure")
+    charts.first.wait_for()
+    captions = [c.text_content() for c in page.locator("#stats-body figcaption").all()]
+    assert captions == ["orders", "latency ms", "confirmed per hour"]
+    assert page.locator("#stats-body svg rect.bar").count() == 4
+    assert "median" in page.locator("#stats-body dl").text_content()
+
+
+def test_api_docs_render_the_openapi_document(page, engine):
+    page.goto(f"{engine.http}/api/docs")
+    page.locator(".opblock-summary-path").first.wait_for(timeout=20_000)
+    shown = page.locator(".opblock-summary-path").all()
+    paths = {p.text_content().replace("\u200b", "") for p in shown}
+    assert {"/api/orders/execute", "/api/orders/{order_id}", "/api/orders"} <= paths
+
+
+def test_phone_width_keeps_everything_reachable(signed_in):
+    page = signed_in
+    page.set_viewport_size(browser.PHONE)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= browser.PHONE["width"]  # no sideways scrolling
+    for name in ("Amount", "Sell", "Buy"):
+        assert page.get_by_label(name).is_visible()
+    assert page.get_by_role("button", name="Place order").is_visible()
