@@ -35,7 +35,7 @@ export class Blotter {
       "tr",
       { "data-order-id": order.id },
       el("td", { class: "col-time", text: time(order.createdAt) }),
-      el("td", { text: `${order.tokenIn} → ${order.tokenOut}` }),
+      el("td", { class: "col-pair", text: `${order.tokenIn} → ${order.tokenOut}` }),
       el("td", {}, el("span", { text: `${number(order.amountInUi)} ${order.tokenIn}` }), outcome),
       el("td", {}, chip),
       el("td", { class: "col-trail" }, trail),

@@ -45,13 +45,18 @@ def missing_browser() -> str | None:
     return None
 
 
-def require_browser() -> None:
+def skip_module_without_browser() -> None:
+    """At a test module's import: one skip line for the module; under CI nothing is skipped,
+    and the ``chromium`` fixture fails each test instead (the rest of the suite still runs)."""
     reason = missing_browser()
-    if reason is None:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"browser tests cannot run in CI: {reason}", pytrace=False)
-    pytest.skip(reason)
+    if reason is not None and not os.environ.get("CI"):
+        pytest.skip(reason, allow_module_level=True)
+
+
+def fail_without_browser() -> None:
+    reason = missing_browser()
+    if reason is not None:
+        pytest.fail(f"browser tests cannot run: {reason}", pytrace=False)
 
 
 def launch(playwright):

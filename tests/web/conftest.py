@@ -25,7 +25,7 @@ def pytest_runtest_makereport(item, call):
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
     """The engine on a free port, slow enough to watch each status; its data dir too."""
-    browser.require_browser()
+    browser.fail_without_browser()
     client = redis.Redis.from_url(browser.ENGINE_REDIS_URL)
     client.flushdb()
     data_dir = tmp_path_factory.mktemp("data")
@@ -40,7 +40,7 @@ def engine(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def chromium():
-    browser.require_browser()
+    browser.fail_without_browser()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -17,6 +17,7 @@ from tests.runtime.harness import FLOW, request
 from tests.web import browser
 
 pytestmark = pytest.mark.integration
+browser.skip_module_without_browser()
 
 
 def trail(page, order_id: str) -> list[tuple[int, str]]:
@@ -163,7 +164,7 @@ def test_quote_and_stats_panels_follow_what_the_server_has(signed_in, engine):
         page.get_by_text("Execution statistics are not available on this server.").wait_for()
         assert page.get_by_label("Window").is_disabled()
     else:
-        page.wait_for_function("document.querySelector('#stats-note').textContent !== 'Loading…'")
+        expect(stats_note).not_to_have_text("Loading…")
         assert "could not" not in stats_note.text_content()
 
 

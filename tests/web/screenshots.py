@@ -1,0 +1,63 @@
+"""``python -m tests.web.screenshots``: the README's screenshots of the dashboard, taken from
+a real engine in headless Chromium: ``docs/dashboard-desktop.png`` (1280 px) and
+``docs/dashboard-phone.png`` (390 px)."""
+
+import sys
+import tempfile
+from pathlib import Path
+
+from tests.runtime.harness import PROJECT_DIR
+from tests.web import browser
+
+ORDERS = [  # (amount, in, out, slippage bps): the last one fails (output below its minimum)
+    ("1.5", "SOL", "USDC", "100"),
+    ("250", "USDC", "SOL", "100"),
+    ("400", "JUP", "USDC", "50"),
+    ("50000000", "SOL", "USDC", "1"),
+]
+
+
+def take(page, base_url: str, key: str) -> None:
+    browser.sign_in(page, base_url, key)
+    for amount, token_in, token_out, bps in ORDERS:
+        page.get_by_label("Max slippage (basis points)").fill(bps)
+        browser.place_order(page, amount, token_in, token_out)
+    page.wait_for_function(
+        "n => document.querySelectorAll("
+        "'#blotter tr[data-status=confirmed], #blotter tr[data-status=failed]').length === n",
+        arg=len(ORDERS),
+        timeout=60_000,
+    )
+    page.get_by_label("Max slippage (basis points)").fill("100")
+    browser.place_order(page, "25000000", "BONK", "SOL")  # caught in flight
+    page.locator("#blotter tr[data-status=routing]").wait_for()
+    page.screenshot(path=str(PROJECT_DIR / "docs" / "dashboard-desktop.png"))
+    page.set_viewport_size(browser.PHONE)
+    page.screenshot(path=str(PROJECT_DIR / "docs" / "dashboard-phone.png"), full_page=True)
+
+
+def main() -> int:
+    reason = browser.missing_browser()
+    if reason:
+        print(reason, file=sys.stderr)
+        return 1
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as data, browser.EngineDatabase() as database_url:
+        engine = browser.start_engine(
+            database_url, Path(data), RETRY_BASE_DELAY_S="0", **browser.LATENCY
+        )
+        try:
+            with sync_playwright() as playwright:
+                chromium = browser.launch(playwright)
+                page = chromium.new_page(viewport=browser.DESKTOP)
+                take(page, engine.http, browser.api_key(Path(data)))
+                chromium.close()
+        finally:
+            engine.stop()
+    print("docs/dashboard-desktop.png, docs/dashboard-phone.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
