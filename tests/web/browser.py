@@ -7,14 +7,11 @@ how to get it, and fail instead when ``CI`` is set, so CI cannot pass without ru
 
 import os
 import shutil
-import uuid
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
 
-from tests.runtime.harness import ADMIN_URL, Runtime, clean_env
+from harness.runtime import Runtime, engine_env
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -63,27 +60,14 @@ def launch(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
-class EngineDatabase:
-    """A database of its own for one engine, dropped afterwards."""
-
-    def __init__(self):
-        self.name = f"order_engine_web_{uuid.uuid4().hex[:8]}"
-        self.url = f"postgresql://postgres@127.0.0.1:5432/{self.name}"
-
-    def __enter__(self) -> str:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
-        return self.url
-
-    def __exit__(self, *exc) -> None:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-            conn.execute(drop.format(sql.Identifier(self.name)))
+ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def start_engine(database_url: str, data_dir: Path, **env: str) -> Runtime:
-    environment = clean_env(DATABASE_URL=database_url, REDIS_URL=ENGINE_REDIS_URL, **env)
-    return Runtime(environment, data_dir=data_dir).wait_ready()
+    environment = engine_env(DATABASE_URL=database_url, REDIS_URL=ENGINE_REDIS_URL, **env)
+    runtime = Runtime(environment, data_dir=data_dir, log_path=data_dir / "runtime.log")
+    runtime.data_dir = data_dir
+    return runtime.start()
 
 
 def api_key(data_dir: Path) -> str:

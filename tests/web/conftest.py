@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.runtime.harness import PROJECT_DIR
+from harness.runtime import PROJECT_DIR
+from harness.servers import fresh_database
 from tests.web import browser
 
 FAILURE_DIR = Path(os.environ.get("WEB_SCREENSHOTS", PROJECT_DIR / ".data" / "web-failures"))
@@ -29,11 +30,10 @@ def engine(tmp_path_factory):
     client = redis.Redis.from_url(browser.ENGINE_REDIS_URL)
     client.flushdb()
     data_dir = tmp_path_factory.mktemp("data")
-    with browser.EngineDatabase() as database_url:
+    with fresh_database(browser.ADMIN_URL, "order_engine_web") as database_url:
         runtime = browser.start_engine(database_url, data_dir, **browser.LATENCY)
-        runtime.data_dir = data_dir
         yield runtime
-        assert runtime.stop() == 0, runtime.output
+        assert runtime.stop() == 0, runtime.tail()
     client.flushdb()
     client.close()
 

@@ -6,7 +6,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.runtime.harness import PROJECT_DIR
+from harness.runtime import PROJECT_DIR
+from harness.servers import fresh_database
 from tests.web import browser
 
 ORDERS = [  # (amount, in, out, slippage bps): the last one fails (output below its minimum)
@@ -43,7 +44,10 @@ def main() -> int:
         return 1
     from playwright.sync_api import sync_playwright
 
-    with tempfile.TemporaryDirectory() as data, browser.EngineDatabase() as database_url:
+    with (
+        tempfile.TemporaryDirectory() as data,
+        fresh_database(browser.ADMIN_URL, "order_engine_web") as database_url,
+    ):
         engine = browser.start_engine(
             database_url, Path(data), RETRY_BASE_DELAY_S="0", **browser.LATENCY
         )

@@ -13,7 +13,8 @@ try:
 except ImportError:  # the fixtures skip, or fail under CI, saying how to install it
     expect = None
 
-from tests.runtime.harness import FLOW, request
+from harness.http import request
+from harness.orders import FLOW
 from tests.web import browser
 
 pytestmark = pytest.mark.integration
