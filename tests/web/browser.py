@@ -28,7 +28,13 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 # Slow enough to watch: an order sits ~1.5 s in routing and ~3 s in submitted.
 LATENCY = {"QUOTE_LATENCY_MS": "1500", "EXEC_LATENCY_MIN_MS": "3000", "EXEC_LATENCY_MAX_MS": "3000"}
-ENGINE_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+# The test run's own Postgres and Redis (tests/conftest.py: the machine's or private ones).
+ADMIN_URL = os.environ.get(
+    "TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+ENGINE_REDIS_URL = (
+    os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/9"
+)
 
 
 def missing_browser() -> str | None:
@@ -58,9 +64,6 @@ def fail_without_browser() -> None:
 
 def launch(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-
-
-ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def start_engine(database_url: str, data_dir: Path, **env: str) -> Runtime:
