@@ -21,6 +21,7 @@ class OrderRecord:
     """One row of ``orders``."""
 
     id: uuid.UUID
+    client_id: uuid.UUID
     type: str
     status: OrderStatus
     token_in: Token
@@ -48,6 +49,7 @@ class OrderRecord:
     def from_row(cls, row: dict[str, Any]) -> "OrderRecord":
         return cls(
             id=row["id"],
+            client_id=row["client_id"],
             type=row["type"],
             status=OrderStatus(row["status"]),
             token_in=tokens.resolve(row["token_in"]),
