@@ -28,6 +28,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
+from chalicelib import secrets
 from chalicelib.config import get_settings
 from chalicelib.errors import IdempotencyConflict, TooManyOpenOrders, unavailable_as
 from chalicelib.models import OrderSpec, OrderStatus
@@ -56,11 +57,12 @@ ADMISSION_LOCK = 7132  # pg_advisory_xact_lock(ADMISSION_LOCK, client): one admi
 def pool() -> ConnectionPool:
     """One pool per process: Lambda keeps it warm across invocations."""
     settings = get_settings()
+    password = secrets.database_password()  # from Secrets Manager in AWS
     return ConnectionPool(
         settings.database_url,
         min_size=1,
         max_size=settings.db_pool_max,
-        kwargs={"row_factory": dict_row},
+        kwargs={"row_factory": dict_row, **({"password": password} if password else {})},
         timeout=settings.db_pool_timeout_s,
         check=ConnectionPool.check_connection,
         open=True,
