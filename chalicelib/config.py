@@ -39,6 +39,9 @@ class Settings(BaseSettings):
 
     # WebSocket push. The API Gateway management endpoint; unset: derived from the event.
     ws_management_endpoint: str | None = None
+    # The secret the local emulator's management API asks of every call (generated at each
+    # start of the emulator); unused in AWS, where the calls are signed.
+    ws_management_secret: str | None = None
     # What clients are told to connect to in the 202 answer.
     ws_public_url: str = "ws://localhost:3000/api/orders/execute"
     ws_subscription_ttl_s: int = Field(2 * 3600, ge=60)
