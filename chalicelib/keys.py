@@ -134,7 +134,9 @@ def main(argv=None) -> int:
     commands.add_parser("list", help="every key: prefix, client, created, revoked")
     commands.add_parser("revoke", help="revoke a key by its prefix").add_argument("prefix")
     args = parser.parse_args(argv)
-    store.migrate()
+    from chalicelib import startup  # the key tables may not exist yet
+
+    startup.migrate()
     if args.command == "create":
         new = create(args.name)
         print(f"client {args.name} ({new.client_id}), key {new.prefix}; shown once, keep it:")
