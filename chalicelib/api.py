@@ -94,12 +94,21 @@ def error_middleware(event, get_response):
 # -- callers -------------------------------------------------------------------------------
 
 
+# The principal of a request whose key could not be checked (the database is down): let
+# through the gateway only to be answered 503 by ``caller``, instead of the authorizer's own 500.
+UNVERIFIED = "unverified"
+
+
 def authorize(auth_request):
     """The API Gateway authorizer: the key's client becomes the request's principal.
     A key that is unknown, revoked or malformed is refused (403); no header is a 401."""
     from chalice import AuthResponse
 
-    client_id = keys.client_of(keys.bearer(auth_request.token))
+    try:
+        client_id = keys.client_of(keys.bearer(auth_request.token))
+    except DependencyUnavailable as e:
+        log.warning("API key not checked: %s", e)
+        return AuthResponse(routes=["*"], principal_id=UNVERIFIED)
     if client_id is None:
         return AuthResponse(routes=[], principal_id="anonymous")
     return AuthResponse(routes=["*"], principal_id=str(client_id))
@@ -107,7 +116,10 @@ def authorize(auth_request):
 
 def caller(request) -> uuid.UUID:
     """The client the authorizer admitted, once its rate limit allows the request."""
-    client_id = uuid.UUID(request.context["authorizer"]["principalId"])
+    principal = request.context["authorizer"]["principalId"]
+    if principal == UNVERIFIED:
+        raise DependencyUnavailable("database", RuntimeError("the API key was not checked"))
+    client_id = uuid.UUID(principal)
     wait_s = ratelimit.take(client_id)
     if wait_s:
         raise ApiError(

@@ -91,6 +91,19 @@ def test_a_revoked_key_is_refused_at_once(client, other_key):
     assert stored() == 1
 
 
+def test_a_key_that_cannot_be_checked_is_503_never_a_pass(client, monkeypatch):
+    from chalicelib.errors import DependencyUnavailable
+
+    def down(key):
+        raise DependencyUnavailable("database", OSError("connection refused"))
+
+    monkeypatch.setattr(keys, "client_of", down)
+    for answer in (post(client), client.http.get("/api/orders")):
+        assert answer.status_code == 503
+        assert answer.json_body["error"]["code"] == "dependency_unavailable"
+    assert stored() == 0
+
+
 def test_a_key_is_stored_hashed_with_its_prefix(settings_env):
     new = keys.create("hashed")
     with store.pool().connection() as conn:
