@@ -21,7 +21,6 @@ class OrderRecord:
     """One row of ``orders``."""
 
     id: uuid.UUID
-    client_id: uuid.UUID
     type: str
     status: OrderStatus
     token_in: Token
@@ -44,6 +43,7 @@ class OrderRecord:
     lease_until: datetime | None
     created_at: datetime
     updated_at: datetime
+    client_id: uuid.UUID | None = None  # whose order; None only in records built by hand
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "OrderRecord":
