@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup lock run demo test test-unit lint fmt bench load package migrate clean
+.PHONY: setup lock run demo test test-unit lint fmt bench load package migrate key clean
 
 STAMP := $(VENV)/.installed
 # One lock for Python 3.11-3.13 on Linux and macOS: markers pick per platform and version.
@@ -50,6 +50,9 @@ package: setup  ## the deployable CloudFormation template + code in build/dev/ (
 
 migrate: setup  ## apply database migrations to DATABASE_URL
 	$(BIN)/python -m chalicelib.store migrate
+
+key: setup  ## a new API key for client NAME (shown once): make key NAME=alice
+	$(BIN)/python -m chalicelib.keys create $(or $(NAME),$(error NAME=<client> is required))
 
 clean:
 	rm -rf $(VENV) .venv-3.13 .data .pytest_cache .ruff_cache .hypothesis build

@@ -16,19 +16,31 @@ app.register_middleware(api.error_middleware, "http")
 app.register_middleware(logs.observe, "all")  # log context, metrics flushed per invocation
 
 
-@app.route("/api/orders/execute", methods=["POST"], content_types=api.ACCEPTED_CONTENT_TYPES)
+# Every order route needs an API key (``Authorization: Bearer <key>``); health and the
+# OpenAPI document stay public.
+@app.authorizer(ttl_seconds=settings.auth_cache_ttl_s)
+def api_key(auth_request):
+    return api.authorize(auth_request)
+
+
+@app.route(
+    "/api/orders/execute",
+    methods=["POST"],
+    content_types=api.ACCEPTED_CONTENT_TYPES,
+    authorizer=api_key,
+)
 def execute_order():
     return api.submit_order(app.current_request)
 
 
-@app.route("/api/orders/{order_id}", methods=["GET"])
+@app.route("/api/orders/{order_id}", methods=["GET"], authorizer=api_key)
 def get_order(order_id):
-    return api.get_order(order_id)
+    return api.get_order(app.current_request, order_id)
 
 
-@app.route("/api/orders", methods=["GET"])
+@app.route("/api/orders", methods=["GET"], authorizer=api_key)
 def list_orders():
-    return api.list_orders(app.current_request.query_params or {})
+    return api.list_orders(app.current_request)
 
 
 @app.route("/api/health", methods=["GET"])

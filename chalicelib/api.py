@@ -4,15 +4,19 @@ Every answer is JSON. Errors are ``{"error": {"code", "message", "details"}}``: 
 is a 400/413/422, never a 500, and a dependency that is down is a 503, never a hang.
 """
 
+import email.message
 import functools
 import json
 import logging
+import math
+import re
+import uuid
 from decimal import Decimal
 
 import pydantic
 from chalice import Response
 
-from chalicelib import cache, logs, metrics, openapi, queue, store, tokens
+from chalicelib import cache, keys, logs, metrics, openapi, queue, ratelimit, store, tokens
 from chalicelib.config import get_settings
 from chalicelib.errors import DependencyUnavailable, IdempotencyConflict, TooManyOpenOrders
 from chalicelib.models import (
@@ -30,6 +34,20 @@ log = logging.getLogger(__name__)
 
 ACCEPTED_CONTENT_TYPES = ["application/json"]
 MAX_IDEMPOTENCY_KEY = 255
+MAX_ECHO = 64  # characters of a client's value repeated in an error
+# Only the canonical form of an order id is one: lowercase, hyphenated, nothing around it.
+ORDER_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.ASCII)
+LIMIT_RE = re.compile(r"[0-9]{1,3}", re.ASCII)
+
+
+def clip(value, limit: int = MAX_ECHO) -> str:
+    """A client's value as it may appear in an answer: at most ``limit`` characters."""
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def canonical_order_id(value) -> str | None:
+    return value if isinstance(value, str) and ORDER_ID_RE.fullmatch(value) else None
 
 
 class ApiError(Exception):
@@ -73,7 +91,65 @@ def error_middleware(event, get_response):
     return response
 
 
+# -- callers -------------------------------------------------------------------------------
+
+
+# The principal of a request whose key could not be checked (the database is down): let
+# through the gateway only to be answered 503 by ``caller``, instead of the authorizer's own 500.
+UNVERIFIED = "unverified"
+
+
+def authorize(auth_request):
+    """The API Gateway authorizer: the key's client becomes the request's principal.
+    A key that is unknown, revoked or malformed is refused (403); no header is a 401."""
+    from chalice import AuthResponse
+
+    try:
+        client_id = keys.client_of(keys.bearer(auth_request.token))
+    except DependencyUnavailable as e:
+        log.warning("API key not checked: %s", e)
+        return AuthResponse(routes=["*"], principal_id=UNVERIFIED)
+    if client_id is None:
+        return AuthResponse(routes=[], principal_id="anonymous")
+    return AuthResponse(routes=["*"], principal_id=str(client_id))
+
+
+def caller(request) -> uuid.UUID:
+    """The client the authorizer admitted, once its rate limit allows the request."""
+    principal = request.context["authorizer"]["principalId"]
+    if principal == UNVERIFIED:
+        raise DependencyUnavailable("database", RuntimeError("the API key was not checked"))
+    client_id = uuid.UUID(principal)
+    wait_s = ratelimit.take(client_id)
+    if wait_s:
+        raise ApiError(
+            429,
+            "rate_limited",
+            "too many requests; retry after the Retry-After seconds",
+            headers={"Retry-After": str(wait_s)},
+        )
+    return client_id
+
+
 # -- orders -------------------------------------------------------------------------------
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
+    body = dict(pairs)
+    if len(body) != len(pairs):
+        seen: set[str] = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise ApiError(400, "duplicate_key", f"the key {clip(twice)!r} appears twice")
+    return body
+
+
+def _check_content_type(headers) -> None:
+    """A real media type, not a header that merely mentions one (``text/plain;application/json``
+    is text/plain: the kind a cross-site form sends without a preflight)."""
+    message = email.message.Message()
+    message["content-type"] = headers.get("content-type", "")
+    if message.get_content_type() != "application/json" or message.defects:
+        raise ApiError(415, "unsupported_media_type", "Content-Type must be application/json")
 
 
 def _parse_body(raw: bytes | None) -> dict:
@@ -81,7 +157,7 @@ def _parse_body(raw: bytes | None) -> dict:
     if raw is not None and len(raw) > settings.max_body_bytes:
         raise ApiError(413, "body_too_large", f"body exceeds {settings.max_body_bytes} bytes")
     try:
-        body = json.loads(raw or b"", parse_float=Decimal)
+        body = json.loads(raw or b"", parse_float=Decimal, object_pairs_hook=_no_duplicate_keys)
     except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
         raise ApiError(400, "malformed_json", "the body is not valid JSON") from None
     if not isinstance(body, dict):
@@ -122,6 +198,8 @@ def ws_url(order_id) -> str:
 
 @json_errors
 def submit_order(request) -> Response:
+    client_id = caller(request)
+    _check_content_type(request.headers)
     spec = _validate(_parse_body(request.raw_body))
     key = _idempotency_key(request.headers)
     fingerprint = store.request_fingerprint(
@@ -134,8 +212,14 @@ def submit_order(request) -> Response:
         }
     )
     try:
+        settings = get_settings()
         row, created = store.create_order(
-            spec, key, fingerprint, max_open=get_settings().max_open_orders
+            spec,
+            key,
+            fingerprint,
+            max_open=settings.max_open_orders,
+            client_id=client_id,
+            max_open_per_client=settings.max_open_orders_per_client,
         )
     except IdempotencyConflict as e:
         raise ApiError(
@@ -149,7 +233,7 @@ def submit_order(request) -> Response:
             429,
             "too_many_open_orders",
             f"{e.limit} orders are open; retry shortly",
-            headers={"Retry-After": "1"},
+            headers={"Retry-After": str(_order_duration_s())},
         ) from None
     order_id = str(row.id)
     logs.update(orderId=order_id, status=row.status)
@@ -159,6 +243,12 @@ def submit_order(request) -> Response:
         _enqueue(order_id)
     answer = OrderAccepted(orderId=order_id, status=row.status, wsUrl=ws_url(order_id))
     return Response(body=answer.model_dump(mode="json"), status_code=202 if created else 200)
+
+
+def _order_duration_s() -> int:
+    """How long an order usually stays open: when one of the client's may have finished."""
+    settings = get_settings()
+    return max(1, math.ceil((settings.quote_latency_ms + settings.exec_latency_max_ms) / 1000))
 
 
 def _enqueue(order_id: str) -> None:
@@ -205,10 +295,12 @@ def order_view(order: OrderRecord) -> Order:
 
 
 @json_errors
-def get_order(order_id: str) -> Response:
-    order = store.get_order(order_id)
-    if order is None:
-        raise ApiError(404, "order_not_found", f"no order {order_id}")
+def get_order(request, order_id: str) -> Response:
+    client_id = caller(request)
+    canonical = canonical_order_id(order_id)
+    order = None if canonical is None else store.get_order(canonical, client_id)
+    if order is None:  # another client's order is no more found than a missing one
+        raise ApiError(404, "order_not_found", f"no order {clip(order_id)}")
     entries = [
         HistoryEntry(
             seq=h.seq, status=h.status, payload=h.payload, createdAt=h.created_at.isoformat()
@@ -220,18 +312,18 @@ def get_order(order_id: str) -> Response:
 
 
 @json_errors
-def list_orders(params: dict) -> Response:
+def list_orders(request) -> Response:
+    client_id = caller(request)
+    params = request.query_params or {}
     status = params.get("status")
     if status is not None and status not in OrderStatus.__members__.values():
-        raise ApiError(422, "invalid_query", f"unknown status {status!r}")
-    try:
-        limit = int(params.get("limit", 20))
-    except ValueError:
-        limit = 0
+        raise ApiError(422, "invalid_query", f"unknown status {clip(status)!r}")
+    raw_limit = params.get("limit", "20")
+    limit = int(raw_limit) if LIMIT_RE.fullmatch(raw_limit) else 0
     if not 1 <= limit <= 100:
         raise ApiError(422, "invalid_query", "limit must be an integer from 1 to 100")
     try:
-        rows, cursor = store.list_orders(status, limit, params.get("cursor"))
+        rows, cursor = store.list_orders(status, limit, params.get("cursor"), client_id)
     except ValueError:
         raise ApiError(422, "invalid_query", "malformed cursor") from None
     page = OrderPage(orders=[order_view(r) for r in rows], nextCursor=cursor)

@@ -89,13 +89,27 @@ def aws_session(settings: Settings | None = None) -> boto3.session.Session:
     return boto3.session.Session(region_name=settings.aws_region)
 
 
+MANAGEMENT_SECRET_HEADER = "X-Management-Secret"
+
+
 def management_session(settings: Settings | None = None) -> boto3.session.Session:
-    """The session ``app.websocket_api`` pushes through."""
+    """The session ``app.websocket_api`` pushes through.
+
+    An overridden endpoint (the local emulator) gets ``ws_management_secret`` in a header on
+    every call: the emulator serves its management API on the public port and refuses a
+    call without it. AWS signs the calls instead (SigV4), and needs no such header."""
     settings = settings or get_settings()
     config = management_client_config(settings)
-    if settings.ws_management_endpoint:
-        return EndpointSession(settings.ws_management_endpoint, settings.aws_region, config)
-    return ConfiguredSession(config, region_name=settings.aws_region)
+    if not settings.ws_management_endpoint:
+        return ConfiguredSession(config, region_name=settings.aws_region)
+    session = EndpointSession(settings.ws_management_endpoint, settings.aws_region, config)
+    if secret := settings.ws_management_secret:
+
+        def add_secret(request, **_):
+            request.headers[MANAGEMENT_SECRET_HEADER] = secret
+
+        session.events.register("before-sign.apigatewaymanagementapi", add_secret)
+    return session
 
 
 @lru_cache

@@ -10,6 +10,7 @@ from functools import lru_cache
 
 import redis
 
+from chalicelib import secrets
 from chalicelib.config import get_settings
 from chalicelib.dex import PoolSnapshot
 from chalicelib.errors import unavailable_as
@@ -21,8 +22,10 @@ log = logging.getLogger(__name__)
 def redis_client() -> redis.Redis:
     """One client (and connection pool) per process, reused across Lambda invocations."""
     settings = get_settings()
+    password = secrets.redis_password()  # the AUTH token, from Secrets Manager in AWS
     return redis.Redis.from_url(
         settings.redis_url,
+        **({"password": password} if password else {}),
         decode_responses=True,
         socket_timeout=settings.redis_timeout_s,
         socket_connect_timeout=settings.redis_timeout_s,

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
 
     # WebSocket push. The API Gateway management endpoint; unset: derived from the event.
     ws_management_endpoint: str | None = None
+    # The secret the local emulator's management API asks of every call (generated at each
+    # start of the emulator); unused in AWS, where the calls are signed.
+    ws_management_secret: str | None = None
     # What clients are told to connect to in the 202 answer.
     ws_public_url: str = "ws://localhost:3000/api/orders/execute"
     ws_subscription_ttl_s: int = Field(2 * 3600, ge=60)
@@ -61,6 +64,19 @@ class Settings(BaseSettings):
     reaper_deadline_s: int = Field(300, ge=1)  # a non-terminal order untouched this long is reaped
     max_body_bytes: int = Field(16 * 1024, ge=256)
     max_open_orders: int = Field(10_000, ge=1)  # admission control: 429 beyond this
+    max_open_orders_per_client: int = Field(1_000, ge=1)  # exact, per client
+
+    # Clients. Requests per second (and burst) per client, past which 429; the API
+    # Gateway authorizer's cache (a revoked key still passes there until it expires); the
+    # Origins a WebSocket may be opened from (one not listed is refused; no Origin is fine).
+    rate_limit_per_s: float = Field(20, gt=0)
+    rate_limit_burst: int = Field(40, ge=1)
+    auth_cache_ttl_s: int = Field(60, ge=0, le=3600)
+    ws_allowed_origins: tuple[str, ...] = ("http://localhost:3000", "http://127.0.0.1:3000")
+    # In AWS: the Secrets Manager ids of the database password and the Redis AUTH token,
+    # put into DATABASE_URL and REDIS_URL (which then carry none). Unset locally.
+    database_password_secret: str | None = None
+    redis_auth_secret: str | None = None
     unsent_after_s: int = Field(10, ge=1)  # an order not enqueued by then: its send failed
 
     # Mock venues

@@ -5,7 +5,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from chalicelib import tokens
 from chalicelib.tokens import Token
@@ -41,17 +41,11 @@ class OrderRequest(_Camel):
     amount: StrictStr | StrictInt | Decimal = Field(
         description='UI units of tokenIn, e.g. "1.5"', examples=["1.5"]
     )
-    slippage_bps: int = Field(50, alias="slippageBps", ge=1, le=5000, strict=False)
+    # A JSON integer only: not "100", 100.0, 1e2 or true.
+    slippage_bps: StrictInt = Field(50, alias="slippageBps", ge=1, le=5000)
     venues: list[Literal["raydium", "meteora"]] | None = Field(
         None, min_length=1, description="Optional venue allow-list; both when omitted."
     )
-
-    @field_validator("slippage_bps", mode="before")
-    @classmethod
-    def _not_a_boolean(cls, value):
-        if isinstance(value, bool):  # lax ints take true as 1 bps
-            raise ValueError("slippageBps must be an integer, not a boolean")
-        return value
 
     def to_spec(self) -> "OrderSpec":
         """Resolve tokens and convert the amount; raises ``tokens.TokenError``."""

@@ -43,11 +43,13 @@ class OrderRecord:
     lease_until: datetime | None
     created_at: datetime
     updated_at: datetime
+    client_id: uuid.UUID | None = None  # whose order; None only in records built by hand
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "OrderRecord":
         return cls(
             id=row["id"],
+            client_id=row["client_id"],
             type=row["type"],
             status=OrderStatus(row["status"]),
             token_in=tokens.resolve(row["token_in"]),

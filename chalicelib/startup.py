@@ -7,6 +7,7 @@ after.
   that names the service and the setting that points at it;
 - ``ensure_queues()``: the orders queue and its DLQ, as ``queue_setup`` defines them;
 - ``requeue_open_orders()``: put every open order on the queue again (a new, empty queue);
+- ``dev_api_key(path)``: the development API key kept at ``path``, created when missing;
 - ``close_clients()``: close this process' Postgres pool and Redis client.
 
 ``main`` is ``python -m chalicelib.store migrate`` (``make migrate``).
@@ -17,8 +18,9 @@ import logging
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
-from chalicelib import cache, queue, store
+from chalicelib import cache, keys, queue, store
 from chalicelib.aws import sqs_client
 from chalicelib.config import Settings, get_settings
 from chalicelib.errors import DependencyUnavailable, unavailable_as
@@ -86,6 +88,13 @@ def requeue_open_orders() -> int:
     for order_id in order_ids:
         queue.send_order(order_id)
     return len(order_ids)
+
+
+def dev_api_key(path: Path) -> tuple[str, bool]:
+    """The development key at ``path`` (a new one when missing or no longer valid); whether
+    it was created."""
+    with _answering(POSTGRES):
+        return keys.dev_key(path)
 
 
 def close_clients() -> None:

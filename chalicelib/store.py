@@ -28,6 +28,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
+from chalicelib import secrets
 from chalicelib.config import get_settings
 from chalicelib.errors import IdempotencyConflict, TooManyOpenOrders, unavailable_as
 from chalicelib.models import OrderSpec, OrderStatus
@@ -49,17 +50,19 @@ ORDER_FIELDS = (
 )
 # The orders that may still change (the migrations' partial index names the same set).
 OPEN = "status NOT IN ({})".format(", ".join(f"'{s.value}'" for s in OrderStatus if s.terminal))
+ADMISSION_LOCK = 7132  # pg_advisory_xact_lock(ADMISSION_LOCK, client): one admission at a time
 
 
 @lru_cache
 def pool() -> ConnectionPool:
     """One pool per process: Lambda keeps it warm across invocations."""
     settings = get_settings()
+    password = secrets.database_password()  # from Secrets Manager in AWS
     return ConnectionPool(
         settings.database_url,
         min_size=1,
         max_size=settings.db_pool_max,
-        kwargs={"row_factory": dict_row},
+        kwargs={"row_factory": dict_row, **({"password": password} if password else {})},
         timeout=settings.db_pool_timeout_s,
         check=ConnectionPool.check_connection,
         open=True,
@@ -129,29 +132,41 @@ def request_fingerprint(body: dict[str, Any]) -> str:
 
 
 def create_order(
-    spec: OrderSpec, idempotency_key: str | None, request_hash: str, max_open: int
+    spec: OrderSpec,
+    idempotency_key: str | None,
+    request_hash: str,
+    max_open: int,
+    *,
+    client_id: uuid.UUID,
+    max_open_per_client: int,
 ) -> tuple[OrderRecord, bool]:
-    """Insert the order and its ``pending`` history row in one transaction.
+    """Insert the client's order and its ``pending`` history row in one transaction.
 
-    Returns ``(order, created)``. A reused idempotency key returns the first order
-    (``created`` False) or raises ``IdempotencyConflict`` when the body differs. The
-    unique constraint decides between concurrent duplicates, not a read before the write.
-    Only a new order counts against ``max_open`` (``TooManyOpenOrders``): a retry of an
-    accepted one still gets its answer.
+    Returns ``(order, created)``. A reused idempotency key (the client's own) returns the
+    first order (``created`` False) or raises ``IdempotencyConflict`` when the body differs.
+    The unique index decides between concurrent duplicates, not a read before the write.
+    Only a new order counts against the limits (``TooManyOpenOrders``): a retry of an
+    accepted one still gets its answer. The client's count is exact: its admissions take
+    one transaction-scoped lock in turn. ``max_open`` is a global ceiling, counted without
+    that lock: concurrent clients may pass it by the number admitted at the same moment.
     """
     order_id = uuid.uuid4()
     pending = StatusChange.pending(spec)
     with _transaction() as conn:
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (ADMISSION_LOCK, str(client_id))
+        )
         row = conn.execute(
             """
-            INSERT INTO orders (id, status, token_in, token_out, mint_in, mint_out, amount_in,
-                                slippage_bps, venues, idempotency_key, request_hash)
-            VALUES (%s, 'pending', %s, %s, %s, %s, %s, %s, %s, %s, %s)
-            ON CONFLICT (idempotency_key) DO NOTHING
+            INSERT INTO orders (id, client_id, status, token_in, token_out, mint_in, mint_out,
+                                amount_in, slippage_bps, venues, idempotency_key, request_hash)
+            VALUES (%s, %s, 'pending', %s, %s, %s, %s, %s, %s, %s, %s, %s)
+            ON CONFLICT (client_id, idempotency_key) DO NOTHING
             RETURNING *
             """,
             (
                 order_id,
+                client_id,
                 spec.token_in.symbol,
                 spec.token_out.symbol,
                 spec.token_in.mint,
@@ -165,13 +180,16 @@ def create_order(
         ).fetchone()
         if row is None:
             existing = conn.execute(
-                "SELECT * FROM orders WHERE idempotency_key = %s", (idempotency_key,)
+                "SELECT * FROM orders WHERE client_id = %s AND idempotency_key = %s",
+                (client_id, idempotency_key),
             ).fetchone()
             if existing["request_hash"] != request_hash:
                 raise IdempotencyConflict(str(existing["id"]))
             return OrderRecord.from_row(existing), False
+        if _count_open(conn, client_id) > max_open_per_client:
+            raise TooManyOpenOrders(max_open_per_client)  # rolls the insert back
         if _count_open(conn) > max_open:
-            raise TooManyOpenOrders(max_open)  # rolls the insert back
+            raise TooManyOpenOrders(max_open)
         _insert_history(conn, order_id, 1, pending)
     return OrderRecord.from_row(row), True
 
@@ -194,12 +212,16 @@ def _uuid(order_id) -> uuid.UUID | None:
         return None
 
 
-def get_order(order_id) -> OrderRecord | None:
-    """The order, or None for an unknown or malformed id."""
+def get_order(order_id, client_id: uuid.UUID | None = None) -> OrderRecord | None:
+    """The order (the client's, when one is given), or None for an unknown or malformed id."""
     oid = _uuid(order_id)
     if oid is None:
         return None
-    return _order(_query("SELECT * FROM orders WHERE id = %s", (oid,), one=True))
+    if client_id is None:
+        return _order(_query("SELECT * FROM orders WHERE id = %s", (oid,), one=True))
+    return _order(
+        _query("SELECT * FROM orders WHERE id = %s AND client_id = %s", (oid, client_id), one=True)
+    )
 
 
 def history(order_id, since: int = 0) -> list[HistoryRecord]:
@@ -229,10 +251,13 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 
 def list_orders(
-    status: str | None, limit: int, cursor: str | None
+    status: str | None, limit: int, cursor: str | None, client_id: uuid.UUID | None = None
 ) -> tuple[list[OrderRecord], str | None]:
-    """Newest first, keyset-paged on (created_at, id)."""
+    """Newest first (the client's, when one is given), keyset-paged on (created_at, id)."""
     where, params = [], []
+    if client_id is not None:
+        where.append("client_id = %s")
+        params.append(client_id)
     if status:
         where.append("status = %s")
         params.append(status)
@@ -255,8 +280,12 @@ def open_order_ids() -> list[str]:
     return [str(r["id"]) for r in rows]
 
 
-def _count_open(conn) -> int:
-    return conn.execute(f"SELECT count(*) AS n FROM orders WHERE {OPEN}").fetchone()["n"]
+def _count_open(conn, client_id: uuid.UUID | None = None) -> int:
+    if client_id is None:
+        return conn.execute(f"SELECT count(*) AS n FROM orders WHERE {OPEN}").fetchone()["n"]
+    return conn.execute(
+        f"SELECT count(*) AS n FROM orders WHERE client_id = %s AND {OPEN}", (client_id,)
+    ).fetchone()["n"]
 
 
 # -- the worker's side ---------------------------------------------------------------------

@@ -9,12 +9,15 @@ Keys (every one with the subscription TTL, refreshed on subscribe and on deliver
                            connection is known to be open: a post to a connection still in
                            its grace period may fail only because ``$connect`` has not
                            returned yet, so it is not treated as gone
+- ``ws:client:{conn}``     the client whose key opened the connection: it may watch that
+                           client's orders only
 - ``ws:endpoint``          hash of the WebSocket API's ``apiId``/``domain``/``stage``, recorded
                            by the handlers so the worker can configure ``app.websocket_api``
 - ``ws:lock:{order}``      short lock: one publisher per order at a time
 """
 
 import time
+import uuid
 
 from redis.lock import Lock
 
@@ -40,13 +43,28 @@ def _born_key(connection_id: str) -> str:
     return f"ws:born:{connection_id}"
 
 
+def _client_key(connection_id: str) -> str:
+    return f"ws:client:{connection_id}"
+
+
 def _ttl() -> int:
     return get_settings().ws_subscription_ttl_s
 
 
-def seen(connection_id: str) -> None:
-    """Note when ``$connect`` was called: until it returned, posts are refused as Gone."""
-    redis_client().set(_born_key(connection_id), f"{time.time():.3f}", ex=_ttl(), nx=True)
+def seen(connection_id: str, client_id: uuid.UUID | None = None) -> None:
+    """Note when ``$connect`` was called (until it returned, posts are refused as Gone) and
+    the client it was opened for."""
+    pipe = redis_client().pipeline()
+    pipe.set(_born_key(connection_id), f"{time.time():.3f}", ex=_ttl(), nx=True)
+    if client_id is not None:
+        pipe.set(_client_key(connection_id), str(client_id), ex=_ttl())
+    pipe.execute()
+
+
+def client(connection_id: str) -> uuid.UUID | None:
+    """The client the connection was opened for; None when unknown."""
+    value = redis_client().get(_client_key(connection_id))
+    return None if value is None else uuid.UUID(value)
 
 
 def opened(connection_id: str) -> None:
@@ -69,6 +87,7 @@ def add(connection_id: str, order_id: str, since: int) -> None:
     pipe.hset(_seq_key(connection_id), order_id, since)
     for key in (_order_key(order_id), _conn_key(connection_id), _seq_key(connection_id)):
         pipe.expire(key, ttl)
+    pipe.expire(_client_key(connection_id), ttl)
     pipe.execute()
 
 
@@ -87,7 +106,12 @@ def remove_connection(connection_id: str) -> list[str]:
     pipe = client.pipeline()
     for order_id in orders:
         pipe.srem(_order_key(order_id), connection_id)
-    pipe.delete(_conn_key(connection_id), _seq_key(connection_id), _born_key(connection_id))
+    pipe.delete(
+        _conn_key(connection_id),
+        _seq_key(connection_id),
+        _born_key(connection_id),
+        _client_key(connection_id),
+    )
     pipe.execute()
     return orders
 

@@ -49,11 +49,12 @@ _BY_MINT = {t.mint: t for t in TOKENS if not t.native}
 
 
 def resolve(ref: str, field: str = "token") -> Token:
-    """Find a token by symbol (case-insensitive) or by mint."""
-    token = _BY_MINT.get(ref) or _BY_SYMBOL.get(ref.upper())
+    """Find a token by symbol (case-insensitive in ASCII only: "ſol" is not SOL) or by mint."""
+    token = _BY_MINT.get(ref) or (_BY_SYMBOL.get(ref.upper()) if ref.isascii() else None)
     if token is None:
         known = ", ".join(_BY_SYMBOL)
-        raise TokenError(field, f"unknown token {ref!r}; known symbols: {known}, or their mints")
+        shown = ref if len(ref) <= 64 else ref[:63] + "…"
+        raise TokenError(field, f"unknown token {shown!r}; known symbols: {known}, or their mints")
     return token
 
 

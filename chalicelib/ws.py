@@ -1,5 +1,9 @@
 """The WebSocket handlers behind ``app.py``: ``$connect``, ``$default`` and ``$disconnect``.
 
+- ``$connect`` needs an API key: ``Authorization: Bearer <key>``, or ``?apiKey=<key>`` where
+  a client cannot set headers (browsers); an unknown or revoked key is refused with 401. An
+  ``Origin`` header, when sent, must be one of ``ws_allowed_origins`` (else 403). The
+  connection may then watch its client's orders only; another client's is 404, as unknown.
 - ``$connect`` with ``?orderId=<id>[&since=<seq>]`` subscribes the connection and queues a
   replay (API Gateway refuses posts to a connection until ``$connect`` returned); an unknown
   order is rejected with 404, a bad ``since`` with 400, both with a JSON error body. Without
@@ -14,12 +18,13 @@
 
 import json
 import logging
-import uuid
 
 import pydantic
 
-from chalicelib import logs, queue, store
+from chalicelib import keys, logs, queue, store
 from chalicelib import subscriptions as subs
+from chalicelib.api import canonical_order_id, clip
+from chalicelib.config import get_settings
 from chalicelib.models import SubscribeMessage
 from chalicelib.notify import GONE, Notifier
 from chalicelib.records import OrderRecord
@@ -41,11 +46,25 @@ def _reject(status: int, code: str, message: str) -> dict:
     }
 
 
-def _canonical(order_id: str) -> str | None:
-    try:
-        return str(uuid.UUID(str(order_id)))
-    except ValueError:
-        return None
+def _header(headers: dict, name: str) -> str | None:
+    """A request header, whatever the case the client sent it in."""
+    return next((v for k, v in (headers or {}).items() if k.lower() == name), None)
+
+
+def _refusal(raw: dict) -> dict | None:
+    """The answer to a ``$connect`` that is not allowed in, else None."""
+    headers = raw.get("headers") or {}
+    origin = _header(headers, "origin")
+    if origin is not None and origin not in get_settings().ws_allowed_origins:
+        return _reject(403, "origin_not_allowed", f"Origin {clip(origin)!r} is not allowed")
+    return None
+
+
+def _client_of(raw: dict):
+    """The client whose key the upgrade request carries (header first, then ``apiKey``)."""
+    params = raw.get("queryStringParameters") or {}
+    key = keys.bearer(_header(raw.get("headers"), "authorization")) or params.get("apiKey")
+    return keys.client_of(key)
 
 
 def _parse_since(raw) -> int | None:
@@ -92,6 +111,15 @@ def connect(event) -> dict:
     context = raw.get("requestContext") or {}
     params = raw.get("queryStringParameters") or {}
     connection_id = event.connection_id
+    if refusal := _refusal(raw):
+        return refusal
+    try:
+        client_id = _client_of(raw)
+    except Exception:
+        log.exception("$connect %s: could not check its key", connection_id)
+        return _reject(503, "dependency_unavailable", "a dependency is unavailable")
+    if client_id is None:
+        return _reject(401, "unauthorized", "a valid API key is required")
     order_param, since_param = params.get("orderId"), params.get("since")
     logs.update(orderId=order_param)
     since = _parse_since(since_param)
@@ -102,22 +130,24 @@ def connect(event) -> dict:
             return _reject(400, "invalid_query", "since needs an orderId")
         try:
             subs.save_endpoint(context.get("apiId"), event.domain_name, event.stage)
-            subs.seen(connection_id)
+            subs.seen(connection_id, client_id)
         except Exception:
             log.exception("$connect %s: could not record the connection", connection_id)
+            return _reject(503, "dependency_unavailable", "a dependency is unavailable")
         return ACCEPT
     try:
-        order = store.get_order(order_param)
+        canonical = canonical_order_id(order_param)
+        order = None if canonical is None else store.get_order(canonical, client_id)
         if order is None:
-            return _reject(404, "order_not_found", f"no order {order_param[:64]}")
+            return _reject(404, "order_not_found", f"no order {clip(order_param)}")
         if beyond := _since_beyond(order, since):
             return _reject(400, "invalid_query", beyond)
         subs.save_endpoint(context.get("apiId"), event.domain_name, event.stage)
-        subs.seen(connection_id)
+        subs.seen(connection_id, client_id)
         if _subscribe(connection_id, order, since):
             queue.send_replay(connection_id, str(order.id), since)
     except Exception:
-        log.exception("$connect %s to order %s failed", connection_id, order_param)
+        log.exception("$connect %s to order %s failed", connection_id, clip(order_param))
         try:  # a rejected $connect gets no $disconnect
             subs.remove_connection(connection_id)
         except Exception:
@@ -173,7 +203,8 @@ def _handle(event, notifier: Notifier, connection_id: str) -> None:
         return _reply(notifier, connection_id, {"type": "pong"})
     if action not in ("subscribe", "unsubscribe"):
         return error(
-            "unknown_action", f"unknown action {action!r}; use subscribe, unsubscribe or ping"
+            "unknown_action",
+            f"unknown action {clip(repr(action))}; use subscribe, unsubscribe or ping",
         )
     try:
         request = SubscribeMessage.model_validate(body)
@@ -182,7 +213,7 @@ def _handle(event, notifier: Notifier, connection_id: str) -> None:
         return error("invalid_message", f"invalid {action} message", details)
 
     if request.action == "unsubscribe":
-        order_id = _canonical(request.order_id)
+        order_id = canonical_order_id(request.order_id)
         if order_id is not None:
             subs.remove(connection_id, order_id)
         return _reply(
@@ -191,10 +222,14 @@ def _handle(event, notifier: Notifier, connection_id: str) -> None:
             {"type": "unsubscribed", "orderId": order_id or request.order_id},
         )
 
-    logs.update(orderId=request.order_id)
-    order = store.get_order(request.order_id)
-    if order is None:
-        return error("order_not_found", f"no order {request.order_id}")
+    logs.update(orderId=clip(request.order_id))
+    client_id = subs.client(connection_id)
+    canonical = canonical_order_id(request.order_id)
+    order = None
+    if client_id is not None and canonical is not None:
+        order = store.get_order(canonical, client_id)
+    if order is None:  # another client's order is as unknown as a missing one
+        return error("order_not_found", f"no order {clip(request.order_id)}")
     if beyond := _since_beyond(order, request.since):
         return error("invalid_message", beyond, [{"field": "since", "message": beyond}])
     order_id = str(order.id)

@@ -13,6 +13,7 @@ from datetime import datetime
 
 import aiohttp
 
+from harness import http
 from harness.orders import TERMINAL, order_body
 
 
@@ -27,7 +28,8 @@ class Submitted:
 
 async def submit(session: aiohttp.ClientSession, base: str, body: dict) -> Submitted:
     sent_at, started = time.time(), time.perf_counter()
-    async with session.post(f"{base}/api/orders/execute", json=body) as response:
+    url = f"{base}/api/orders/execute"
+    async with session.post(url, json=body, headers=http.auth_headers(url)) as response:
         raw = await response.read()
         latency = time.perf_counter() - started
         answer = json.loads(raw) if raw else {}
@@ -92,7 +94,9 @@ async def watch(session: aiohttp.ClientSession, ws_url: str, order_id: str, time
     result = Watch(order_id)
     try:
         async with asyncio.timeout(timeout_s):
-            async with session.ws_connect(ws_url, heartbeat=None, autoping=True) as socket:
+            async with session.ws_connect(
+                ws_url, heartbeat=None, autoping=True, headers=http.auth_headers(ws_url)
+            ) as socket:
                 result.opened_at = time.time()
                 async for frame in socket:
                     if frame.type != aiohttp.WSMsgType.TEXT:

@@ -18,6 +18,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from harness import http
 from harness.servers import free_port
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -80,6 +81,9 @@ class Runtime:
         self.module = module
         self.port = port or free_port()
         data_dir = data_dir or Path(tempfile.gettempdir()) / "order-engine-harness-data"
+        self.data_dir = data_dir
+        self.api_key: str | None = None  # the development key, read once it is ready
+        self.management_secret: str | None = None
         self.args = (
             "--port",
             str(self.port),
@@ -151,6 +155,11 @@ class Runtime:
             if match is None:
                 return False
             self.urls = match.groupdict()
+            self.management_secret = (self.data_dir / "management-secret").read_text().strip()
+            key_path = self.data_dir / "dev-api-key"
+            if key_path.exists():  # an app without the engine's tables has none
+                self.api_key = key_path.read_text().strip()
+                http.use_key(self.http, self.api_key)
         if self.health_path is None:
             return True
         try:

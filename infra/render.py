@@ -55,6 +55,12 @@ VPC_ACTIONS = [
     "ec2:UnassignPrivateIpAddresses",
 ]
 
+SECRETS_ACTIONS = ["secretsmanager:GetSecretValue"]
+# Stage throttling in API Gateway, in front of the per-client limit (chalicelib/ratelimit.py):
+# what the whole API takes, whoever asks, and what one WebSocket route takes.
+REST_THROTTLE = {"ThrottlingRateLimit": 500, "ThrottlingBurstLimit": 1000}
+WS_THROTTLE = {"ThrottlingRateLimit": 200, "ThrottlingBurstLimit": 400}
+
 QUEUE_LOGICAL_ID = "OrdersQueue"
 DLQ_LOGICAL_ID = "OrdersDeadLetterQueue"
 
@@ -112,9 +118,11 @@ def queue_arn_pattern(name: str) -> str:
 
 def iam_policy(settings: Settings) -> dict[str, Any]:
     """The functions' policy: logs, traces, the two queues, WebSocket pushes, VPC network
-    interfaces."""
+    interfaces, and reading exactly the stage's two secrets (the database password, the Redis
+    token)."""
     queues = [queue_arn_pattern(name) for name in queue_definitions(settings)]
-    return {
+    secrets = [s for s in (settings.database_password_secret, settings.redis_auth_secret) if s]
+    policy = {
         "Version": "2012-10-17",
         "Statement": [
             {
@@ -139,6 +147,11 @@ def iam_policy(settings: Settings) -> dict[str, Any]:
             },
         ],
     }
+    if secrets:
+        policy["Statement"].append(
+            {"Sid": "Secrets", "Effect": "Allow", "Action": SECRETS_ACTIONS, "Resource": secrets}
+        )
+    return policy
 
 
 def policy_json(settings: Settings) -> str:
@@ -222,15 +235,22 @@ def merge_template(base: dict[str, Any], settings: Settings) -> dict[str, Any]:
         "DatabaseUrl": {
             "Type": "String",
             "NoEcho": True,
-            "Description": "DATABASE_URL: postgresql://user:password@rds-endpoint:5432/db",
+            "Description": "DATABASE_URL: postgresql://user@rds-endpoint:5432/db (the password"
+            " is read from DATABASE_PASSWORD_SECRET)",
         },
         "RedisUrl": {
             "Type": "String",
             "NoEcho": True,
-            "Description": "REDIS_URL: rediss://elasticache-endpoint:6379/0",
+            "Description": "REDIS_URL: rediss://elasticache-endpoint:6379/0 (the AUTH token is"
+            " read from REDIS_AUTH_SECRET)",
         },
     }
     resources: dict[str, Any] = dict(queues)
+    if rest_stage:
+        everything = {"ResourcePath": "/*", "HttpMethod": "*", **REST_THROTTLE}
+        resources["RestAPI"] = {"Properties": {"MethodSettings": [everything]}}
+    if ws_stage:
+        resources["WebsocketAPIStage"] = {"Properties": {"DefaultRouteSettings": WS_THROTTLE}}
     in_vpc = False
 
     for logical_id, resource in base["Resources"].items():

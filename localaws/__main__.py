@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import logging
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -146,12 +147,14 @@ async def serve(args: argparse.Namespace, sock: socket.socket, found: services.S
     own_host = "127.0.0.1" if args.host in ("", "0.0.0.0", "localhost") else args.host
     config = stage_config(PROJECT_DIR, args.stage)
     export_settings(config, found, f"http://{own_host}:{port}", port)
+    management_secret = new_management_secret(args.data_dir)
     functions = load(config, args.app)
     prepare(found)
+    api_key, key_path = dev_api_key(args.data_dir)
 
     executor = ThreadPoolExecutor(GATEWAY_THREADS, thread_name_prefix="gateway")
     connections = Connections()
-    app, websockets = create_app(functions, executor, connections)
+    app, websockets = create_app(functions, executor, connections, management_secret)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=5)
     await runner.setup()
     site = web.SockSite(runner, sock)
@@ -163,7 +166,7 @@ async def serve(args: argparse.Namespace, sock: socket.socket, found: services.S
     http = f"http://localhost:{port}"
     log.info(
         "order engine ready: http=%s/api ws=%s management=%s sqs=%s db=%s redis=%s "
-        "(%d SQS handler(s) x %d, %d schedule(s)) dashboard=%s/",
+        "(%d SQS handler(s) x %d, %d schedule(s)) dashboard=%s/; API key %s (in %s)",
         http,
         os.environ["WS_PUBLIC_URL"],
         os.environ["WS_MANAGEMENT_ENDPOINT"],
@@ -174,6 +177,8 @@ async def serve(args: argparse.Namespace, sock: socket.socket, found: services.S
         args.concurrency,
         sum(isinstance(s, Schedule) for s in sources),
         http,
+        api_key,
+        key_path,
     )
 
     await _until_signalled()
@@ -217,6 +222,29 @@ def export_settings(config: Config, found: services.Services, management: str, p
     }
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
+
+
+def new_management_secret(data_dir: Path) -> str:
+    """A new secret for the management API at each start: the app reads it from the
+    environment and sends it on every call; it is kept in the data folder (owner-only) for
+    the runtime's own tests, and nowhere else."""
+    secret = secrets.token_urlsafe(32)
+    os.environ["WS_MANAGEMENT_SECRET"] = secret
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "management-secret"
+    path.write_text(secret + "\n")
+    path.chmod(0o600)
+    return secret
+
+
+def dev_api_key(data_dir: Path) -> tuple[str, Path]:
+    """The development API key (``make demo``, the Postman collection and the README's curl
+    examples use it): created on the first start, kept in ``<data-dir>/dev-api-key``."""
+    path = data_dir / "dev-api-key"
+    key, created = startup.dev_api_key(path)
+    if created:
+        log.info("created a development API key in %s", path)
+    return key, path
 
 
 def prepare(found: services.Services) -> None:

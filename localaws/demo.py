@@ -15,6 +15,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 
 import aiohttp
 from rich import box
@@ -191,12 +192,20 @@ def result_table(orders: list[Order]) -> Table:
     return table
 
 
+def _dev_key() -> str | None:
+    path = Path(__file__).resolve().parents[1] / ".data" / "dev-api-key"
+    return path.read_text().strip() if path.exists() else None
+
+
 async def main_async(args: argparse.Namespace) -> int:
     console = Console()
     orders = orders_for(args.count)
     base_url = args.url.rstrip("/")
     console.print(f"submitting {len(orders)} orders to {base_url} …")
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as http:
+    key = args.api_key or _dev_key()
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    timeout = aiohttp.ClientTimeout(total=None)
+    async with aiohttp.ClientSession(timeout=timeout, headers=headers) as http:
         tasks = [asyncio.create_task(run_order(http, base_url, o)) for o in orders]
         with Live(live_table(orders), console=console, refresh_per_second=8) as live:
             deadline = time.monotonic() + args.timeout
@@ -226,6 +235,12 @@ def main(argv=None) -> int:
     )
     parser.add_argument(
         "--url", default=os.environ.get("ORDER_ENGINE_URL", "http://localhost:3000")
+    )
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("ORDER_ENGINE_API_KEY"),
+        help="the API key (env ORDER_ENGINE_API_KEY; default: the one `make run` keeps in "
+        ".data/dev-api-key)",
     )
     parser.add_argument("--count", type=int, default=5, help="orders to submit at once")
     parser.add_argument(

@@ -78,7 +78,9 @@ def _response(answer: dict) -> web.Response:
     return web.Response(status=answer["statusCode"], body=body, headers=headers)
 
 
-def create_app(functions: Functions, executor: Executor, connections: Connections):
+def create_app(
+    functions: Functions, executor: Executor, connections: Connections, management_secret: str
+):
     """The aiohttp application, and its WebSocket gateway (to drain on shutdown)."""
     rest = RestGateway(functions, executor)
     websockets = WebSocketGateway(functions, executor, connections)
@@ -90,6 +92,6 @@ def create_app(functions: Functions, executor: Executor, connections: Connection
         return await rest.handle(request)
 
     app = web.Application(client_max_size=MAX_BODY_BYTES)
-    management.add_routes(app.router, connections, functions.api_stage)
+    management.add_routes(app.router, connections, functions.api_stage, management_secret)
     app.router.add_route("*", "/{path:(?s:.*)}", dispatch)  # (?s): a path may hold %0A
     return app, websockets

@@ -9,20 +9,32 @@
 - an unknown, closed or still-connecting connection is ``410`` with
   ``x-amzn-ErrorType: GoneException``, which botocore turns into ``GoneException``.
 
+Only the engine may call it: every call must carry ``X-Management-Secret`` with the secret
+the emulator generated at start (``WS_MANAGEMENT_SECRET``, which the app's management session
+sends, see ``chalicelib.aws.management_session``); anything else is 403, as an unsigned call
+to AWS is. It is served on the public port, as in AWS, so nobody else forges a push or a
+disconnect.
+
 Connection ids arrive URL-encoded (``abc%3D``); aiohttp's router decodes path segments.
 Served at ``/@connections/{id}`` and at ``/{stage}/@connections/{id}`` (the endpoint AWS
 documents, ``https://{api-id}.execute-api.{region}.amazonaws.com/{stage}``).
 """
 
+import functools
+import hmac
 from datetime import UTC, datetime
 
 from aiohttp import web
 
 from localaws.websocket import MAX_MESSAGE_BYTES, Connections, new_id
 
+SECRET_HEADER = "X-Management-Secret"
 
-def add_routes(router: web.UrlDispatcher, connections: Connections, stage: str) -> None:
-    api = ManagementApi(connections)
+
+def add_routes(
+    router: web.UrlDispatcher, connections: Connections, stage: str, secret: str
+) -> None:
+    api = ManagementApi(connections, secret)
     for prefix in ("", f"/{stage}"):
         path = prefix + "/@connections/{connection_id}"
         router.add_post(path, api.post)
@@ -46,10 +58,25 @@ def _gone() -> web.Response:
     return _error(410, "GoneException", None)
 
 
-class ManagementApi:
-    def __init__(self, connections: Connections):
-        self._connections = connections
+def _allowed(handler):
+    """The handler, for a call that carries the secret; a 403 for any other."""
 
+    @functools.wraps(handler)
+    async def checked(self, request: web.Request) -> web.Response:
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        if not hmac.compare_digest(given, self._secret.encode()):
+            return _error(403, "ForbiddenException", "Forbidden")
+        return await handler(self, request)
+
+    return checked
+
+
+class ManagementApi:
+    def __init__(self, connections: Connections, secret: str):
+        self._connections = connections
+        self._secret = secret
+
+    @_allowed
     async def post(self, request: web.Request) -> web.Response:
         connection = self._connections.open(request.match_info["connection_id"])
         if connection is None:
@@ -61,6 +88,7 @@ class ManagementApi:
             return _gone()
         return web.Response(status=200)
 
+    @_allowed
     async def get(self, request: web.Request) -> web.Response:
         connection = self._connections.open(request.match_info["connection_id"])
         if connection is None:
@@ -73,6 +101,7 @@ class ManagementApi:
             }
         )
 
+    @_allowed
     async def delete(self, request: web.Request) -> web.Response:
         connection = self._connections.open(request.match_info["connection_id"])
         if connection is None:

@@ -47,6 +47,9 @@ TEST_ENV = {
     "RETRY_BASE_DELAY_S": "0",
     "VISIBILITY_TIMEOUT_S": "5",
     "LEASE_S": "5",
+    # Tests post hundreds of orders a second; the rate limit's own test lowers these.
+    "RATE_LIMIT_PER_S": "100000",
+    "RATE_LIMIT_BURST": "100000",
 }
 os.environ.update(TEST_ENV)
 os.environ.pop("LOCALSTACK_HOST", None)
@@ -125,11 +128,37 @@ def redis_db():
     client.flushdb()
 
 
+@pytest.fixture(scope="session")
+def api_key(database) -> str:
+    """The default client's API key; every chalice test client request carries it."""
+    from chalicelib import keys
+
+    return keys.create(f"tests-{RUN_ID}").key
+
+
+def with_key(request, key: str):
+    """``chalice.test``'s ``TestHTTPClient.request`` sending ``Authorization: Bearer <key>``
+    unless the test sets its own (``{"Authorization": None}`` sends none)."""
+
+    def request_with_key(self, method, path, headers=None, body=b""):
+        headers = dict(headers or {})
+        if not any(k.lower() == "authorization" for k in headers):
+            headers["Authorization"] = f"Bearer {key}"
+        headers = {k: v for k, v in headers.items() if v is not None}
+        return request(self, method, path, headers=headers, body=body)
+
+    return request_with_key
+
+
 @pytest.fixture
-def settings_env(database, redis_db, queues):
-    """Everything real: Postgres, Redis and SQS; empty tables and queues for each test."""
+def settings_env(database, redis_db, queues, api_key, monkeypatch):
+    """Everything real: Postgres, Redis and SQS; empty tables and queues for each test;
+    the chalice test client authenticated as the default client."""
+    from chalice.test import TestHTTPClient
+
     from chalicelib import store
 
+    monkeypatch.setattr(TestHTTPClient, "request", with_key(TestHTTPClient.request, api_key))
     with store.pool().connection() as conn:
         conn.execute("TRUNCATE order_status_history, orders")
     redis_db.flushdb()

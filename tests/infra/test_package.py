@@ -370,3 +370,48 @@ def test_plain_chalice_package_ignores_the_shell_environment(tmp_path, settings)
         statements = policy["PolicyDocument"]["Statement"]
         (sqs,) = [s for s in statements if s["Sid"] == "OrdersQueues"]
         assert render.queue_arn_pattern(settings.orders_queue_name) in sqs["Resource"]
+
+
+def test_secrets_come_from_secrets_manager_and_only_the_stage_s_two(template, settings):
+    assert settings.database_password_secret and settings.redis_auth_secret
+    assert "@" in settings.database_url and ":" not in settings.database_url.split("@")[0][13:]
+    roles = resources_of(template, "AWS::IAM::Role")
+    for fid, fn in functions(template).items():
+        variables = fn["Properties"]["Environment"]["Variables"]
+        assert variables["DATABASE_PASSWORD_SECRET"] == settings.database_password_secret, fid
+        assert variables["REDIS_AUTH_SECRET"] == settings.redis_auth_secret, fid
+        role_id = fn["Properties"]["Role"]["Fn::GetAtt"][0]
+        statements = [
+            s
+            for policy in roles[role_id]["Properties"]["Policies"]
+            for s in policy["PolicyDocument"]["Statement"]
+            if any(a.startswith("secretsmanager:") for a in s["Action"])
+        ]
+        assert statements == [
+            {
+                "Sid": "Secrets",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue"],
+                "Resource": [settings.database_password_secret, settings.redis_auth_secret],
+            }
+        ], fid
+
+
+def test_order_routes_have_the_authorizer_and_the_api_is_throttled(template):
+    api = template["Resources"]["RestAPI"]["Properties"]
+    paths = api["DefinitionBody"]["paths"]
+    for path, method in [
+        ("/api/orders/execute", "post"),
+        ("/api/orders", "get"),
+        ("/api/orders/{order_id}", "get"),
+    ]:
+        assert paths[path][method]["security"] == [{"api_key": []}], path
+    for path in ("/api/health", "/api/openapi.json"):
+        assert "security" not in paths[path]["get"], path
+    assert api["MethodSettings"] == [
+        {"ResourcePath": "/*", "HttpMethod": "*", **render.REST_THROTTLE}
+    ]
+    (stage,) = resources_of(template, "AWS::ApiGatewayV2::Stage").values()
+    assert stage["Properties"]["DefaultRouteSettings"] == render.WS_THROTTLE
+    handler = functions(template)["APIHandler"]["Properties"]
+    assert handler["ReservedConcurrentExecutions"] == 50

@@ -89,7 +89,7 @@ class Management:
         ]
 
 
-def ws_event(route: str, connection_id: str, body=None, query=None) -> dict:
+def ws_event(route: str, connection_id: str, body=None, query=None, headers=None) -> dict:
     """An API Gateway WebSocket proxy event, as Lambda receives it."""
     now = time.time()
     event_type = {"$connect": "CONNECT", "$disconnect": "DISCONNECT"}.get(route, "MESSAGE")
@@ -115,6 +115,7 @@ def ws_event(route: str, connection_id: str, body=None, query=None) -> dict:
             "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
             "Sec-WebSocket-Version": "13",
             "X-Forwarded-Proto": "https",
+            **(headers or {}),
         }
         event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}
         if query:
@@ -136,11 +137,16 @@ def connection_id() -> str:
 class Gateway:
     """API Gateway's side: invokes the WebSocket Lambdas; the worker drains the queue."""
 
-    def __init__(self, client, app_module, management):
+    def __init__(self, client, app_module, management, api_key):
         self.client, self.app_module, self.management = client, app_module, management
+        self.api_key = api_key
 
-    def connect(self, cid: str, **query) -> dict:
-        event = ws_event("$connect", cid, query={k: str(v) for k, v in query.items()})
+    def connect(self, cid: str, headers=None, **query) -> dict:
+        """``$connect`` with the default client's key, unless ``headers`` say otherwise."""
+        headers = {"Authorization": f"Bearer {self.api_key}", **(headers or {})}
+        headers = {k: v for k, v in headers.items() if v is not None}
+        query = {k: str(v) for k, v in query.items()}
+        event = ws_event("$connect", cid, query=query, headers=headers)
         return self.client.lambda_.invoke("ws_connect", event).payload
 
     def send(self, cid: str, body) -> dict:
@@ -190,7 +196,7 @@ def management(monkeypatch):
 
 
 @pytest.fixture
-def gateway(settings_env, management, monkeypatch):
+def gateway(settings_env, management, monkeypatch, api_key):
     import app as app_module
 
     api = app_module.app.websocket_api
@@ -200,7 +206,7 @@ def gateway(settings_env, management, monkeypatch):
     monkeypatch.setattr(api, "_client", None)
     monkeypatch.setattr(app_module, "notifier", Notifier(api))
     with Client(app_module.app, stage_name="local") as client:
-        yield Gateway(client, app_module, management)
+        yield Gateway(client, app_module, management, api_key)
 
 
 def expect_flow(management, cid, order_id):

@@ -10,8 +10,9 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from chalicelib import keys
 from chalicelib import subscriptions as subs
-from harness.http import get_order, submit, wait_for
+from harness.http import get_order, request, submit, wait_for
 from harness.orders import FLOW, TERMINAL, order_body
 from harness.runtime import Runtime
 
@@ -39,6 +40,12 @@ def post_order(rt: Runtime) -> str:
     return submit(rt.http, order_body())["orderId"]
 
 
+def ws(rt: Runtime, url: str, key: str | None = None, headers=None):
+    """A WebSocket to ``url`` with the runtime's development key (or ``key``)."""
+    headers = {"Authorization": f"Bearer {key or rt.api_key}", **(headers or {})}
+    return connect(url, open_timeout=10, additional_headers=headers)
+
+
 def wait_finished(rt: Runtime, order_id: str) -> dict:
     return wait_for(
         lambda: (d := get_order(rt.http, order_id))["order"]["status"] in TERMINAL and d,
@@ -47,11 +54,11 @@ def wait_finished(rt: Runtime, order_id: str) -> dict:
     )
 
 
-def receive(ws, count: int, timeout_s: float = 20) -> list[dict]:
+def receive(socket, count: int, timeout_s: float = 20) -> list[dict]:
     """The next ``count`` status events (other messages are kept out)."""
     events, deadline = [], time.monotonic() + timeout_s
     while len(events) < count:
-        message = json.loads(ws.recv(timeout=max(0.01, deadline - time.monotonic())))
+        message = json.loads(socket.recv(timeout=max(0.01, deadline - time.monotonic())))
         if message.get("type") == "status":
             events.append(message)
     return events
@@ -63,30 +70,30 @@ def flow(events, order_id=None) -> list[tuple[int, str]]:
 
 def test_live_statuses_over_a_real_socket(runtime):
     order_id = post_order(runtime)
-    with connect(f"{runtime.ws}?orderId={order_id}", open_timeout=10) as ws:
-        events = receive(ws, 5)
+    with ws(runtime, f"{runtime.ws}?orderId={order_id}") as socket:
+        events = receive(socket, 5)
         assert flow(events) == list(enumerate(FLOW, start=1))
         assert all(e["orderId"] == order_id for e in events)
-        ws.send(json.dumps({"action": "ping"}))
-        assert json.loads(ws.recv(timeout=5)) == {"type": "pong"}, "no duplicate after the end"
+        socket.send(json.dumps({"action": "ping"}))
+        assert json.loads(socket.recv(timeout=5)) == {"type": "pong"}, "no duplicate after the end"
 
 
 def test_reconnect_after_the_order_finished_with_since(runtime):
     order_id = post_order(runtime)
     detail = wait_finished(runtime, order_id)
-    with connect(f"{runtime.ws}?orderId={order_id}&since=2", open_timeout=10) as ws:
-        events = receive(ws, 3)
+    with ws(runtime, f"{runtime.ws}?orderId={order_id}&since=2") as socket:
+        events = receive(socket, 3)
         assert flow(events) == list(enumerate(FLOW, start=1))[2:]
         assert events[-1]["txHash"] == detail["order"]["txHash"]
 
 
 def test_one_socket_five_orders_and_a_second_client(runtime):
-    with connect(runtime.ws, open_timeout=10) as ws:
+    with ws(runtime, runtime.ws) as socket:
         orders = [post_order(runtime) for _ in range(5)]
-        with connect(f"{runtime.ws}?orderId={orders[0]}", open_timeout=10) as other:
+        with ws(runtime, f"{runtime.ws}?orderId={orders[0]}") as other:
             for order_id in orders:
-                ws.send(json.dumps({"action": "subscribe", "orderId": order_id, "since": 0}))
-            events = receive(ws, 25)
+                socket.send(json.dumps({"action": "subscribe", "orderId": order_id, "since": 0}))
+            events = receive(socket, 25)
             for order_id in orders:
                 assert flow(events, order_id) == list(enumerate(FLOW, start=1))
             assert flow(receive(other, 5)) == list(enumerate(FLOW, start=1))
@@ -94,8 +101,8 @@ def test_one_socket_five_orders_and_a_second_client(runtime):
 
 def test_a_client_that_vanishes_mid_stream(runtime):
     order_id = post_order(runtime)
-    with connect(f"{runtime.ws}?orderId={order_id}", open_timeout=10) as stays:
-        with connect(f"{runtime.ws}?orderId={order_id}", open_timeout=10) as vanishing:
+    with ws(runtime, f"{runtime.ws}?orderId={order_id}") as stays:
+        with ws(runtime, f"{runtime.ws}?orderId={order_id}") as vanishing:
             receive(vanishing, 1)
             vanishing.close_socket()  # no close handshake: the TCP connection just drops
         events = receive(stays, 5)
@@ -106,15 +113,78 @@ def test_a_client_that_vanishes_mid_stream(runtime):
 
 def test_unknown_order_is_refused_at_the_handshake(runtime):
     with pytest.raises(InvalidStatus) as refused:
-        connect(f"{runtime.ws}?orderId={uuid.uuid4()}", open_timeout=10)
+        ws(runtime, f"{runtime.ws}?orderId={uuid.uuid4()}")
     assert refused.value.response.status_code == 404
     assert json.loads(refused.value.response.body)["error"]["code"] == "order_not_found"
 
 
 def test_bad_messages_get_errors_and_the_socket_stays_usable(runtime):
-    with connect(runtime.ws, open_timeout=10) as ws:
-        ws.send("{nope")
-        error = json.loads(ws.recv(timeout=5))
+    with ws(runtime, runtime.ws) as socket:
+        socket.send("{nope")
+        error = json.loads(socket.recv(timeout=5))
         assert error["type"] == "error" and error["error"]["code"] == "malformed_json"
-        ws.send(json.dumps({"action": "ping"}))
-        assert json.loads(ws.recv(timeout=5)) == {"type": "pong"}
+        socket.send(json.dumps({"action": "ping"}))
+        assert json.loads(socket.recv(timeout=5)) == {"type": "pong"}
+
+
+# -- clients -------------------------------------------------------------------------------------
+
+
+def refused(runtime, url: str, key: str | None = None, headers=None) -> tuple[int, dict]:
+    with pytest.raises(InvalidStatus) as refusal:
+        ws(runtime, url, key, headers)
+    return refusal.value.response.status_code, json.loads(refusal.value.response.body)
+
+
+def auth(key: str) -> dict:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_client_b_cannot_subscribe_to_client_a_orders(runtime):
+    b_key = keys.create(f"ws-b-{uuid.uuid4().hex[:8]}").key
+    a_order = post_order(runtime)
+    status, body = refused(runtime, f"{runtime.ws}?orderId={a_order}", b_key)
+    assert (status, body["error"]["code"]) == (404, "order_not_found")
+    with ws(runtime, runtime.ws, b_key) as socket:
+        socket.send(json.dumps({"action": "subscribe", "orderId": a_order, "since": 0}))
+        answer = json.loads(socket.recv(timeout=5))
+        assert answer["type"] == "error" and answer["error"]["code"] == "order_not_found"
+        socket.send(json.dumps({"action": "ping"}))
+        assert json.loads(socket.recv(timeout=5)) == {"type": "pong"}, "no status of A's order"
+    url = f"{runtime.http}/api/orders/{a_order}"
+    assert request("GET", url, headers=auth(b_key))[0] == 404
+    assert wait_finished(runtime, a_order)["order"]["status"] == "confirmed"
+
+
+def test_a_revoked_key_is_refused_on_rest_and_at_the_next_connect(runtime):
+    new = keys.create(f"ws-revoked-{uuid.uuid4().hex[:8]}")
+    with ws(runtime, runtime.ws, new.key):
+        pass
+    orders = f"{runtime.http}/api/orders"
+    assert request("GET", orders, headers=auth(new.key))[0] == 200
+    assert keys.revoke(new.prefix)
+    assert request("GET", orders, headers=auth(new.key))[0] == 403
+    status, body = refused(runtime, runtime.ws, new.key)
+    assert (status, body["error"]["code"]) == (401, "unauthorized")
+
+
+def test_connect_takes_the_key_as_a_query_parameter_and_needs_one(runtime):
+    with connect(f"{runtime.ws}?apiKey={runtime.api_key}", open_timeout=10) as socket:
+        socket.send(json.dumps({"action": "ping"}))
+        assert json.loads(socket.recv(timeout=5)) == {"type": "pong"}
+    with pytest.raises(InvalidStatus) as refusal:
+        connect(runtime.ws, open_timeout=10)
+    assert refusal.value.response.status_code == 401
+
+
+def test_connect_from_a_foreign_origin_is_refused(runtime):
+    status, body = refused(runtime, runtime.ws, headers={"Origin": "https://evil.example"})
+    assert (status, body["error"]["code"]) == (403, "origin_not_allowed")
+
+
+def test_a_huge_action_is_not_echoed_whole(runtime):
+    with ws(runtime, runtime.ws) as socket:
+        socket.send(json.dumps({"action": "x" * 120_000}))
+        answer = json.loads(socket.recv(timeout=5))
+        assert answer["error"]["code"] == "unknown_action"
+        assert len(answer["error"]["message"]) < 150

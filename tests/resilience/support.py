@@ -12,7 +12,7 @@ import urllib.request
 import psycopg
 
 from harness import client
-from harness.http import wait_for
+from harness.http import auth_headers, wait_for
 from harness.orders import TERMINAL
 from harness.runtime import Runtime
 from harness.verify import Verdict, verify
@@ -21,7 +21,8 @@ from harness.verify import Verdict, verify
 def request(method: str, url: str, body=None, headers=None, timeout_s: float = 30):
     """(status, headers, body bytes, seconds); a status of 0 when nothing answered."""
     data = body if isinstance(body, bytes | None) else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    headers = {k: v for k, v in {**auth_headers(url), **(headers or {})}.items() if v is not None}
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
     if data is not None and not req.has_header("Content-type"):
         req.add_header("Content-Type", "application/json")
     started = time.monotonic()

@@ -17,6 +17,7 @@ import pytest
 import websockets.sync.client as ws_client
 from websockets.exceptions import InvalidStatus
 
+from harness.http import auth_headers
 from harness.orders import TERMINAL, order_body
 from tests.integration.driver import ORDER
 from tests.resilience.support import (
@@ -127,7 +128,11 @@ def test_redis_restarted_during_a_run(engine, private_redis):
         ids.append(json.loads(raw)["orderId"])
         # A WebSocket subscription needs Redis: the handshake is refused with a 503.
         with pytest.raises(InvalidStatus) as refused:
-            ws_client.connect(f"{rt.ws}?orderId={ids[0]}", open_timeout=ANSWER_WITHIN_S)
+            ws_client.connect(
+                f"{rt.ws}?orderId={ids[0]}",
+                additional_headers=auth_headers(rt.ws),
+                open_timeout=ANSWER_WITHIN_S,
+            )
         assert refused.value.response.status_code == 503
         assert not leaks_traceback(refused.value.response.body or b"")
     finally:

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from harness.http import auth_headers
 from harness.orders import TERMINAL, order_body
 from tests.resilience.support import assert_no_internal_errors, leaks_traceback, request
 
@@ -39,7 +40,9 @@ def known_order(fuzz_runtime) -> str:
 @pytest.fixture(scope="module")
 def socket(fuzz_runtime):
     rt, _ = fuzz_runtime
-    with ws_client.connect(rt.ws, open_timeout=ANSWER_WITHIN_S, max_size=2**20) as s:
+    with ws_client.connect(
+        rt.ws, additional_headers=auth_headers(rt.ws), open_timeout=ANSWER_WITHIN_S, max_size=2**20
+    ) as s:
         yield s
 
 
@@ -132,7 +135,9 @@ def test_generated_connect_queries_are_accepted_or_refused_with_4xx(
         params["since"] = since
     url = f"{rt.ws}?{urllib.parse.urlencode(params)}" if params else rt.ws
     try:
-        with ws_client.connect(url, open_timeout=ANSWER_WITHIN_S) as s:
+        with ws_client.connect(
+            url, additional_headers=auth_headers(url), open_timeout=ANSWER_WITHIN_S
+        ) as s:
             s.send(json.dumps({"action": "ping"}))
             assert direct_answer(s) == {"type": "pong"}
     except InvalidStatus as e:
@@ -146,7 +151,11 @@ def test_generated_connect_queries_are_accepted_or_refused_with_4xx(
 def test_known_order_subscription_still_streams(fuzz_runtime, known_order):
     """After the fuzzing, a normal client still gets the order's whole history."""
     rt, _ = fuzz_runtime
-    with ws_client.connect(f"{rt.ws}?orderId={known_order}", open_timeout=ANSWER_WITHIN_S) as s:
+    with ws_client.connect(
+        f"{rt.ws}?orderId={known_order}",
+        additional_headers=auth_headers(rt.ws),
+        open_timeout=ANSWER_WITHIN_S,
+    ) as s:
         seen = []
         while not seen or seen[-1] not in TERMINAL:
             event = json.loads(s.recv(timeout=ANSWER_WITHIN_S))

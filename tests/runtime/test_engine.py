@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import websockets
 
-from harness.http import request, submit
+from harness.http import auth_headers, request, submit
 from harness.orders import FLOW, TERMINAL, order_body
 from harness.runtime import PROJECT_DIR, ZERO_LATENCY, Runtime
 from harness.servers import free_port
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 async def follow(ws_url: str, timeout_s: float = 30) -> list[dict]:
     """Status events until a terminal one; each seq must come once, in order."""
     events: list[dict] = []
-    async with websockets.connect(ws_url) as socket:
+    async with websockets.connect(ws_url, additional_headers=auth_headers(ws_url)) as socket:
         while not events or events[-1]["status"] not in TERMINAL:
             event = json.loads(await asyncio.wait_for(socket.recv(), timeout_s))
             if event.get("type") == "status":
@@ -76,9 +76,8 @@ def test_twenty_orders_at_once(engine):
 
 def test_websocket_rejects_an_unknown_order(engine):
     async def connect():
-        async with websockets.connect(
-            f"{engine.ws_base}/ws?orderId=00000000-0000-0000-0000-000000000000"
-        ):
+        url = f"{engine.ws_base}/ws?orderId=00000000-0000-0000-0000-000000000000"
+        async with websockets.connect(url, additional_headers=auth_headers(url)):
             pass
 
     with pytest.raises(websockets.InvalidStatus) as rejected:
@@ -90,7 +89,8 @@ def test_the_demo_client(engine):
     demo = subprocess.run(
         [sys.executable, "-m", "localaws.demo", "--url", engine.http, "--count", "5",
          "--timeout", "30"],
-        capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "160"},
+        capture_output=True, text=True, timeout=60,
+        env={**os.environ, "COLUMNS": "160", "ORDER_ENGINE_API_KEY": engine.api_key},
     )  # fmt: skip
     assert demo.returncode == 0, demo.stdout + demo.stderr
     results = demo.stdout[demo.stdout.rindex("results") :]

@@ -62,7 +62,9 @@ def test_rest_requests_run_side_by_side_each_with_its_own_request(echo):
 def test_rest_body_and_unknown_route(echo):
     status, headers, body = request("POST", f"{echo.http}/api/echo/x", {"a": 1})
     assert status == 200 and json.loads(json.loads(body)["body"]) == {"a": 1}
-    status, headers, body = request("GET", f"{echo.http}/api/nothing-here")
+    status, headers, body = request(
+        "GET", f"{echo.http}/api/nothing-here", headers={"Authorization": None}
+    )
     assert status == 403  # as API Gateway answers an unknown route
     assert json.loads(body) == {"message": "Missing Authentication Token"}
 
@@ -160,12 +162,18 @@ def test_handler_error_and_binary_frame(echo):
 # -- management API -----------------------------------------------------------------------
 
 
+def engine_only(echo) -> dict:
+    """The header of the engine's own management calls."""
+    return {"X-Management-Secret": echo.management_secret}
+
+
 def test_management_api_unknown_connection_is_gone(echo):
     for method in ("POST", "GET", "DELETE"):
         status, headers, _ = request(
             method,
             f"{echo.http}/@connections/{quote('nope=', safe='')}",
             b"x" if method == "POST" else None,
+            engine_only(echo),
         )
         assert status == 410
         assert headers["x-amzn-ErrorType"] == "GoneException"
@@ -181,15 +189,23 @@ def test_management_api_post_get_delete(echo, runtime_redis):
             encoded = quote(connection_id, safe="")
             assert encoded.endswith("%3D")
 
-            def call(method, path, body=None):
-                return request(method, f"{echo.http}{path}", body)
+            def call(method, path, body=None, headers=None):
+                return request(method, f"{echo.http}{path}", body, headers or engine_only(echo))
 
             loop = asyncio.get_running_loop()
+            # Forged: no secret, or a wrong one. Nothing reaches the socket, nothing closes.
+            for forged in ({}, {"X-Management-Secret": "guess"}):
+                for method, body in (("POST", b"forged"), ("GET", None), ("DELETE", None)):
+                    status, headers, _ = await loop.run_in_executor(
+                        None, call, method, f"/@connections/{encoded}", body, forged or {"X": "y"}
+                    )
+                    assert status == 403 and headers["x-amzn-ErrorType"] == "ForbiddenException"
+
             status, _, _ = await loop.run_in_executor(
                 None, call, "POST", f"/@connections/{encoded}", b'{"n": 1}'
             )
             assert status == 200
-            assert await socket.recv() == '{"n": 1}'  # a text frame, as posted
+            assert await socket.recv() == '{"n": 1}'  # the first frame: no forged one came
             # The endpoint AWS documents carries the stage: /{stage}/@connections/{id}.
             status, _, _ = await loop.run_in_executor(
                 None, call, "POST", f"/api/@connections/{encoded}", b"two"

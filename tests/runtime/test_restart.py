@@ -12,7 +12,7 @@ import psycopg
 import pytest
 import websockets
 
-from harness.http import submit, wait_for
+from harness.http import auth_headers, submit, wait_for
 from harness.orders import FLOW, TERMINAL, order_body
 from harness.runtime import Runtime
 from harness.verify import history_in_postgres
@@ -37,7 +37,8 @@ class ResumingClient(threading.Thread):
         while time.monotonic() < deadline:
             since = self.events[-1]["seq"] if self.events else 0
             try:
-                async with websockets.connect(f"{self.ws_url}&since={since}") as socket:
+                url = f"{self.ws_url}&since={since}"
+                async with websockets.connect(url, additional_headers=auth_headers(url)) as socket:
                     self.connections += 1
                     async for frame in socket:
                         event = json.loads(frame)

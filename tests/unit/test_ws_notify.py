@@ -15,7 +15,7 @@ import pytest
 from chalice import WebsocketDisconnectedError
 from chalice.app import WebsocketEvent
 
-from chalicelib import notify, queue, store, ws
+from chalicelib import keys, notify, queue, store, ws
 from chalicelib import subscriptions as subs
 from chalicelib.models import OrderStatus
 from chalicelib.notify import Notifier
@@ -103,7 +103,9 @@ class FakeStore:
             self.record(order_id, status)
         self.record(order_id, final, {"txHash": "5x" * 44} if final == "confirmed" else {})
 
-    def get_order(self, order_id):
+    def get_order(self, order_id, client_id=None):
+        if client_id not in (None, CLIENT):
+            return None
         try:
             key = str(uuid.UUID(str(order_id)))
         except ValueError:
@@ -124,11 +126,18 @@ class FakeStore:
         ]
 
 
+CLIENT = uuid.UUID("6a4c8f9e-0000-4000-8000-000000000001")
+KEY = "oe_00000000_" + "k" * 43
+
+
 @pytest.fixture
 def fake_store(monkeypatch, redis_db):
+    """Orders of CLIENT, whose key is KEY; every connection was opened with it."""
     fake = FakeStore()
     monkeypatch.setattr(store, "get_order", fake.get_order)
     monkeypatch.setattr(store, "history", fake.history)
+    monkeypatch.setattr(keys, "client_of", lambda key: CLIENT if key == KEY else None)
+    monkeypatch.setattr(subs, "client", lambda connection_id: CLIENT)
     return fake
 
 
@@ -156,7 +165,7 @@ def make_old(connection_id: str) -> None:
     redis_db_client.set(f"ws:born:{connection_id}", str(time.time() - 3600))
 
 
-def ws_event(route: str, connection_id: str, body=None, query=None) -> WebsocketEvent:
+def ws_event(route: str, connection_id: str, body=None, query=None, headers=None) -> WebsocketEvent:
     event_type = {"$connect": "CONNECT", "$disconnect": "DISCONNECT"}.get(route, "MESSAGE")
     event = {
         "requestContext": {
@@ -171,6 +180,8 @@ def ws_event(route: str, connection_id: str, body=None, query=None) -> Websocket
         },
         "isBase64Encoded": False,
     }
+    if route == "$connect":
+        event["headers"] = {"Authorization": f"Bearer {KEY}"} if headers is None else headers
     if query is not None:
         event["queryStringParameters"] = query
     if body is not None:
@@ -416,11 +427,59 @@ def test_connect_with_order_subscribes_and_queues_a_replay(api, fake_store, repl
     }
 
 
-def test_connect_normalises_the_order_id(api, fake_store, replays):
+@pytest.mark.parametrize(
+    "spelling", [str.upper, lambda o: f"urn:uuid:{o}", lambda o: o.replace("-", "")]
+)
+def test_connect_knows_an_order_by_its_canonical_id_only(api, fake_store, replays, spelling):
     order = fake_store.new_order()
     c = conn_id()
-    ws.connect(ws_event("$connect", c, query={"orderId": order.upper()}))
+    answer = ws.connect(ws_event("$connect", c, query={"orderId": spelling(order)}))
+    assert answer["statusCode"] == 404
+    assert subscribed_orders(c) == [] and replays == []
+
+
+@pytest.mark.parametrize(
+    "headers, query",
+    [
+        ({}, {}),
+        ({"Authorization": "Bearer oe_00000000_" + "x" * 43}, {}),
+        ({"Authorization": KEY}, {}),  # not a bearer token
+        ({}, {"apiKey": "nope"}),
+    ],
+)
+def test_connect_without_a_valid_key_is_401(api, fake_store, replays, headers, query):
+    order = fake_store.new_order()
+    c = conn_id()
+    answer = ws.connect(ws_event("$connect", c, query={"orderId": order, **query}, headers=headers))
+    assert answer["statusCode"] == 401
+    assert json.loads(answer["body"])["error"]["code"] == "unauthorized"
+    assert subscribed_orders(c) == [] and replays == []
+
+
+def test_connect_takes_the_key_as_a_query_parameter(api, fake_store, replays):
+    order = fake_store.new_order()
+    c = conn_id()
+    query = {"orderId": order, "apiKey": KEY}
+    answer = ws.connect(ws_event("$connect", c, query=query, headers={}))
+    assert answer == {"statusCode": 200}
     assert subscribed_orders(c) == [order]
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example", "null", "http://localhost:3000.evil"])
+def test_connect_from_an_origin_not_allowed_is_403(api, fake_store, replays, origin):
+    c = conn_id()
+    headers = {"Authorization": f"Bearer {KEY}", "Origin": origin}
+    answer = ws.connect(ws_event("$connect", c, headers=headers))
+    assert answer["statusCode"] == 403
+    assert json.loads(answer["body"])["error"]["code"] == "origin_not_allowed"
+
+
+def test_connect_from_an_allowed_origin_or_none(api, fake_store, replays):
+    for headers in ({"Origin": "http://localhost:3000"}, {}):
+        answer = ws.connect(
+            ws_event("$connect", conn_id(), headers={"Authorization": f"Bearer {KEY}", **headers})
+        )
+        assert answer == {"statusCode": 200}
 
 
 @pytest.mark.parametrize(
@@ -522,12 +581,14 @@ def test_unsubscribe_stops_the_stream(api, fake_store):
         ({"action": "subscribe"}, "invalid_message"),
         ({"action": "subscribe", "orderId": "ORDER", "since": -2}, "invalid_message"),
         ({"action": "subscribe", "orderId": str(uuid.uuid4())}, "order_not_found"),
+        ({"action": "subscribe", "orderId": "ORDER_UPPER"}, "order_not_found"),
     ],
 )
 def test_bad_messages_get_an_error_and_the_connection_stays_usable(api, fake_store, body, code):
     order = fake_store.new_order()
     if isinstance(body, dict):
-        body = {k: (order if v == "ORDER" else v) for k, v in body.items()}
+        spelled = {"ORDER": order, "ORDER_UPPER": order.upper()}
+        body = {k: spelled.get(v, v) if isinstance(v, str) else v for k, v in body.items()}
     c = conn_id()
     ws.message(ws_event("$default", c, body), Notifier(api))
     [error] = api.of_type(c, "error")
