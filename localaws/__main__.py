@@ -11,6 +11,7 @@ empty, so open orders are enqueued again on start.
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import secrets
@@ -217,6 +218,8 @@ def export_settings(config: Config, found: services.Services, management: str, p
     os.environ["WS_MANAGEMENT_ENDPOINT"] = management
     defaults = {
         "WS_PUBLIC_URL": f"ws://localhost:{port}/api/orders/execute",
+        # The dashboard this gateway serves opens WebSockets from its own origin.
+        "WS_ALLOWED_ORIGINS": json.dumps([f"http://localhost:{port}", f"http://127.0.0.1:{port}"]),
         "AWS_DEFAULT_REGION": Settings.model_fields["aws_region"].default,
         **(config.environment_variables or {}),
     }
