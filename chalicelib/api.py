@@ -208,7 +208,7 @@ def submit_order(request) -> Response:
             "out": [spec.token_out.symbol, spec.token_out.mint],
             "amount": spec.amount_in,
             "bps": spec.slippage_bps,
-            "venues": spec.venues,
+            "venues": sorted(spec.venues),  # a set: [a, b] and [b, a] are one order
         }
     )
     try:

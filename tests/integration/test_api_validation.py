@@ -81,7 +81,9 @@ def test_missing_fields_are_422(client, missing):
     body = {k: v for k, v in GOOD.items() if k != missing}
     answer = post(client, json.dumps(body))
     assert answer.status_code == 422
-    assert any(d["field"] == missing for d in answer.json_body["error"]["details"])
+    error = answer.json_body["error"]
+    assert error["code"] == "invalid_order"
+    assert any(d["field"] == missing for d in error["details"]), error
     assert no_orders()
 
 
@@ -97,7 +99,9 @@ def test_malformed_json_is_400(client, raw):
 
 @pytest.mark.parametrize("raw", ["[]", "1", '"order"', "null"])
 def test_a_body_that_is_not_an_object_is_422(client, raw):
-    assert post(client, raw).status_code == 422
+    answer = post(client, raw)
+    assert answer.status_code == 422
+    assert answer.json_body["error"]["code"] == "invalid_order"
     assert no_orders()
 
 
@@ -122,6 +126,7 @@ def test_other_content_types_are_415_in_the_error_shape(client):
 def test_bad_idempotency_keys_are_422(client, key):
     answer = post(client, json.dumps(GOOD), headers={"Idempotency-Key": key})
     assert answer.status_code == 422
+    assert answer.json_body["error"]["code"] == "invalid_idempotency_key"
     assert no_orders()
 
 
@@ -157,6 +162,7 @@ def test_admission_control_answers_429_when_too_many_orders_are_open(
     assert post(client, json.dumps(GOOD)).status_code == 202
     answer = post(client, json.dumps({**GOOD, "amount": "2"}))
     assert answer.status_code == 429
+    assert answer.json_body["error"]["code"] == "too_many_open_orders"
     assert answer.headers["Retry-After"] == "1"
     assert len(store.list_orders(None, 10, None)[0]) == 1  # the refused order left no row
 

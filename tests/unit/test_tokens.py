@@ -136,8 +136,15 @@ def test_same_token_pair_is_rejected(a, b):
         check_pair(resolve(a), resolve(b))
 
 
-def test_distinct_pair_is_accepted():
-    check_pair(SOL, USDC)
+@pytest.mark.parametrize("a", TOKENS, ids=lambda t: t.symbol)
+@pytest.mark.parametrize("b", TOKENS, ids=lambda t: t.symbol)
+def test_a_pair_is_refused_exactly_when_both_sides_are_one_mint(a, b):
+    if a.mint == b.mint:
+        with pytest.raises(TokenError) as refused:
+            check_pair(a, b)
+        assert refused.value.field == "tokenOut"
+    else:
+        assert check_pair(a, b) is None
 
 
 @given(st.sampled_from(TOKENS), st.integers(min_value=1, max_value=MAX_BASE_UNITS))
