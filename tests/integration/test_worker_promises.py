@@ -171,6 +171,10 @@ def test_the_reaper_resends_a_stale_unleased_order_which_then_finishes(
         )
     assert store.get_order(order_id)["enqueued_at"] is not None  # sent once already
     assert reaper.run(app_module.app.websocket_api) == 1
+    waiting = sqs_client().get_queue_attributes(
+        QueueUrl=queues.queue, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]["ApproximateNumberOfMessages"]
+    assert waiting == "1", "the reaper did not send the order again"
     run_until(app_module, terminal(order_id))
     order = store.get_order(order_id)
     assert order["status"] == "confirmed" and order["attempts"] == 2
