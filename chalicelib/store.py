@@ -395,9 +395,10 @@ def stale_orders(deadline_s: int, unsent_after_s: int, limit: int = 100) -> list
 
 
 def touch(order_id) -> None:
+    """Note that an open order was sent again (the reaper); a terminal order never changes."""
     _query(
         "UPDATE orders SET updated_at = now(), enqueued_at = coalesce(enqueued_at, now())"
-        " WHERE id = %s RETURNING id",
+        f" WHERE id = %s AND {OPEN} RETURNING id",
         (_uuid(order_id),),
     )
 

@@ -8,7 +8,7 @@ import pytest
 from chalicelib import queue, reaper, store, worker
 from chalicelib.aws import sqs_client
 from chalicelib.dex import Faults
-from chalicelib.models import OrderStatus
+from chalicelib.records import StatusChange
 from tests.integration.conftest import post
 from tests.integration.driver import FLOW, ORDER, poll_once, run_until
 
@@ -18,11 +18,11 @@ MAX_ATTEMPTS = 3  # the product's promise, not whatever the settings say
 
 
 def terminal(*order_ids):
-    return lambda: all(store.get_order(o)["status"] in ("confirmed", "failed") for o in order_ids)
+    return lambda: all(store.get_order(o).status.terminal for o in order_ids)
 
 
 def statuses(order_id):
-    return [h["status"] for h in store.history(order_id)]
+    return [h.status for h in store.history(order_id)]
 
 
 def route_venues(route: dict) -> set[str]:
@@ -35,10 +35,10 @@ def route_venues(route: dict) -> set[str]:
 # Each of these would take another venue, or split across both, were it not restricted;
 # each on a pool of its own so they do not move each other's prices.
 RESTRICTED = [
-    ("SOL", "USDC", "10000", ["raydium"]),
-    ("SOL", "USDT", "1000", ["meteora"]),
+    ("SOL", "USDC", "1000", ["raydium"]),
+    ("SOL", "USDT", "300", ["meteora"]),
     ("USDC", "JUP", "1.5", ["raydium"]),
-    ("JUP", "BONK", "5000", ["raydium"]),
+    ("JUP", "BONK", "300", ["raydium"]),
 ]
 
 
@@ -52,14 +52,15 @@ def test_a_restricted_order_is_routed_and_executed_on_its_venues_only(client, ap
     run_until(app_module, terminal(*orders))
     for order_id, allowed in orders.items():
         order = store.get_order(order_id)
-        assert order["status"] == "confirmed", order["failure_reason"]
-        assert route_venues(order["route"]) <= allowed, order["route"]
+        assert order.status == "confirmed", order.failure_reason
+        assert set(order.venues) == allowed
+        assert route_venues(order.route.to_dict()) <= allowed, order.route
         for entry in store.history(order_id):
-            route = entry["payload"].get("route")
+            route = entry.payload.get("route")
             if route:
-                assert route_venues(route) <= allowed, (entry["status"], route)
-            if entry["status"] == "routing":
-                assert set(entry["payload"]["venues"]) == allowed
+                assert route_venues(route) <= allowed, (entry.status, route)
+            if entry.status == "routing":
+                assert set(entry.payload["venues"]) == allowed
 
 
 # -- retries ----------------------------------------------------------------------------------
@@ -102,7 +103,7 @@ def test_backoff_doubles_from_the_base_delay(client, app_module, monkeypatch, se
     order_id = post(client, ORDER).json_body["orderId"]
     run_until(app_module, terminal(order_id))
     assert recording.delays == [3, 6, 12]  # base, 2 base, 4 base; none after the last attempt
-    assert store.get_order(order_id)["attempts"] == 4
+    assert store.get_order(order_id).attempts == 4
 
 
 def test_an_order_failing_every_attempt_fails_after_exactly_three(client, app_module, monkeypatch):
@@ -110,12 +111,12 @@ def test_an_order_failing_every_attempt_fails_after_exactly_three(client, app_mo
     order_id = post(client, ORDER).json_body["orderId"]
     run_until(app_module, terminal(order_id))
     order = store.get_order(order_id)
-    assert order["status"] == "failed"
-    assert order["attempts"] == MAX_ATTEMPTS
+    assert order.status == "failed"
+    assert order.attempts == MAX_ATTEMPTS
     history = store.history(order_id)
-    assert [h["status"] for h in history] == [*FLOW[:4], "failed"]
-    assert history[-1]["payload"]["attempts"] == MAX_ATTEMPTS
-    assert "blockhash" in order["failure_reason"].lower()
+    assert [h.status for h in history] == [*FLOW[:4], "failed"]
+    assert history[-1].payload["attempts"] == MAX_ATTEMPTS
+    assert "blockhash" in order.failure_reason.lower()
 
 
 # -- dead letters and the reaper --------------------------------------------------------------
@@ -141,11 +142,11 @@ def test_a_dead_lettered_order_message_fails_its_order_with_the_reason(
     _dead_letter(queues, order_id, reason)
     assert poll_once(app_module.record_dead_letters, queues.dlq, wait_s=1) == 1
     order = store.get_order(order_id)
-    assert order["status"] == "failed"
-    assert order["failure_reason"] == recorded
+    assert order.status == "failed"
+    assert order.failure_reason == recorded
     history = store.history(order_id)
-    assert [h["status"] for h in history] == ["pending", "failed"]
-    assert history[-1]["payload"]["reason"] == recorded
+    assert [h.status for h in history] == ["pending", "failed"]
+    assert history[-1].payload["reason"] == recorded
 
 
 def _lose_the_message(queues) -> None:
@@ -162,20 +163,20 @@ def test_the_reaper_resends_a_stale_unleased_order_which_then_finishes(
     _lose_the_message(queues)
     # A delivery claimed it, recorded routing, and died; its lease ran out long ago.
     order = store.claim(order_id, lease_s=60)
-    assert store.advance(order_id, order["last_seq"], OrderStatus.ROUTING, {}) == 2
+    assert store.advance(order_id, order.last_seq, StatusChange.routing(order.venues, 1)) == 2
     with store.pool().connection() as conn:
         conn.execute(
             "UPDATE orders SET lease_until = now() - interval '1 second',"
             " updated_at = now() - make_interval(secs => %s) WHERE id = %s",
             (settings_env.reaper_deadline_s + 1, order_id),
         )
-    assert store.get_order(order_id)["enqueued_at"] is not None  # sent once already
-    assert reaper.run(app_module.app.websocket_api) == 1
+    assert store.get_order(order_id).enqueued_at is not None  # sent once already
+    assert reaper.run(app_module.notifier) == 1
     waiting = sqs_client().get_queue_attributes(
         QueueUrl=queues.queue, AttributeNames=["ApproximateNumberOfMessages"]
     )["Attributes"]["ApproximateNumberOfMessages"]
     assert waiting == "1", "the reaper did not send the order again"
     run_until(app_module, terminal(order_id))
     order = store.get_order(order_id)
-    assert order["status"] == "confirmed" and order["attempts"] == 2
+    assert order.status == "confirmed" and order.attempts == 2
     assert statuses(order_id) == FLOW

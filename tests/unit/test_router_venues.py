@@ -8,6 +8,7 @@ from chalicelib.config import Settings
 from chalicelib.dex import (
     VENUES,
     DustAmount,
+    GuardRefused,
     InsufficientLiquidity,
     Market,
     best_route,
@@ -31,7 +32,7 @@ def route_venues(route) -> set[str]:
 
 
 @settings(max_examples=80, deadline=None)
-@given(pairs, st.integers(1, 99), st.integers(-2, 6), allow_lists)
+@given(pairs, st.integers(1, 99), st.integers(-2, 4), allow_lists)
 def test_a_route_names_only_allowed_venues(pair, mantissa, exponent, allowed):
     token_in, token_out = pair
     amount = mantissa * 10 ** (token_in.decimals + exponent)  # dust to whale, in UI terms
@@ -39,7 +40,7 @@ def test_a_route_names_only_allowed_venues(pair, mantissa, exponent, allowed):
     assert {s.venue for s in snapshots} <= set(allowed)
     try:
         route = best_route(snapshots, token_in, token_out, amount, 100, 150)
-    except (DustAmount, InsufficientLiquidity):
+    except (DustAmount, InsufficientLiquidity, GuardRefused):
         return
     assert route_venues(route) <= set(allowed), (allowed, route.to_dict())
 
@@ -47,7 +48,7 @@ def test_a_route_names_only_allowed_venues(pair, mantissa, exponent, allowed):
 @pytest.mark.parametrize("venue", VENUES)
 def test_an_order_both_venues_would_split_stays_on_its_one_venue(venue):
     sol, usdc = resolve("SOL"), resolve("USDC")
-    amount = 10_000 * 10**sol.decimals
+    amount = 1_000 * 10**sol.decimals
     both = best_route(quote_venues(MARKET, sol, usdc, VENUES), sol, usdc, amount, 100, 150)
     assert both.kind == "split"  # so the allow-list below is what keeps it on one venue
     route = best_route(quote_venues(MARKET, sol, usdc, [venue]), sol, usdc, amount, 100, 150)

@@ -1,0 +1,152 @@
+"""The store's own guarantees, against real Postgres: whatever a caller does, seq only moves
+forward from the value read, each status is recorded once, a terminal order never changes,
+and a lease keeps a second delivery out until it runs out."""
+
+import threading
+
+import pytest
+
+from chalicelib import store
+from chalicelib.models import OrderRequest, OrderStatus
+from chalicelib.records import StatusChange
+
+pytestmark = pytest.mark.integration
+
+FLOW = list(OrderStatus)[:5]  # pending ... confirmed
+WRITERS = 8
+
+
+def new_order():
+    spec = OrderRequest(type="market", tokenIn="SOL", tokenOut="USDC", amount="1.5").to_spec()
+    order, created = store.create_order(spec, None, "fingerprint", max_open=100)
+    assert created
+    return order.id
+
+
+def change(status: OrderStatus) -> StatusChange:
+    return StatusChange(status, {"by": threading.current_thread().name})
+
+
+def set_lease_expired(order_id) -> None:
+    with store.pool().connection() as conn:
+        conn.execute(
+            "UPDATE orders SET lease_until = now() - interval '1 second' WHERE id = %s",
+            (order_id,),
+        )
+
+
+def test_seq_moves_forward_only_from_the_value_read(settings_env):
+    order_id = new_order()
+    assert store.advance(order_id, 1, change(OrderStatus.ROUTING)) == 2
+    assert store.advance(order_id, 1, change(OrderStatus.BUILDING)) is None  # stale read
+    assert store.advance(order_id, 3, change(OrderStatus.BUILDING)) is None  # never read
+    order = store.get_order(order_id)
+    assert (order.status, order.last_seq) == (OrderStatus.ROUTING, 2)
+    assert [(h.seq, h.status) for h in store.history(order_id)] == [
+        (1, OrderStatus.PENDING),
+        (2, OrderStatus.ROUTING),
+    ]
+    assert store.advance(order_id, 2, change(OrderStatus.BUILDING)) == 3
+
+
+def test_concurrent_writers_record_each_status_once(settings_env):
+    """Writers race the order through its statuses, each advancing from what it read:
+    every status lands once, in order, whoever wrote it."""
+    order_id = new_order()
+    start = threading.Barrier(WRITERS)
+    written = []
+
+    def writer():
+        start.wait()
+        while True:
+            order = store.get_order(order_id)
+            if order.status.terminal:
+                return
+            following = FLOW[FLOW.index(order.status) + 1]
+            if store.advance(order_id, order.last_seq, change(following)) is not None:
+                written.append(following)
+
+    threads = [threading.Thread(target=writer, name=f"w{i}") for i in range(WRITERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    history = store.history(order_id)
+    assert [(h.seq, h.status) for h in history] == list(enumerate(FLOW, start=1))
+    assert sorted(written, key=FLOW.index) == FLOW[1:]  # one successful write per status
+    assert store.get_order(order_id).last_seq == len(FLOW)
+
+
+def test_only_one_of_concurrent_writers_from_the_same_read_wins(settings_env):
+    order_id = new_order()
+    start = threading.Barrier(WRITERS)
+    results = []
+
+    def writer():
+        start.wait()
+        results.append(store.advance(order_id, 1, change(OrderStatus.ROUTING)))
+
+    threads = [threading.Thread(target=writer, name=f"w{i}") for i in range(WRITERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results, key=str) == [2] + [None] * (WRITERS - 1)
+    assert [h.status for h in store.history(order_id)] == ["pending", "routing"]
+
+
+# Every store function that writes an order, as a caller might try it on a terminal one.
+WRITES = {
+    "advance": lambda o: store.advance(o, 2, change(OrderStatus.ROUTING)),
+    "advance again": lambda o: store.advance(o, 2, StatusChange.failed("again", 1)),
+    "update_fields": lambda o: store.update_fields(o, tx_hash="other", last_error="x"),
+    "release": lambda o: store.release(o, error="late error"),
+    "release quietly": lambda o: store.release(o),
+    "claim": lambda o: store.claim(o, 60),
+    "touch": lambda o: store.touch(o),
+}
+
+
+@pytest.mark.parametrize("terminal", [OrderStatus.CONFIRMED, OrderStatus.FAILED])
+@pytest.mark.parametrize("write", list(WRITES))
+def test_a_terminal_order_never_changes(settings_env, terminal, write):
+    order_id = new_order()
+    store.claim(order_id, 60)
+    assert store.advance(order_id, 1, StatusChange(terminal, {}, {"tx_hash": "final"})) == 2
+    before, history = store.get_order(order_id), store.history(order_id)
+    assert before.lease_until is None  # a terminal status gives its lease up
+
+    answer = WRITES[write](order_id)
+
+    assert answer is None
+    assert store.get_order(order_id) == before  # every column, updated_at included
+    assert store.history(order_id) == history
+
+
+def test_a_held_lease_keeps_a_second_claim_out_and_spends_no_attempt(settings_env):
+    order_id = new_order()
+    first = store.claim(order_id, 60)
+    assert first.attempts == 1 and store.is_leased(order_id)
+    assert store.claim(order_id, 60) is None
+    after = store.get_order(order_id)
+    assert after.attempts == 1
+    assert after.lease_until == first.lease_until
+
+
+def test_an_expired_lease_lets_the_next_claim_in(settings_env):
+    order_id = new_order()
+    assert store.claim(order_id, 60).attempts == 1
+    set_lease_expired(order_id)  # the worker holding it died a while ago
+    assert not store.is_leased(order_id)
+    second = store.claim(order_id, 60)
+    assert second is not None and second.attempts == 2
+    assert store.is_leased(order_id)
+
+
+def test_a_released_lease_lets_the_next_claim_in_at_once(settings_env):
+    order_id = new_order()
+    store.claim(order_id, 60)
+    store.release(order_id, error="venue timeout")
+    second = store.claim(order_id, 60)
+    assert second is not None and second.attempts == 2
+    assert second.last_error == "venue timeout"
