@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup lock run demo test test-unit lint fmt bench load package migrate key clean
+.PHONY: setup lock run demo test test-unit lint fmt bench load mutate package migrate key clean
 
 STAMP := $(VENV)/.installed
 # One lock for Python 3.11-3.13 on Linux and macOS: markers pick per platform and version.
@@ -45,6 +45,10 @@ bench: setup  ## benchmarks; results in bench/results/
 load: setup  ## 1000 orders/minute for 60 s, then Postgres checked (not in CI); LOAD_ARGS="--seconds 300"
 	$(BIN)/python -m bench.load $(LOAD_ARGS)
 
+mutate: setup  ## mutation testing of tokens, dex/ and the request models (not in CI; see README)
+	$(BIN)/mutmut run --max-children 2
+	$(BIN)/python -m tests.mutation_report
+
 package: setup  ## the deployable CloudFormation template + code in build/dev/ (docs/DEPLOY.md)
 	$(BIN)/python -m infra package --stage dev --out build/dev
 
@@ -55,4 +59,4 @@ key: setup  ## a new API key for client NAME (shown once): make key NAME=alice
 	$(BIN)/python -m chalicelib.keys create $(or $(NAME),$(error NAME=<client> is required))
 
 clean:
-	rm -rf $(VENV) .venv-3.13 .data .pytest_cache .ruff_cache .hypothesis build
+	rm -rf $(VENV) .venv-3.13 mutants .data .pytest_cache .ruff_cache .hypothesis build
