@@ -16,11 +16,22 @@ FLOW = list(OrderStatus)[:5]  # pending ... confirmed
 WRITERS = 8
 
 
-def new_order():
+@pytest.fixture
+def new_order(settings_env, api_key):
+    """Makes an order of the tests' client, pending, as the API would."""
+    from chalicelib import keys
+
+    client_id = keys.client_of(api_key)
     spec = OrderRequest(type="market", tokenIn="SOL", tokenOut="USDC", amount="1.5").to_spec()
-    order, created = store.create_order(spec, None, "fingerprint", max_open=100)
-    assert created
-    return order.id
+
+    def make():
+        order, created = store.create_order(
+            spec, None, "fingerprint", 100, client_id=client_id, max_open_per_client=100
+        )
+        assert created
+        return order.id
+
+    return make
 
 
 def change(status: OrderStatus) -> StatusChange:
@@ -35,7 +46,7 @@ def set_lease_expired(order_id) -> None:
         )
 
 
-def test_seq_moves_forward_only_from_the_value_read(settings_env):
+def test_seq_moves_forward_only_from_the_value_read(new_order):
     order_id = new_order()
     assert store.advance(order_id, 1, change(OrderStatus.ROUTING)) == 2
     assert store.advance(order_id, 1, change(OrderStatus.BUILDING)) is None  # stale read
@@ -49,7 +60,7 @@ def test_seq_moves_forward_only_from_the_value_read(settings_env):
     assert store.advance(order_id, 2, change(OrderStatus.BUILDING)) == 3
 
 
-def test_concurrent_writers_record_each_status_once(settings_env):
+def test_concurrent_writers_record_each_status_once(new_order):
     """Writers race the order through its statuses, each advancing from what it read:
     every status lands once, in order, whoever wrote it."""
     order_id = new_order()
@@ -77,7 +88,7 @@ def test_concurrent_writers_record_each_status_once(settings_env):
     assert store.get_order(order_id).last_seq == len(FLOW)
 
 
-def test_only_one_of_concurrent_writers_from_the_same_read_wins(settings_env):
+def test_only_one_of_concurrent_writers_from_the_same_read_wins(new_order):
     order_id = new_order()
     start = threading.Barrier(WRITERS)
     results = []
@@ -109,7 +120,7 @@ WRITES = {
 
 @pytest.mark.parametrize("terminal", [OrderStatus.CONFIRMED, OrderStatus.FAILED])
 @pytest.mark.parametrize("write", list(WRITES))
-def test_a_terminal_order_never_changes(settings_env, terminal, write):
+def test_a_terminal_order_never_changes(new_order, terminal, write):
     order_id = new_order()
     store.claim(order_id, 60)
     assert store.advance(order_id, 1, StatusChange(terminal, {}, {"tx_hash": "final"})) == 2
@@ -123,7 +134,7 @@ def test_a_terminal_order_never_changes(settings_env, terminal, write):
     assert store.history(order_id) == history
 
 
-def test_a_held_lease_keeps_a_second_claim_out_and_spends_no_attempt(settings_env):
+def test_a_held_lease_keeps_a_second_claim_out_and_spends_no_attempt(new_order):
     order_id = new_order()
     first = store.claim(order_id, 60)
     assert first.attempts == 1 and store.is_leased(order_id)
@@ -133,7 +144,7 @@ def test_a_held_lease_keeps_a_second_claim_out_and_spends_no_attempt(settings_en
     assert after.lease_until == first.lease_until
 
 
-def test_an_expired_lease_lets_the_next_claim_in(settings_env):
+def test_an_expired_lease_lets_the_next_claim_in(new_order):
     order_id = new_order()
     assert store.claim(order_id, 60).attempts == 1
     set_lease_expired(order_id)  # the worker holding it died a while ago
@@ -143,7 +154,7 @@ def test_an_expired_lease_lets_the_next_claim_in(settings_env):
     assert store.is_leased(order_id)
 
 
-def test_a_released_lease_lets_the_next_claim_in_at_once(settings_env):
+def test_a_released_lease_lets_the_next_claim_in_at_once(new_order):
     order_id = new_order()
     store.claim(order_id, 60)
     store.release(order_id, error="venue timeout")
