@@ -65,9 +65,12 @@ def test_ratios_pair_metrics_by_name_and_tolerate_missing_ones():
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
 def test_tree_rss_counts_child_processes():
     child = subprocess.Popen(
-        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+        [sys.executable, "-c", "import sys; print('up', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
     )
     try:
+        child.stdout.readline()  # started: its memory no longer grows
         own = rss_kib(os.getpid())
         assert own > 0
         assert tree_rss_kib(os.getpid()) >= own + rss_kib(child.pid) > own
