@@ -5,10 +5,11 @@ from collections.abc import Callable
 
 from chalicelib import queue
 from chalicelib.aws import sqs_client
+from chalicelib.dex import Faults
 from harness.orders import FLOW, order_body
 from localaws.poller import lambda_record
 
-__all__ = ["FLOW", "ORDER", "poll_once", "run_until"]
+__all__ = ["FLOW", "ORDER", "fail_attempts", "poll_once", "run_until"]
 ORDER = order_body(0)  # an order that takes the happy path
 
 
@@ -41,3 +42,16 @@ def run_until(app_module, done: Callable[[], bool], timeout_s: float = 30) -> No
         if time.monotonic() > deadline:
             raise AssertionError("the worker did not finish in time")
         poll_once(app_module.process_orders, queue.queue_url(), wait_s=1)
+
+
+def fail_attempts(monkeypatch, failures: int) -> None:
+    """Blockhash expiry on the first ``failures`` attempts of every order."""
+    real = Faults.for_attempt
+
+    def for_attempt(seed, order_id, attempt, settings):
+        faults = real(seed, order_id, attempt, settings)
+        if attempt <= failures:
+            monkeypatch.setattr(faults, "blockhash_expires", lambda: True)
+        return faults
+
+    monkeypatch.setattr(Faults, "for_attempt", staticmethod(for_attempt))

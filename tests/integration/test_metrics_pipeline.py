@@ -3,26 +3,12 @@
 import json
 
 import pytest
-from chalice.test import Client
 
 from chalicelib import metrics, store
 from chalicelib.dex import Faults
 from tests.integration.driver import ORDER, run_until
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def app_module(settings_env):
-    import app
-
-    return app
-
-
-@pytest.fixture
-def client(app_module):
-    with Client(app_module.app, stage_name="local") as c:
-        yield c
 
 
 @pytest.fixture

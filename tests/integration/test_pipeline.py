@@ -5,27 +5,12 @@ import threading
 
 import base58
 import pytest
-from chalice.test import Client
 
 from chalicelib import queue, reaper, store
 from chalicelib.aws import sqs_client
-from chalicelib.dex import Faults
-from tests.integration.driver import FLOW, ORDER, poll_once, run_until
+from tests.integration.driver import FLOW, ORDER, fail_attempts, poll_once, run_until
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def app_module(settings_env):
-    import app
-
-    return app
-
-
-@pytest.fixture
-def client(app_module):
-    with Client(app_module.app, stage_name="local") as c:
-        yield c
 
 
 def post(client, body, key=None, raw=None, content_type="application/json"):
@@ -232,21 +217,8 @@ def test_a_dead_letter_does_not_fail_an_order_a_worker_holds(client, app_module,
     assert store.get_order(order_id).status == "pending"
 
 
-def _failing(monkeypatch, failures: int):
-    """Blockhash expiry on the first ``failures`` attempts of every order."""
-    real = Faults.for_attempt
-
-    def for_attempt(seed, order_id, attempt, settings):
-        faults = real(seed, order_id, attempt, settings)
-        if attempt <= failures:
-            monkeypatch.setattr(faults, "blockhash_expires", lambda: True)
-        return faults
-
-    monkeypatch.setattr(Faults, "for_attempt", staticmethod(for_attempt))
-
-
 def test_transient_faults_retry_then_succeed(client, app_module, monkeypatch):
-    _failing(monkeypatch, failures=2)
+    fail_attempts(monkeypatch, failures=2)
     order_id = post(client, ORDER).json_body["orderId"]
     run_until(app_module, terminal(order_id))
     order = store.get_order(order_id)
@@ -255,7 +227,7 @@ def test_transient_faults_retry_then_succeed(client, app_module, monkeypatch):
 
 
 def test_retries_exhausted_fail_with_reason(client, app_module, monkeypatch):
-    _failing(monkeypatch, failures=99)
+    fail_attempts(monkeypatch, failures=99)
     order_id = post(client, ORDER).json_body["orderId"]
     run_until(app_module, terminal(order_id))
     order = store.get_order(order_id)

@@ -7,10 +7,9 @@ import pytest
 
 from chalicelib import queue, reaper, store, worker
 from chalicelib.aws import sqs_client
-from chalicelib.dex import Faults
 from chalicelib.records import StatusChange
 from tests.integration.conftest import post
-from tests.integration.driver import FLOW, ORDER, poll_once, run_until
+from tests.integration.driver import FLOW, ORDER, fail_attempts, poll_once, run_until
 
 pytestmark = pytest.mark.integration
 
@@ -66,19 +65,6 @@ def test_a_restricted_order_is_routed_and_executed_on_its_venues_only(client, ap
 # -- retries ----------------------------------------------------------------------------------
 
 
-def _failing(monkeypatch, failures: int):
-    """Blockhash expiry on the first ``failures`` attempts of every order."""
-    real = Faults.for_attempt
-
-    def for_attempt(seed, order_id, attempt, settings):
-        faults = real(seed, order_id, attempt, settings)
-        if attempt <= failures:
-            monkeypatch.setattr(faults, "blockhash_expires", lambda: True)
-        return faults
-
-    monkeypatch.setattr(Faults, "for_attempt", staticmethod(for_attempt))
-
-
 class RecordingSqs:
     """The real SQS client, noting the visibility timeouts asked of it. It hides nothing
     for real, so the test does not wait out the backoff."""
@@ -99,7 +85,7 @@ def test_backoff_doubles_from_the_base_delay(client, app_module, monkeypatch, se
     monkeypatch.setattr(worker, "get_settings", lambda: settings)
     recording = RecordingSqs(sqs_client())
     monkeypatch.setattr(queue, "sqs_client", lambda: recording)
-    _failing(monkeypatch, failures=99)
+    fail_attempts(monkeypatch, failures=99)
     order_id = post(client, ORDER).json_body["orderId"]
     run_until(app_module, terminal(order_id))
     assert recording.delays == [3, 6, 12]  # base, 2 base, 4 base; none after the last attempt
@@ -107,7 +93,7 @@ def test_backoff_doubles_from_the_base_delay(client, app_module, monkeypatch, se
 
 
 def test_an_order_failing_every_attempt_fails_after_exactly_three(client, app_module, monkeypatch):
-    _failing(monkeypatch, failures=99)
+    fail_attempts(monkeypatch, failures=99)
     order_id = post(client, ORDER).json_body["orderId"]
     run_until(app_module, terminal(order_id))
     order = store.get_order(order_id)
