@@ -43,6 +43,16 @@ def list_orders():
     return api.list_orders(app.current_request)
 
 
+@app.route("/api/quote", methods=["GET"], authorizer=api_key)
+def get_quote():
+    return api.get_quote(app.current_request)
+
+
+@app.route("/api/stats", methods=["GET"], authorizer=api_key)
+def get_stats():
+    return api.get_stats(app.current_request)
+
+
 @app.route("/api/health", methods=["GET"])
 def health():
     return api.health()

@@ -16,7 +16,19 @@ from decimal import Decimal
 import pydantic
 from chalice import Response
 
-from chalicelib import cache, keys, logs, metrics, openapi, queue, ratelimit, store, tokens
+from chalicelib import (
+    cache,
+    keys,
+    logs,
+    metrics,
+    openapi,
+    queue,
+    quotes,
+    ratelimit,
+    stats,
+    store,
+    tokens,
+)
 from chalicelib.config import get_settings
 from chalicelib.errors import DependencyUnavailable, IdempotencyConflict, TooManyOpenOrders
 from chalicelib.models import (
@@ -165,7 +177,7 @@ def _parse_body(raw: bytes | None) -> dict:
     return body
 
 
-def _validate(body: dict):
+def _validate(body: dict, what: str = "order"):
     try:
         return OrderRequest.model_validate(body).to_spec()
     except pydantic.ValidationError as e:
@@ -173,7 +185,7 @@ def _validate(body: dict):
             {"field": ".".join(str(p) for p in err["loc"]) or "body", "message": err["msg"]}
             for err in e.errors(include_input=False, include_url=False)
         ]
-        raise ApiError(422, "invalid_order", "the order is invalid", details) from None
+        raise ApiError(422, "invalid_order", f"the {what} is invalid", details) from None
     except tokens.TokenError as e:
         details = [{"field": e.field, "message": str(e)}]
         raise ApiError(422, "invalid_order", str(e), details) from None
@@ -209,8 +221,18 @@ def submit_order(request) -> Response:
             "amount": spec.amount_in,
             "bps": spec.slippage_bps,
             "venues": sorted(spec.venues),  # a set: [a, b] and [b, a] are one order
+            "quote": spec.quote_id,
+            "minOut": spec.min_out,
         }
     )
+    try:
+        spec = quotes.bind(spec)
+    except quotes.QuoteError as e:
+        # A retry of an accepted order gets its answer even once its quote has expired.
+        row = store.order_by_idempotency_key(client_id, key) if key else None
+        if row is None or row.request_hash != fingerprint:
+            raise ApiError(e.status, e.code, str(e), e.details) from None
+        return _accepted(row, created=False)
     try:
         settings = get_settings()
         row, created = store.create_order(
@@ -241,6 +263,11 @@ def submit_order(request) -> Response:
         log.info("order %s accepted", order_id)
         metrics.count("OrdersAccepted")
         _enqueue(order_id)
+    return _accepted(row, created)
+
+
+def _accepted(row: OrderRecord, created: bool) -> Response:
+    order_id = str(row.id)
     answer = OrderAccepted(orderId=order_id, status=row.status, wsUrl=ws_url(order_id))
     return Response(body=answer.model_dump(mode="json"), status_code=202 if created else 200)
 
@@ -328,6 +355,39 @@ def list_orders(request) -> Response:
         raise ApiError(422, "invalid_query", "malformed cursor") from None
     page = OrderPage(orders=[order_view(r) for r in rows], nextCursor=cursor)
     return Response(body=page.model_dump(mode="json"), status_code=200)
+
+
+# -- quotes and stats ----------------------------------------------------------------------
+
+
+@json_errors
+def get_quote(request) -> Response:
+    caller(request)
+    params = request.query_params
+    try:
+        body = quotes.query_to_body({k: params.getlist(k) for k in params} if params else {})
+        answer = quotes.quote(_validate(body, "quote"))
+    except quotes.QuoteError as e:
+        details = (
+            [{"field": e.details, "message": str(e)}] if isinstance(e.details, str) else e.details
+        )
+        raise ApiError(e.status, e.code, str(e), details) from None
+    return Response(body=answer.model_dump(mode="json"), status_code=200)
+
+
+@json_errors
+def get_stats(request) -> Response:
+    """Execution quality of the caller's orders over ``?window=``."""
+    client_id = caller(request)
+    params = request.query_params or {}
+    unknown = set(params) - {"window"}
+    if unknown:
+        raise ApiError(422, "invalid_query", f"unknown parameter {clip(sorted(unknown)[0])!r}")
+    try:
+        answer = stats.execution_stats(params.get("window", "24h"), client_id=client_id)
+    except ValueError as e:
+        raise ApiError(422, "invalid_query", str(e)) from None
+    return Response(body=answer.model_dump(mode="json"), status_code=200)
 
 
 @json_errors

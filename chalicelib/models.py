@@ -46,6 +46,18 @@ class OrderRequest(_Camel):
     venues: list[Literal["raydium", "meteora"]] | None = Field(
         None, min_length=1, description="Optional venue allow-list; both when omitted."
     )
+    quote_id: str | None = Field(
+        None,
+        alias="quoteId",
+        pattern=r"^[0-9a-f]{32}$",
+        description="A quote from GET /api/quote: the order never fills below its minOut.",
+    )
+    min_out: str | None = Field(
+        None,
+        alias="minOut",
+        pattern=r"^(0|[1-9][0-9]{0,19})$",
+        description="Base units of tokenOut the order must at least fill (decimal string).",
+    )
 
     def to_spec(self) -> "OrderSpec":
         """Resolve tokens and convert the amount; raises ``tokens.TokenError``."""
@@ -58,6 +70,8 @@ class OrderRequest(_Camel):
             amount_in=tokens.check_max_order(tokens.to_base_units(self.amount, token_in), token_in),
             slippage_bps=self.slippage_bps,
             venues=tuple(sorted(set(self.venues))) if self.venues else VENUES,
+            quote_id=self.quote_id,
+            min_out=None if self.min_out is None else int(self.min_out),
         )
 
 
@@ -70,6 +84,8 @@ class OrderSpec:
     amount_in: int
     slippage_bps: int
     venues: tuple[str, ...] = VENUES
+    quote_id: str | None = None
+    min_out: int | None = None  # the least output the client accepted (base units of tokenOut)
 
 
 class OrderAccepted(BaseModel):
@@ -147,3 +163,70 @@ class SubscribeMessage(_Camel):
 
 class PingMessage(_Camel):
     action: Literal["ping"]
+
+
+class RoutePlanLeg(BaseModel):
+    venue: str
+    percent: str = Field(description='Share of inAmount sent through this leg, e.g. "62.5".')
+    poolId: str
+    inAmount: str = Field(description="Base units of tokenIn.")
+    outAmount: str = Field(description="Base units of tokenOut.")
+    fee: str = Field(description="Base units of tokenIn.")
+
+
+class QuoteResponse(BaseModel):
+    """``GET /api/quote``: what an order of these parameters would route to now."""
+
+    quoteId: str
+    tokenIn: str
+    tokenOut: str
+    mintIn: str
+    mintOut: str
+    inAmount: str = Field(description="Base units of tokenIn.")
+    outAmount: str = Field(description="Base units of tokenOut.")
+    minOut: str = Field(description="outAmount less slippage: the least the order accepts.")
+    otherAmountThreshold: str = Field(description="The same as minOut (Jupiter's name).")
+    slippageBps: int
+    priceImpactPct: str
+    oraclePrice: str | None = Field(description="UI units of tokenOut per UI unit of tokenIn.")
+    oracleDeviationPct: str | None
+    routePlan: list[RoutePlanLeg]
+    contextSlot: int
+    expiresAtSlot: int
+
+
+class StatusCount(BaseModel):
+    count: int
+    share: str = Field(description="Of all orders in the window, 0..1 as a decimal string.")
+
+
+class VenueShare(BaseModel):
+    orders: int = Field(description="Confirmed orders with a leg on this venue.")
+    share: str = Field(description="Of confirmed orders; a split counts for each of its venues.")
+
+
+class Percentiles(BaseModel):
+    p50: str | None
+    p90: str | None
+    p99: str | None
+
+
+class ExecutionStats(BaseModel):
+    """``GET /api/stats``: execution quality over a window, computed in Postgres."""
+
+    window: str
+    since: str
+    orders: int
+    byStatus: dict[str, StatusCount]
+    failureReasons: dict[str, int] = Field(description="Failed orders by the reason's code.")
+    confirmed: int
+    splitShare: str | None = Field(description="Confirmed orders routed as a split, 0..1.")
+    venues: dict[str, VenueShare]
+    priceImprovementBps: Percentiles = Field(
+        description="The route's output over the best single venue's, in bps."
+    )
+    realizedOverMinOutBps: Percentiles = Field(
+        description="The filled output over the order's minOut, in bps."
+    )
+    belowMinOut: int = Field(description="Confirmed orders that filled below minOut (0).")
+    submitToConfirmedS: Percentiles = Field(description="Seconds from submit to confirmed.")

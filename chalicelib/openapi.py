@@ -4,7 +4,15 @@ from functools import lru_cache
 
 from pydantic.json_schema import models_json_schema
 
-from chalicelib.models import ErrorBody, OrderAccepted, OrderDetail, OrderPage, OrderRequest
+from chalicelib.models import (
+    ErrorBody,
+    ExecutionStats,
+    OrderAccepted,
+    OrderDetail,
+    OrderPage,
+    OrderRequest,
+    QuoteResponse,
+)
 
 REF = "#/components/schemas/{model}"
 
@@ -20,6 +28,10 @@ def _errors(*statuses: int) -> dict:
     return {str(s): _json(ErrorBody, "error") for s in statuses}
 
 
+def _query(name: str, schema: dict, required: bool = False) -> dict:
+    return {"name": name, "in": "query", "required": required, "schema": schema}
+
+
 @lru_cache
 def document() -> dict:
     models = [
@@ -28,6 +40,8 @@ def document() -> dict:
         (OrderDetail, "serialization"),
         (OrderPage, "serialization"),
         (ErrorBody, "serialization"),
+        (QuoteResponse, "serialization"),
+        (ExecutionStats, "serialization"),
     ]
     _, schemas = models_json_schema(models, by_alias=True, ref_template=REF)
     order_id = {
@@ -104,6 +118,50 @@ def document() -> dict:
                         {"name": "cursor", "in": "query", "schema": {"type": "string"}},
                     ],
                     "responses": {"200": _json(OrderPage, "newest first"), **_errors(422, 503)},
+                }
+            },
+            "/api/quote": {
+                "get": {
+                    "operationId": "getQuote",
+                    "summary": "Quote a market swap; pass its quoteId to execute to bind minOut",
+                    "parameters": [
+                        _query("tokenIn", {"type": "string"}, required=True),
+                        _query("tokenOut", {"type": "string"}, required=True),
+                        _query(
+                            "amount",
+                            {"type": "string", "pattern": r"^(0|[1-9][0-9]*)(\.[0-9]+)?$"},
+                            required=True,
+                        ),
+                        _query("slippageBps", {"type": "integer", "minimum": 1, "maximum": 5000}),
+                        _query(
+                            "venues",
+                            {"type": "string", "description": "comma-separated, e.g. raydium"},
+                        ),
+                    ],
+                    "responses": {
+                        "200": _json(QuoteResponse, "the route an order would take now"),
+                        **_errors(422, 503),
+                    },
+                }
+            },
+            "/api/stats": {
+                "get": {
+                    "operationId": "getStats",
+                    "summary": "Execution quality over a window",
+                    "parameters": [
+                        _query(
+                            "window",
+                            {
+                                "type": "string",
+                                "pattern": "^[1-9][0-9]{0,3}[mhd]$",
+                                "default": "24h",
+                            },
+                        )
+                    ],
+                    "responses": {
+                        "200": _json(ExecutionStats, "orders created in the window"),
+                        **_errors(422, 503),
+                    },
                 }
             },
             "/api/health": {

@@ -81,6 +81,11 @@ def _query(query, params=(), *, one=False):
         return cur.fetchone() if one else cur.fetchall()
 
 
+def query(statement, params=()) -> list[dict]:
+    """Rows of a read-only statement, as dicts (for reports such as ``chalicelib.stats``)."""
+    return _query(statement, params)
+
+
 def _order(row: dict | None) -> OrderRecord | None:
     return None if row is None else OrderRecord.from_row(row)
 
@@ -159,8 +164,9 @@ def create_order(
         row = conn.execute(
             """
             INSERT INTO orders (id, client_id, status, token_in, token_out, mint_in, mint_out,
-                                amount_in, slippage_bps, venues, idempotency_key, request_hash)
-            VALUES (%s, %s, 'pending', %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                                amount_in, slippage_bps, venues, idempotency_key, request_hash,
+                                min_out)
+            VALUES (%s, %s, 'pending', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
             ON CONFLICT (client_id, idempotency_key) DO NOTHING
             RETURNING *
             """,
@@ -176,6 +182,7 @@ def create_order(
                 list(spec.venues),
                 idempotency_key,
                 request_hash,
+                spec.min_out,
             ),
         ).fetchone()
         if row is None:
@@ -192,6 +199,16 @@ def create_order(
             raise TooManyOpenOrders(max_open)
         _insert_history(conn, order_id, 1, pending)
     return OrderRecord.from_row(row), True
+
+
+def order_by_idempotency_key(client_id: uuid.UUID, key: str) -> OrderRecord | None:
+    return _order(
+        _query(
+            "SELECT * FROM orders WHERE client_id = %s AND idempotency_key = %s",
+            (client_id, key),
+            one=True,
+        )
+    )
 
 
 def _insert_history(conn, order_id: uuid.UUID, seq: int, change: StatusChange) -> None:

@@ -221,12 +221,13 @@ def _attempt(order: OrderRecord, notifier: Notifier) -> None:
         order.slippage_bps,
         settings.quote_valid_slots,
     )
+    if order.min_out is not None:
+        # The minimum the client accepted (its quote's, at submit) or was shown (with
+        # ``building``) binds every attempt: a re-quote after prices moved never lowers
+        # it (the landing fails on slippage instead).
+        route = replace(route, min_out=max(route.min_out, order.min_out))
     if not step.reached(OrderStatus.BUILDING):
         step(StatusChange.building(route))
-    elif order.min_out is not None:
-        # The minimum the client was shown binds every later attempt: a re-quote after
-        # prices moved never lowers it (the landing fails on slippage instead).
-        route = replace(route, min_out=max(route.min_out, order.min_out))
 
     market.submit(route)
     signature, delay_s = faults.signature(), market.landing_delay_s(faults)

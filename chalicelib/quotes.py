@@ -1,0 +1,195 @@
+"""``GET /api/quote``: the route an order would take now, and the minimum it binds.
+
+A quote is priced from the same cached pool snapshots the worker routes from
+(``cache.cached_snapshot``) and passes the same guards. It is kept in Redis for as long as
+it is valid (its slots x ``slot_ms``): an order that names its ``quoteId`` never fills
+below the quote's ``minOut``.
+"""
+
+import json
+import re
+import uuid
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from fractions import Fraction
+
+from chalicelib import cache
+from chalicelib.config import get_settings
+from chalicelib.dex import DexError, GuardRefused, Route, get_market, router
+from chalicelib.dex.snapshot import ratio_to_decimal
+from chalicelib.errors import unavailable_as
+from chalicelib.models import OrderSpec, QuoteResponse, RoutePlanLeg
+
+AMOUNT_RE = re.compile(r"(0|[1-9][0-9]*)(\.[0-9]+)?", re.ASCII)  # no sign, exponent, spaces
+BPS_RE = re.compile(r"[0-9]{1,5}", re.ASCII)
+QUERY_FIELDS = {"tokenIn", "tokenOut", "amount", "slippageBps", "venues"}
+
+
+class QuoteError(Exception):
+    """A quote that cannot be given or honoured: ``code`` is the API's error code."""
+
+    def __init__(self, code: str, message: str, details=None, status: int = 422):
+        super().__init__(message)
+        self.code, self.details, self.status = code, details, status
+
+
+def query_to_body(params: dict[str, list[str]]) -> dict:
+    """Query parameters (each name with all its values) as an order body, strictly: an
+    amount in canonical decimal form, slippageBps in ASCII digits, venues comma-separated.
+    The order model then checks the values as it checks a submitted body."""
+    body: dict = {"type": "market"}
+    for name, values in params.items():
+        if name not in QUERY_FIELDS:
+            raise QuoteError("invalid_order", f"unknown parameter {name!r}", name)
+        if len(values) != 1:
+            raise QuoteError("invalid_order", f"{name} is given more than once", name)
+        body[name] = values[0]
+    if "amount" in body and not AMOUNT_RE.fullmatch(body["amount"]):
+        raise QuoteError("invalid_order", "amount must be a plain decimal like 1.5", "amount")
+    if "slippageBps" in body:
+        if not BPS_RE.fullmatch(body["slippageBps"]):
+            raise QuoteError("invalid_order", "slippageBps must be ASCII digits", "slippageBps")
+        body["slippageBps"] = int(body["slippageBps"])
+    if "venues" in body:
+        body["venues"] = body["venues"].split(",")
+    return body
+
+
+def quote(spec: OrderSpec) -> QuoteResponse:
+    """Route ``spec`` now and remember the quote; ``QuoteError`` when no route passes."""
+    settings = get_settings()
+    market = get_market(settings)
+    try:
+        snapshots = router.quote_venues(
+            market,
+            spec.token_in,
+            spec.token_out,
+            list(spec.venues),
+            fetch=lambda venue, a, b: cache.cached_snapshot(venue, a, b, market.snapshot),
+        )
+        route = router.best_route(
+            snapshots,
+            spec.token_in,
+            spec.token_out,
+            spec.amount_in,
+            spec.slippage_bps,
+            settings.quote_valid_slots,
+        )
+    except GuardRefused as e:
+        raise QuoteError(e.code, str(e), e.details) from None
+    except DexError as e:  # a venue timing out is worth retrying: 503, not 422
+        raise QuoteError(e.code, str(e), e.details or None, 503 if e.transient else 422) from None
+    quote_id = uuid.uuid4().hex
+    context_slot = min(leg.slot for leg in route.legs)
+    expires_at = min(leg.expires_at_slot for leg in route.legs)
+    valid_ms = max(1, expires_at - market.current_slot()) * settings.slot_ms
+    _remember(quote_id, StoredQuote.of(spec, route.min_out), valid_ms)
+    return _answer(quote_id, spec, route, context_slot, expires_at)
+
+
+def _answer(quote_id: str, spec: OrderSpec, route: Route, context_slot: int, expires_at: int):
+    def text(value: Decimal | None) -> str | None:
+        return None if value is None else format(value, "f")
+
+    plan = [
+        RoutePlanLeg(
+            venue=leg.venue,
+            percent=str(ratio_to_decimal(Fraction(leg.in_amount * 100, route.in_amount), 2)),
+            poolId=leg.pool_id,
+            inAmount=str(leg.in_amount),
+            outAmount=str(leg.out_amount),
+            fee=str(leg.fee),
+        )
+        for leg in route.legs
+    ]
+    return QuoteResponse(
+        quoteId=quote_id,
+        tokenIn=spec.token_in.symbol,
+        tokenOut=spec.token_out.symbol,
+        mintIn=spec.token_in.mint,
+        mintOut=spec.token_out.mint,
+        inAmount=str(route.in_amount),
+        outAmount=str(route.out_amount),
+        minOut=str(route.min_out),
+        otherAmountThreshold=str(route.min_out),
+        slippageBps=route.slippage_bps,
+        priceImpactPct=str(route.price_impact_pct),
+        oraclePrice=text(route.oracle_price),
+        oracleDeviationPct=text(route.oracle_deviation_pct),
+        routePlan=plan,
+        contextSlot=context_slot,
+        expiresAtSlot=expires_at,
+    )
+
+
+# -- quotes that orders name ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredQuote:
+    """What an order naming the quote must match, and the minimum it binds."""
+
+    mint_in: str
+    mint_out: str
+    amount_in: int
+    slippage_bps: int
+    venues: tuple[str, ...]
+    min_out: int
+
+    @classmethod
+    def of(cls, spec: OrderSpec, min_out: int) -> "StoredQuote":
+        return cls(
+            spec.token_in.mint,
+            spec.token_out.mint,
+            spec.amount_in,
+            spec.slippage_bps,
+            tuple(spec.venues),
+            min_out,
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {**self.__dict__, "venues": list(self.venues), "min_out": str(self.min_out)}
+        )
+
+    @classmethod
+    def from_json(cls, raw: str) -> "StoredQuote":
+        d = json.loads(raw)
+        return cls(
+            d["mint_in"],
+            d["mint_out"],
+            int(d["amount_in"]),
+            int(d["slippage_bps"]),
+            tuple(d["venues"]),
+            int(d["min_out"]),
+        )
+
+
+def _key(quote_id: str) -> str:
+    return f"quote:{quote_id}"
+
+
+def _remember(quote_id: str, stored: StoredQuote, valid_ms: int) -> None:
+    with unavailable_as("redis"):
+        cache.redis_client().set(_key(quote_id), stored.to_json(), px=valid_ms)
+
+
+def _recall(quote_id: str) -> StoredQuote | None:
+    with unavailable_as("redis"):
+        raw = cache.redis_client().get(_key(quote_id))
+    return None if raw is None else StoredQuote.from_json(raw)
+
+
+def bind(spec: OrderSpec) -> OrderSpec:
+    """The order with the least output it accepts: the larger of its own ``minOut`` and
+    its quote's. ``QuoteError`` when the quote is unknown, expired, or for another order."""
+    if spec.quote_id is None:
+        return spec
+    stored = _recall(spec.quote_id)
+    if stored is None:
+        raise QuoteError("quote_expired", "the quote is unknown or has expired; quote again")
+    if stored != StoredQuote.of(spec, stored.min_out):
+        raise QuoteError(
+            "quote_mismatch", "the quote was for another pair, amount, slippage or venues"
+        )
+    return replace(spec, min_out=max(spec.min_out or 0, stored.min_out))

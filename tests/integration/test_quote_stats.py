@@ -1,0 +1,279 @@
+"""GET /api/quote, orders that carry their quote, and GET /api/stats, against real Postgres,
+Redis and SQS (moto)."""
+
+import json
+import statistics
+from decimal import Decimal
+from urllib.parse import urlencode
+
+import pytest
+from chalice.test import Client
+
+from chalicelib import store
+from chalicelib.cache import redis_client
+from chalicelib.dex import get_market, router
+from chalicelib.dex.guards import OFF
+from chalicelib.tokens import resolve
+from tests.integration.driver import ORDER, run_until
+
+pytestmark = pytest.mark.integration
+
+QUERY = {"tokenIn": "SOL", "tokenOut": "USDC", "amount": "1.5", "slippageBps": "100"}
+AMOUNTS = ("inAmount", "outAmount", "minOut", "otherAmountThreshold")
+
+
+@pytest.fixture
+def app_module(settings_env):
+    import app
+
+    return app
+
+
+@pytest.fixture
+def client(app_module):
+    with Client(app_module.app, stage_name="local") as c:
+        yield c
+
+
+@pytest.fixture
+def frozen_market(settings_env, monkeypatch):
+    """The market at one slot: nothing but the test's own trades moves a pool."""
+    market = get_market(settings_env)
+    slot = market.current_slot()
+    monkeypatch.setattr(market, "_clock", lambda: slot)
+    return market
+
+
+def get_quote(client, **params):
+    return client.http.get("/api/quote?" + urlencode({**QUERY, **params}))
+
+
+def post(client, body, key=None):
+    headers = {"content-type": "application/json"}
+    if key:
+        headers["Idempotency-Key"] = key
+    return client.http.post("/api/orders/execute", headers=headers, body=json.dumps(body))
+
+
+def terminal(*order_ids):
+    return lambda: all(store.get_order(o).status.terminal for o in order_ids)
+
+
+# -- the quote -----------------------------------------------------------------------------
+
+
+def test_quote_has_jupiter_shape_with_amounts_as_strings(client, frozen_market):
+    answer = get_quote(client)
+    assert answer.status_code == 200, answer.json_body
+    quote = answer.json_body
+    assert all(isinstance(quote[k], str) for k in AMOUNTS)
+    assert quote["inAmount"] == "1500000000"
+    assert quote["otherAmountThreshold"] == quote["minOut"]
+    assert int(quote["minOut"]) == int(quote["outAmount"]) * 9900 // 10000
+    assert len(quote["quoteId"]) == 32
+    assert quote["expiresAtSlot"] - quote["contextSlot"] == 10
+    assert Decimal(quote["oraclePrice"]) > 0 and Decimal(quote["oracleDeviationPct"]) >= 0
+    plan = quote["routePlan"]
+    assert plan and all(isinstance(leg[k], str) for leg in plan for k in ("inAmount", "fee"))
+    assert sum(int(leg["inAmount"]) for leg in plan) == 1_500_000_000
+    assert sum(int(leg["outAmount"]) for leg in plan) == int(quote["outAmount"])
+    assert sum(Decimal(leg["percent"]) for leg in plan) == 100
+    ttl_ms = redis_client().pttl(f"quote:{quote['quoteId']}")
+    assert 0 < ttl_ms <= 10 * 400
+
+
+def test_an_order_with_its_quote_routes_as_quoted_at_zero_drift(client, app_module, frozen_market):
+    quote = get_quote(client).json_body
+    body = {**ORDER, "quoteId": quote["quoteId"]}
+    order_id = post(client, body).json_body["orderId"]
+    assert store.get_order(order_id).min_out == int(quote["minOut"])
+    run_until(app_module, terminal(order_id))
+
+    order = client.http.get(f"/api/orders/{order_id}").json_body["order"]
+    assert order["status"] == "confirmed"
+    route = order["route"]
+    assert route["outAmount"] == quote["outAmount"] and route["minOut"] == quote["minOut"]
+    assert [(leg["poolId"], leg["inAmount"], leg["outAmount"]) for leg in route["legs"]] == [
+        (leg["poolId"], leg["inAmount"], leg["outAmount"]) for leg in quote["routePlan"]
+    ]
+    assert order["amountOut"] == quote["outAmount"]
+
+
+def _sell_into_every_pool(market):
+    """Trades of others that lower SOL's price in USDC by 2-3% on both venues."""
+    sol, usdc = resolve("SOL"), resolve("USDC")
+    for venue, ui in (("raydium", 2000), ("meteora", 16000)):
+        snap = market.snapshot(venue, sol, usdc)
+        market.execute(router.best_route([snap], sol, usdc, ui * 10**9, 100, 10, guards=OFF))
+    for key in redis_client().scan_iter("pool:*"):  # the worker reads the moved pools
+        redis_client().delete(key)
+
+
+def test_an_order_never_fills_below_its_quotes_min_out(client, app_module, frozen_market):
+    quote = get_quote(client).json_body
+    _sell_into_every_pool(frozen_market)
+
+    bound = post(client, {**ORDER, "quoteId": quote["quoteId"]}).json_body["orderId"]
+    run_until(app_module, terminal(bound))
+    order = store.get_order(bound)
+    assert order.status == "failed", order
+    assert order.amount_out is None and order.min_out == int(quote["minOut"])
+    assert "below the minimum" in order.failure_reason
+
+    # The same order without the quote accepts the moved price (its own slippage bound).
+    free = post(client, ORDER).json_body["orderId"]
+    run_until(app_module, terminal(free))
+    order = store.get_order(free)
+    assert order.status == "confirmed"
+    assert order.amount_out < int(quote["minOut"])
+
+
+def test_min_out_in_the_body_binds_like_a_quote(client, app_module, frozen_market):
+    out = int(get_quote(client).json_body["outAmount"])
+    order_id = post(client, {**ORDER, "minOut": str(out + 1)}).json_body["orderId"]
+    run_until(app_module, terminal(order_id))
+    order = store.get_order(order_id)
+    assert order.status == "failed" and order.min_out == out + 1
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"amount": "1e3"}, "amount"),
+        ({"amount": " 1.5"}, "amount"),
+        ({"amount": "+1.5"}, "amount"),
+        ({"amount": "01.5"}, "amount"),
+        ({"amount": "1."}, "amount"),
+        ({"amount": "0"}, "amount"),
+        ({"amount": "0.0000000001"}, "amount"),
+        ({"slippageBps": "\u0661\u0660\u0660"}, "slippageBps"),  # Arabic-Indic 100
+        ({"slippageBps": "+100"}, "slippageBps"),
+        ({"slippageBps": "1.5"}, "slippageBps"),
+        ({"slippageBps": "0"}, "slippageBps"),
+        ({"slippageBps": "5001"}, "slippageBps"),
+        ({"venues": "raydium,orca"}, "venues"),
+        ({"venues": "raydium,,meteora"}, "venues"),
+        ({"venues": ""}, "venues"),
+        ({"tokenIn": "DOGE"}, "tokenIn"),
+        ({"tokenOut": "SOL"}, "tokenOut"),
+        ({"type": "limit"}, "type"),
+        ({"quoteId": "0" * 32}, "quoteId"),
+        ({"sort": "asc"}, "sort"),
+    ],
+)
+def test_invalid_quote_queries_are_422_naming_the_field(client, params, field):
+    answer = get_quote(client, **params)
+    assert answer.status_code == 422, answer.json_body
+    error = answer.json_body["error"]
+    assert error["code"] == "invalid_order"
+    assert any(d["field"].split(".")[0] == field for d in error["details"]), error
+
+
+def test_missing_and_repeated_parameters_are_422(client):
+    missing = client.http.get("/api/quote?tokenIn=SOL&tokenOut=USDC")
+    assert missing.status_code == 422
+    assert missing.json_body["error"]["details"][0]["field"] == "amount"
+    twice = client.http.get("/api/quote?" + urlencode(QUERY) + "&amount=2")
+    assert twice.status_code == 422
+    assert twice.json_body["error"]["details"][0]["field"] == "amount"
+
+
+def test_a_quote_beyond_the_impact_cap_is_422_with_the_guards_code(client):
+    answer = get_quote(client, tokenIn="JUP", tokenOut="BONK", amount="50000")
+    assert answer.status_code == 422
+    assert answer.json_body["error"]["code"] == "price_impact_too_high"
+
+
+def test_unknown_expired_or_foreign_quotes_are_refused(client, frozen_market):
+    unknown = post(client, {**ORDER, "quoteId": "f" * 32})
+    assert unknown.status_code == 422
+    assert unknown.json_body["error"]["code"] == "quote_expired"
+
+    quote_id = get_quote(client).json_body["quoteId"]
+    other = post(client, {**ORDER, "amount": "2", "quoteId": quote_id})
+    assert other.status_code == 422
+    assert other.json_body["error"]["code"] == "quote_mismatch"
+
+    redis_client().delete(f"quote:{quote_id}")  # as its TTL would
+    expired = post(client, {**ORDER, "quoteId": quote_id})
+    assert expired.json_body["error"]["code"] == "quote_expired"
+    assert store.list_orders(None, 10, None)[0] == []
+
+
+def test_the_quote_is_part_of_the_idempotency_fingerprint(client, frozen_market):
+    first, second = (get_quote(client).json_body["quoteId"] for _ in range(2))
+    accepted = post(client, {**ORDER, "quoteId": first}, key="q")
+    assert accepted.status_code == 202
+    assert post(client, {**ORDER, "quoteId": first}, key="q").status_code == 200
+    assert post(client, {**ORDER, "quoteId": second}, key="q").status_code == 409
+    assert post(client, {**ORDER, "quoteId": first, "minOut": "1"}, key="q").status_code == 409
+    redis_client().delete(f"quote:{first}")  # expired: a retry still gets its order
+    again = post(client, {**ORDER, "quoteId": first}, key="q")
+    assert again.status_code == 200
+    assert again.json_body["orderId"] == accepted.json_body["orderId"]
+    assert post(client, {**ORDER, "quoteId": first}, key="other").status_code == 422
+
+
+# -- stats ---------------------------------------------------------------------------------
+
+
+def _improvement_bps(route: dict) -> Decimal:
+    best = max(int(v) for v in route["considered"].values())
+    return (int(route["outAmount"]) - best) * Decimal(10000) / best
+
+
+def test_stats_count_and_share_a_handful_of_orders(client, app_module, frozen_market):
+    bodies = [ORDER, {**ORDER, "amount": "3"}, {**ORDER, "tokenIn": "USDC", "tokenOut": "SOL",
+              "amount": "250"}]  # fmt: skip
+    confirmed = [post(client, b).json_body["orderId"] for b in bodies]
+    whale = {**ORDER, "tokenIn": "JUP", "tokenOut": "BONK", "amount": "50000"}
+    failed = post(client, whale).json_body["orderId"]
+    run_until(app_module, terminal(*confirmed, failed))
+    old = post(client, {**ORDER, "amount": "4"}).json_body["orderId"]
+    run_until(app_module, terminal(old))
+    store.query(
+        "UPDATE orders SET created_at = created_at - interval '2 days' WHERE id = %s RETURNING id",
+        (old,),
+    )
+
+    stats = client.http.get("/api/stats?window=24h").json_body
+    assert stats["window"] == "24h" and stats["orders"] == 4
+    assert stats["byStatus"]["confirmed"] == {"count": 3, "share": "0.7500"}
+    assert stats["byStatus"]["failed"] == {"count": 1, "share": "0.2500"}
+    assert stats["byStatus"]["pending"] == {"count": 0, "share": "0.0000"}
+    assert stats["failureReasons"] == {"price_impact_too_high": 1}
+    assert stats["confirmed"] == 3 and stats["belowMinOut"] == 0
+    routes = [store.get_order(o).route.to_dict() for o in confirmed]
+    venues = [leg["venue"] for r in routes for leg in r["legs"]]
+    assert {v: s["orders"] for v, s in stats["venues"].items()} == {
+        v: venues.count(v) for v in set(venues)
+    }
+    splits = sum(r["kind"] == "split" for r in routes)
+    assert stats["splitShare"] == str((Decimal(splits) / 3).quantize(Decimal("0.0001")))
+    median = statistics.median(_improvement_bps(r) for r in routes)
+    assert Decimal(stats["priceImprovementBps"]["p50"]) == round(median, 2)
+    assert Decimal(stats["realizedOverMinOutBps"]["p50"]) > 0
+    assert Decimal(stats["submitToConfirmedS"]["p99"]) >= 0
+
+    week = client.http.get("/api/stats?window=7d").json_body
+    assert week["orders"] == 5 and week["byStatus"]["confirmed"]["count"] == 4
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["window=", "window=0h", "window=1w", "window=1.5h", "window=24%20h", "window=%EF%BC%91h",
+     "window=-1h", "window=400d", "window=1H", "other=1"],
+)  # fmt: skip
+def test_malformed_windows_are_422(client, query):
+    answer = client.http.get(f"/api/stats?{query}")
+    assert answer.status_code == 422, answer.json_body
+    assert answer.json_body["error"]["code"] == "invalid_query"
+
+
+def test_openapi_documents_quote_and_stats_with_string_amounts(client):
+    doc = client.http.get("/api/openapi.json").json_body
+    assert {"/api/quote", "/api/stats"} <= set(doc["paths"])
+    quote = doc["components"]["schemas"]["QuoteResponse"]["properties"]
+    assert all(quote[k]["type"] == "string" for k in AMOUNTS)
+    leg = doc["components"]["schemas"]["RoutePlanLeg"]["properties"]
+    assert all(leg[k]["type"] == "string" for k in ("inAmount", "outAmount", "fee"))
