@@ -277,3 +277,21 @@ def test_openapi_documents_quote_and_stats_with_string_amounts(client):
     assert all(quote[k]["type"] == "string" for k in AMOUNTS)
     leg = doc["components"]["schemas"]["RoutePlanLeg"]["properties"]
     assert all(leg[k]["type"] == "string" for k in ("inAmount", "outAmount", "fee"))
+
+
+def test_stats_count_only_the_callers_orders_and_need_a_key(client, app_module):
+    from chalicelib import keys
+
+    other = {"Authorization": f"Bearer {keys.create('stats-other').key}"}
+    mine = post(client, ORDER).json_body["orderId"]
+    theirs = client.http.post(
+        "/api/orders/execute",
+        headers={"content-type": "application/json", **other},
+        body=json.dumps({**ORDER, "amount": "2"}),
+    ).json_body["orderId"]
+    run_until(app_module, terminal(mine, theirs))
+
+    assert client.http.get("/api/stats?window=1h").json_body["orders"] == 1
+    assert client.http.get("/api/stats?window=1h", headers=other).json_body["orders"] == 1
+    for path in ("/api/stats", "/api/quote?" + urlencode(QUERY)):
+        assert client.http.get(path, headers={"Authorization": None}).status_code == 401
