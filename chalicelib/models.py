@@ -186,6 +186,9 @@ class QuoteResponse(BaseModel):
     outAmount: str = Field(description="Base units of tokenOut.")
     minOut: str = Field(description="outAmount less slippage: the least the order accepts.")
     otherAmountThreshold: str = Field(description="The same as minOut (Jupiter's name).")
+    inAmountUi: str
+    outAmountUi: str
+    minOutUi: str
     slippageBps: int
     priceImpactPct: str
     oraclePrice: str | None = Field(description="UI units of tokenOut per UI unit of tokenIn.")

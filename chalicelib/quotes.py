@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from fractions import Fraction
 
-from chalicelib import cache
+from chalicelib import cache, tokens
 from chalicelib.config import get_settings
 from chalicelib.dex import DexError, GuardRefused, Route, get_market, router
 from chalicelib.dex.snapshot import ratio_to_decimal
@@ -112,6 +112,9 @@ def _answer(quote_id: str, spec: OrderSpec, route: Route, context_slot: int, exp
         outAmount=str(route.out_amount),
         minOut=str(route.min_out),
         otherAmountThreshold=str(route.min_out),
+        inAmountUi=tokens.to_ui(route.in_amount, spec.token_in),
+        outAmountUi=tokens.to_ui(route.out_amount, spec.token_out),
+        minOutUi=tokens.to_ui(route.min_out, spec.token_out),
         slippageBps=route.slippage_bps,
         priceImpactPct=str(route.price_impact_pct),
         oraclePrice=text(route.oracle_price),

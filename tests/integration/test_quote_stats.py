@@ -67,7 +67,8 @@ def test_quote_has_jupiter_shape_with_amounts_as_strings(client, frozen_market):
     assert answer.status_code == 200, answer.json_body
     quote = answer.json_body
     assert all(isinstance(quote[k], str) for k in AMOUNTS)
-    assert quote["inAmount"] == "1500000000"
+    assert quote["inAmount"] == "1500000000" and quote["inAmountUi"] == "1.5"
+    assert Decimal(quote["outAmountUi"]) * 10**6 == int(quote["outAmount"])  # USDC: 6 decimals
     assert quote["otherAmountThreshold"] == quote["minOut"]
     assert int(quote["minOut"]) == int(quote["outAmount"]) * 9900 // 10000
     assert len(quote["quoteId"]) == 32
