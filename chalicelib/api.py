@@ -228,10 +228,18 @@ def submit_order(request) -> Response:
     try:
         spec = quotes.bind(spec)
     except quotes.QuoteError as e:
-        # A retry of an accepted order gets its answer even once its quote has expired.
+        # A key used before answers as it would with a live quote: the retry of an accepted
+        # order gets its answer even once its quote has expired, another body a 409.
         row = store.order_by_idempotency_key(client_id, key) if key else None
-        if row is None or row.request_hash != fingerprint:
+        if row is None:
             raise ApiError(e.status, e.code, str(e), e.details) from None
+        if row.request_hash != fingerprint:
+            raise ApiError(
+                409,
+                "idempotency_conflict",
+                "this Idempotency-Key was used with a different body",
+                {"orderId": str(row.id)},
+            ) from None
         return _accepted(row, created=False)
     try:
         settings = get_settings()

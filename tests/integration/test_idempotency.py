@@ -27,6 +27,8 @@ VARIATIONS = {
     "amount": "2",
     "slippage_bps": 101,
     "venues": ["raydium"],
+    "quote_id": "f" * 32,  # a quote binds the order's minimum
+    "min_out": "1",
 }
 # The same order written otherwise: the same fingerprint.
 SAME_ORDER = [

@@ -212,6 +212,7 @@ def test_the_quote_is_part_of_the_idempotency_fingerprint(client, frozen_market)
     again = post(client, {**ORDER, "quoteId": first}, key="q")
     assert again.status_code == 200
     assert again.json_body["orderId"] == accepted.json_body["orderId"]
+    assert post(client, {**ORDER, "amount": "2", "quoteId": first}, key="q").status_code == 409
     assert post(client, {**ORDER, "quoteId": first}, key="other").status_code == 422
 
 
