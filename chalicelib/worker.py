@@ -238,7 +238,10 @@ def _attempt(order: OrderRecord, notifier: Notifier) -> None:
         store.update_fields(
             order_id, tx_hash=signature, route=route.to_dict(), tx_lands_at=lands_at
         )
-    _check_later(order_id, delay_s)
+    if delay_s > 0:
+        _check_later(order_id, delay_s)
+    else:  # landed already (no simulated latency): nothing to wait for, no message to send
+        _confirm(step, order, route, signature, faults)
 
 
 def _check_later(order_id: str, delay_s: float) -> None:
@@ -257,11 +260,16 @@ def _check_landing(order: OrderRecord, notifier: Notifier) -> None:
         _check_later(str(order.id), wait_s)
         return
     faults = Faults.for_attempt(settings.order_engine_seed, str(order.id), order.attempts, settings)
-    execution = get_market(settings).land(order.route, faults)
-    _Steps(order, notifier)(
+    _confirm(_Steps(order, notifier), order, order.route, order.tx_hash, faults)
+
+
+def _confirm(step: _Steps, order: OrderRecord, route, tx_hash: str, faults: Faults) -> None:
+    """The transaction lands on the simulated pools; ``confirmed`` is recorded."""
+    execution = get_market(get_settings()).land(route, faults)
+    step(
         StatusChange.confirmed(
-            order.tx_hash,
-            order.route,
+            tx_hash,
+            route,
             execution.amount_out,
             execution.executed_price,
             order.token_out,

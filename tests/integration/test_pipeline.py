@@ -111,6 +111,7 @@ def test_a_check_that_dies_is_redelivered_and_spends_no_attempt(client, app_modu
         return real_land(self, route, faults)
 
     monkeypatch.setattr(Market, "land", crash_once)
+    monkeypatch.setattr(Market, "landing_delay_s", lambda self, faults: 0.5)  # a check comes
     order_id = post(client, ORDER).json_body["orderId"]
     run_until(app_module, terminal(order_id), timeout_s=30)  # redelivered after the lease
     order = store.get_order(order_id)
@@ -124,10 +125,12 @@ def test_a_crash_before_the_check_is_queued_loses_nothing(
     """Sent, then the worker dies before the check message goes out: the order is in
     flight with nothing queued; the reaper finds it and the check confirms it."""
     from chalicelib import worker
+    from chalicelib.dex import Market
 
     def die(order_id, delay_s):
         raise RuntimeError("worker killed")
 
+    monkeypatch.setattr(Market, "landing_delay_s", lambda self, faults: 0.5)
     with monkeypatch.context() as patched:
         patched.setattr(worker, "_check_later", die)
         order_id = post(client, ORDER).json_body["orderId"]

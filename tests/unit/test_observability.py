@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 
 from chalicelib import logs, metrics, queue, store, tokens, worker
-from chalicelib.dex import VENUES, NoRoute, Route
+from chalicelib.dex import VENUES, Market, NoRoute, Route
 from chalicelib.records import OrderRecord
 
 
@@ -80,6 +80,8 @@ def fakes(monkeypatch):
     monkeypatch.setattr(queue, "send_order", fake.send_order)
     monkeypatch.setattr(worker, "cached_snapshot", lambda venue, a, b, fetch: fetch(venue, a, b))
     monkeypatch.setattr(app, "notifier", SimpleNamespace(publish=lambda order_id: None))
+    # The transaction takes a while to land: the attempt ends and a later invocation checks.
+    monkeypatch.setattr(Market, "landing_delay_s", lambda self, faults: 0.001)
     return SimpleNamespace(app=app, store=fake)
 
 
