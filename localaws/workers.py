@@ -13,6 +13,7 @@ replaced; the pool goes on.
 import itertools
 import logging
 import multiprocessing
+import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -91,8 +92,8 @@ def _serve(spec: AppSpec, conn: Connection, threads: int, log_level: int) -> Non
     while True:
         try:
             request = conn.recv()
-        except (EOFError, OSError):  # the gateway is gone
-            break
+        except (EOFError, OSError):  # the gateway died: so does its host, mid-invocation
+            os._exit(1)
         if request is None:  # drain: finish what runs, then exit
             break
         call_id, kind, args = request
