@@ -253,6 +253,27 @@ def test_websocket_routes(template):
     assert stage["Properties"]["StageName"] == STAGE
 
 
+def test_websocket_stage_is_throttled_and_its_handlers_have_reserved_concurrency(template):
+    from infra import render
+
+    (stage,) = resources_of(template, "AWS::ApiGatewayV2::Stage").values()
+    settings = stage["Properties"]["DefaultRouteSettings"]
+    assert settings["ThrottlingRateLimit"] == render.WS_THROTTLING_RATE
+    assert settings["ThrottlingBurstLimit"] == render.WS_THROTTLING_BURST
+    reserved = {
+        f["Properties"]["Handler"]: f["Properties"].get("ReservedConcurrentExecutions")
+        for f in functions(template).values()
+    }
+    assert {h for h, r in reserved.items() if r} == {
+        "app.ws_connect",
+        "app.ws_message",
+        "app.ws_disconnect",
+    }
+    assert reserved["app.ws_message"] == render.WS_RESERVED_CONCURRENCY
+    # order submission and the worker are not capped
+    assert not reserved["app.app"] and not reserved["app.process_orders"]
+
+
 def test_rest_routes_are_under_api(template):
     api = template["Resources"]["RestAPI"]["Properties"]
     assert api["StageName"] == STAGE
