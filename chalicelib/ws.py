@@ -80,7 +80,9 @@ def _parse_since(raw) -> int | None:
     return since if since >= 0 else None
 
 
-def _subscribe(connection_id: str, order: OrderRecord, since: int, announce=lambda: None) -> bool:
+def _subscribe(
+    connection_id: str, order: OrderRecord, since: int, announce=lambda: None, locked=True
+) -> bool:
     """Record the subscription; True when the caller still has to catch it up (False: nothing
     left to deliver, ever, or a replay job already queued).
 
@@ -92,6 +94,10 @@ def _subscribe(connection_id: str, order: OrderRecord, since: int, announce=lamb
         announce()
         subs.remove(connection_id, order_id)
         return False
+    if not locked:
+        announce()
+        subs.add(connection_id, order_id, since)
+        return True
     # Under the order's lock: a delivery under way must not record its cursor over the
     # (possibly lower) one this subscription asks for.
     try:
@@ -157,7 +163,10 @@ def connect(event) -> dict:
             return _reject(400, "invalid_query", beyond)
         subs.save_endpoint(context.get("apiId"), event.domain_name, event.stage)
         subs.seen(connection_id, client_id)
-        if _subscribe(connection_id, order, since):
+        # No lock: nothing can be delivered to a connection before its $connect returned
+        # (posts to it are refused), so no cursor can be raised under this one; the replay
+        # job catches it up under the lock. Many clients of one order connect at once.
+        if _subscribe(connection_id, order, since, locked=False):
             queue.send_replay(connection_id, str(order.id), since)
     except Exception:
         log.exception("$connect %s to order %s failed", connection_id, clip(order_param))

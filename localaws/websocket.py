@@ -61,8 +61,10 @@ def _multi(pairs) -> dict[str, list[str]]:
 
 @dataclass(frozen=True)
 class Limits:
-    rate: float = 20.0  # inbound frames a second, per connection
-    burst: int = 40
+    # A closed-loop client (one message at a time) is never throttled; a flood is: the
+    # in-flight cap refuses it at once, the rate soon after.
+    rate: float = 100.0  # inbound frames a second, per connection
+    burst: int = 200
     in_flight: int = 10  # $default invocations at once, per connection
     refusals_to_close: int = 200  # refused frames before the connection is closed (1008)
 
