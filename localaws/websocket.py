@@ -264,8 +264,9 @@ class WebSocketGateway:
             )
             await connection.close(WSCloseCode.POLICY_VIOLATION, "throttled")
             return
-        # Not awaited in line: a flooding client that does not read must not stall its reads.
-        self._spawn(connection.send(_throttled(message).encode()))
+        # In line, before reading on: the answer goes out ahead of the close. A flooding client
+        # that does not read is closed by the send's own timeout.
+        await connection.send(_throttled(message).encode())
 
     def _spawn(self, coroutine) -> None:
         task = asyncio.ensure_future(coroutine)
