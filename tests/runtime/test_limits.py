@@ -3,12 +3,14 @@ holding up order submission; many subscribers of one order each get every status
 
 import asyncio
 import json
+import os
+import signal
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import websockets
 
-from harness.http import request, submit
+from harness.http import request, submit, wait_for
 from harness.orders import FLOW, TERMINAL, order_body
 from harness.runtime import ZERO_LATENCY, Runtime
 
@@ -95,3 +97,40 @@ def test_a_hundred_subscribers_of_one_order_each_get_every_status(engine):
     for messages in streams:
         assert [m.get("status") for m in messages] == FLOW, messages
         assert [m["seq"] for m in messages] == [1, 2, 3, 4, 5]
+
+
+def worker_processes(pid: int) -> list[int]:
+    """The runtime's worker processes (spawned by multiprocessing)."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == pid and b"spawn_main" in cmdline:
+            children.append(int(entry))
+    return children
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc")
+def test_a_killed_worker_process_is_replaced_and_the_runtime_goes_on(engine):
+    workers = worker_processes(engine.process.pid)
+    assert len(workers) == 6  # --workers 2, for REST, WebSocket and event sources
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+
+    def new_workers_serve():
+        status, _, _ = request("GET", f"{engine.http}/api/health")
+        return status == 200
+
+    wait_for(new_workers_serve, 60, what="replaced worker processes")
+    assert engine.alive()
+    assert not set(worker_processes(engine.process.pid)) & set(workers)
+    answer = submit(engine.http, order_body(2))
+    assert answer["status"] == "pending"
+    assert asyncio.run(ping(f"{engine.ws_base}/ws")) == {"type": "pong"}
