@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import websockets
 
-from harness.http import request, submit, wait_for
+from harness.http import auth_headers, request, submit, wait_for
 from harness.orders import FLOW, TERMINAL, order_body
 from harness.runtime import ZERO_LATENCY, Runtime
 
@@ -34,7 +34,9 @@ async def flood(ws_url: str) -> tuple[list[dict], int | None]:
     """``FLOOD`` pings as fast as the socket takes them, reading all along: (answers, close
     code)."""
     answers: list[dict] = []
-    async with websockets.connect(ws_url, max_queue=None) as socket:
+    async with websockets.connect(
+        ws_url, max_queue=None, additional_headers=auth_headers(ws_url)
+    ) as socket:
 
         async def read():
             try:
@@ -69,14 +71,14 @@ def test_a_websocket_flood_is_throttled_and_closed_while_orders_are_still_taken(
 
 
 async def ping(ws_url: str) -> dict:
-    async with websockets.connect(ws_url) as socket:
+    async with websockets.connect(ws_url, additional_headers=auth_headers(ws_url)) as socket:
         await socket.send('{"action":"ping"}')
         return json.loads(await asyncio.wait_for(socket.recv(), 30))
 
 
 async def follow(ws_url: str, timeout_s: float = 60) -> list[dict]:
     messages: list[dict] = []
-    async with websockets.connect(ws_url) as socket:
+    async with websockets.connect(ws_url, additional_headers=auth_headers(ws_url)) as socket:
         async with asyncio.timeout(timeout_s):
             while not messages or messages[-1].get("status") not in TERMINAL:
                 message = json.loads(await socket.recv())
