@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     # (API Gateway refuses posts until $connect returned).
     ws_connect_grace_s: float = Field(30, gt=0)
     replay_tries: int = Field(10, ge=1)  # deliveries of a replay job before it is given up
+    ws_max_subscriptions: int = Field(100, ge=1)  # orders one connection may watch at once
 
     # Order lifecycle
     max_attempts: int = Field(3, ge=1)

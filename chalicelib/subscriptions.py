@@ -116,6 +116,15 @@ def remove_connection(connection_id: str) -> list[str]:
     return orders
 
 
+def subscribed(connection_id: str, order_id: str) -> tuple[bool, int]:
+    """Whether the connection watches the order, and how many orders it watches."""
+    pipe = redis_client().pipeline()
+    pipe.sismember(_conn_key(connection_id), order_id)
+    pipe.scard(_conn_key(connection_id))
+    member, count = pipe.execute()
+    return bool(member), int(count)
+
+
 def connections(order_id: str) -> list[str]:
     return sorted(redis_client().smembers(_order_key(order_id)))
 

@@ -13,6 +13,7 @@
   statuses), ``{"action":"unsubscribe","orderId"}`` (``{"type":"unsubscribed",...}``) and
   ``{"action":"ping"}`` (``{"type":"pong"}``). A bad message gets
   ``{"type":"error","error":{"code","message","details"}}`` and the connection stays usable.
+  A connection watches at most ``ws_max_subscriptions`` orders (``too_many_subscriptions``).
 - ``$disconnect`` drops the connection's subscriptions.
 """
 
@@ -20,6 +21,7 @@ import json
 import logging
 
 import pydantic
+from redis.exceptions import LockError
 
 from chalicelib import keys, logs, queue, store
 from chalicelib import subscriptions as subs
@@ -78,8 +80,11 @@ def _parse_since(raw) -> int | None:
     return since if since >= 0 else None
 
 
-def _subscribe(connection_id: str, order: OrderRecord, since: int, announce=lambda: None) -> bool:
-    """Record the subscription; False when there is nothing left to deliver, ever.
+def _subscribe(
+    connection_id: str, order: OrderRecord, since: int, announce=lambda: None, locked=True
+) -> bool:
+    """Record the subscription; True when the caller still has to catch it up (False: nothing
+    left to deliver, ever, or a replay job already queued).
 
     ``announce`` (the ``subscribed`` answer) runs just before the subscription is recorded,
     under the same lock, so no status can reach the client ahead of it, and a lock that
@@ -89,12 +94,26 @@ def _subscribe(connection_id: str, order: OrderRecord, since: int, announce=lamb
         announce()
         subs.remove(connection_id, order_id)
         return False
-    # Under the order's lock: a delivery under way must not record its cursor over the
-    # (possibly lower) one this subscription asks for.
-    with subs.order_lock(order_id):
+    if not locked:
         announce()
         subs.add(connection_id, order_id, since)
-    return True
+        return True
+    # Under the order's lock: a delivery under way must not record its cursor over the
+    # (possibly lower) one this subscription asks for.
+    try:
+        with subs.order_lock(order_id):
+            announce()
+            subs.add(connection_id, order_id, since)
+        return True
+    except LockError:
+        # Busy (many subscribers, a long delivery): record it anyway and let a replay job
+        # catch it up under the lock. At worst a delivery under way raised the cursor we
+        # lower here, and the replay sends a status twice; never one lost.
+        log.warning("subscribing %s to order %s: lock busy, replay queued", connection_id, order_id)
+        announce()
+        subs.add(connection_id, order_id, since)
+        queue.send_replay(connection_id, order_id, since)
+        return False
 
 
 def _since_beyond(order: OrderRecord, since: int) -> str | None:
@@ -144,7 +163,10 @@ def connect(event) -> dict:
             return _reject(400, "invalid_query", beyond)
         subs.save_endpoint(context.get("apiId"), event.domain_name, event.stage)
         subs.seen(connection_id, client_id)
-        if _subscribe(connection_id, order, since):
+        # No lock: nothing can be delivered to a connection before its $connect returned
+        # (posts to it are refused), so no cursor can be raised under this one; the replay
+        # job catches it up under the lock. Many clients of one order connect at once.
+        if _subscribe(connection_id, order, since, locked=False):
             queue.send_replay(connection_id, str(order.id), since)
     except Exception:
         log.exception("$connect %s to order %s failed", connection_id, clip(order_param))
@@ -233,6 +255,10 @@ def _handle(event, notifier: Notifier, connection_id: str) -> None:
     if beyond := _since_beyond(order, request.since):
         return error("invalid_message", beyond, [{"field": "since", "message": beyond}])
     order_id = str(order.id)
+    already, count = subs.subscribed(connection_id, order_id)
+    limit = get_settings().ws_max_subscriptions
+    if not already and count >= limit:
+        return error("too_many_subscriptions", f"a connection may watch at most {limit} orders")
     subs.save_endpoint(
         (event.to_dict().get("requestContext") or {}).get("apiId"), event.domain_name, event.stage
     )

@@ -33,6 +33,14 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 # AWS advice for SQS event sources: visibility timeout >= 6 x the function's timeout.
 VISIBILITY_PER_FUNCTION_TIMEOUT = 6
 SQS_DEFAULT_VISIBILITY_S = 30
+# The WebSocket API's share of the account: route throttling on its stage (requests a second
+# across all connections, and the burst) and reserved concurrency for each of its handlers, so
+# a flood of frames is refused at the gateway (429) and never takes the concurrency the REST
+# API (order submission) and the worker need.
+WS_THROTTLING_RATE = 200
+WS_THROTTLING_BURST = 400
+WS_RESERVED_CONCURRENCY = 20
+WS_HANDLER_PREFIX = "app.ws_"
 
 SQS_ACTIONS = [
     "sqs:SendMessage",
@@ -264,6 +272,8 @@ def merge_template(base: dict[str, Any], settings: Settings) -> dict[str, Any]:
         if ws_stage:
             variables["WS_PUBLIC_URL"] = ws_url
         patch: dict[str, Any] = {"Environment": {"Variables": variables}}
+        if str(properties.get("Handler", "")).startswith(WS_HANDLER_PREFIX):
+            patch["ReservedConcurrentExecutions"] = WS_RESERVED_CONCURRENCY
         if "VpcConfig" in properties:
             in_vpc = True
             patch["VpcConfig"] = {
@@ -302,6 +312,16 @@ def merge_template(base: dict[str, Any], settings: Settings) -> dict[str, Any]:
         if depends_on:
             function["DependsOn"] = depends_on
         resources[logical_id] = function
+
+    if ws_stage:
+        resources["WebsocketAPIStage"] = {
+            "Properties": {
+                "DefaultRouteSettings": {
+                    "ThrottlingRateLimit": WS_THROTTLING_RATE,
+                    "ThrottlingBurstLimit": WS_THROTTLING_BURST,
+                }
+            }
+        }
 
     if in_vpc:
         parameters["SubnetIds"] = {

@@ -2,7 +2,10 @@
 
 Start-up: bind the port (a busy one fails first), find or start Postgres, Redis and SQS,
 export the app's settings (``export_settings``), import the app, migrate, check the
-services, create the queues, serve, start the event sources. Ctrl-C (SIGINT) or SIGTERM:
+services, create the queues, start the worker processes (``--workers`` each for REST, for
+WebSocket routes and for the event sources; they import the app once each and run every
+invocation: this process only serves HTTP, WebSocket frames and the management API), serve,
+start the event sources. Ctrl-C (SIGINT) or SIGTERM:
 stop receiving, let the invocations under way finish (bounded by ``--drain-timeout``),
 close the sockets (their ``$disconnect`` runs), stop the embedded servers. A message never
 deleted comes back after its visibility timeout; an embedded (in-memory) queue starts
@@ -18,7 +21,6 @@ import secrets
 import signal
 import socket
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import boto3
@@ -34,11 +36,12 @@ from localaws.functions import Functions, load, stage_config
 from localaws.gateway import create_app
 from localaws.poller import Schedule, SqsPoller
 from localaws.websocket import Connections
+from localaws.workers import AppSpec, WorkerPool
 
 log = logging.getLogger("localaws")
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
-GATEWAY_THREADS = 64  # REST and WebSocket invocations at once
+THREADS_PER_WORKER = 16  # invocations at once in one worker process (they mostly wait on I/O)
 # Ctrl-C, kill, and a closed terminal: each one shuts down cleanly.
 STOP_SIGNALS = [signal.SIGINT, signal.SIGTERM] + (
     [signal.SIGHUP] if hasattr(signal, "SIGHUP") else []
@@ -65,6 +68,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=int(env("WORKER_CONCURRENCY", "10")),
         help="concurrent invocations per SQS handler, like Lambda's maximum "
         "concurrency (env WORKER_CONCURRENCY)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(env("LOCALAWS_WORKERS", "0")) or os.cpu_count() or 1,
+        help="worker processes for each of REST, WebSocket and event source invocations "
+        "(env LOCALAWS_WORKERS; default: one per core)",
     )
     parser.add_argument(
         "--poll-wait",
@@ -153,21 +163,53 @@ async def serve(args: argparse.Namespace, sock: socket.socket, found: services.S
     prepare(found)
     api_key, key_path = dev_api_key(args.data_dir)
 
-    executor = ThreadPoolExecutor(GATEWAY_THREADS, thread_name_prefix="gateway")
+    spec = AppSpec(PROJECT_DIR, args.stage, args.app)
+    pools = {
+        name: WorkerPool(name, spec, processes=max(1, args.workers), threads=THREADS_PER_WORKER)
+        for name in ("rest", "websocket", "events")
+    }
+    try:
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(
+            *(loop.run_in_executor(None, pool.wait_ready) for pool in pools.values())
+        )
+        await _serve(
+            args, sock, found, functions, pools, port, management_secret, api_key, key_path
+        )
+    finally:
+        for pool in pools.values():
+            pool.shutdown(timeout_s=args.drain_timeout)
+    startup.close_clients()  # before the embedded servers stop
+
+
+async def _serve(
+    args,
+    sock,
+    found,
+    functions: Functions,
+    pools: dict,
+    port: int,
+    management_secret,
+    api_key,
+    key_path,
+) -> None:
     connections = Connections()
-    app, websockets = create_app(functions, executor, connections, management_secret)
+    app, websockets = create_app(
+        functions, pools["rest"], pools["websocket"], connections, management_secret
+    )
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=5)
     await runner.setup()
     site = web.SockSite(runner, sock)
     await site.start()
-    sources = event_sources(functions, args, found.sqs_endpoint)
+    sources = event_sources(functions, args, found.sqs_endpoint, pools["events"].call)
     for source in sources:
         source.start()
 
     http = f"http://localhost:{port}"
     log.info(
         "order engine ready: http=%s/api ws=%s management=%s sqs=%s db=%s redis=%s "
-        "(%d SQS handler(s) x %d, %d schedule(s)) dashboard=%s/; API key %s (in %s)",
+        "(%d SQS handler(s) x %d, %d schedule(s), %d worker process(es) x 3) "
+        "dashboard=%s/; API key %s (in %s)",
         http,
         os.environ["WS_PUBLIC_URL"],
         os.environ["WS_MANAGEMENT_ENDPOINT"],
@@ -177,6 +219,7 @@ async def serve(args: argparse.Namespace, sock: socket.socket, found: services.S
         sum(isinstance(s, SqsPoller) for s in sources),
         args.concurrency,
         sum(isinstance(s, Schedule) for s in sources),
+        args.workers,
         http,
         api_key,
         key_path,
@@ -200,8 +243,6 @@ async def serve(args: argparse.Namespace, sock: socket.socket, found: services.S
     await connections.close_all()
     await websockets.drain()
     await runner.cleanup()
-    executor.shutdown(wait=False, cancel_futures=True)
-    startup.close_clients()  # before the embedded servers stop
 
 
 def export_settings(config: Config, found: services.Services, management: str, port: int):
@@ -263,8 +304,11 @@ def prepare(found: services.Services) -> None:
             log.info("enqueued %d open order(s) again (the embedded queue starts empty)", sent)
 
 
-def event_sources(functions: Functions, args: argparse.Namespace, sqs_endpoint: str) -> list:
-    """A poller per ``on_sqs_message`` handler, a timer per ``schedule``."""
+def event_sources(
+    functions: Functions, args: argparse.Namespace, sqs_endpoint: str, invoke
+) -> list:
+    """A poller per ``on_sqs_message`` handler, a timer per ``schedule``; ``invoke`` runs
+    a handler (in a worker process)."""
     settings = get_settings()
     configs = functions.app.event_sources
     sqs_configs = [c for c in configs if isinstance(c, SQSEventConfig)]
@@ -296,12 +340,19 @@ def event_sources(functions: Functions, args: argparse.Namespace, sqs_endpoint: 
                 concurrency=config.maximum_concurrency or args.concurrency,
                 wait_s=args.poll_wait,
                 region=settings.aws_region,
+                invoke=invoke,
             )
         )
     for config in configs:
         if isinstance(config, ScheduledEventConfig):
             sources.append(
-                Schedule(functions, config.name, args.schedule_interval, settings.aws_region)
+                Schedule(
+                    functions,
+                    config.name,
+                    args.schedule_interval,
+                    settings.aws_region,
+                    invoke=invoke,
+                )
             )
     return sources
 

@@ -1,25 +1,24 @@
 """One HTTP server playing API Gateway: REST routes, the WebSocket API, its management API.
 
 REST requests go through Chalice's own local gateway (``chalice.local.LocalGateway``: route
-matching, the Lambda proxy event, authorizers, CORS preflight), as ``chalice local`` does;
-only the HTTP server around it is aiohttp, which also speaks WebSocket. An upgrade request
-on a WebSocket path goes to ``websocket.WebSocketGateway`` instead.
+matching, the Lambda proxy event, authorizers, CORS preflight), as ``chalice local`` does,
+inside a worker process (``localaws.workers``): this process's event loop only moves bytes
+and serves the management API. The HTTP server is aiohttp, which also speaks WebSocket; an
+upgrade request on a WebSocket path goes to ``websocket.WebSocketGateway`` instead.
 """
 
 import asyncio
 import base64
-import functools
 import logging
 import time
-from concurrent.futures import Executor
 
 from aiohttp import web
-from chalice.local import LocalGateway, LocalGatewayException
 from multidict import CIMultiDict
 
 from localaws import management
 from localaws.functions import Functions
-from localaws.websocket import Connections, WebSocketGateway
+from localaws.websocket import Connections, Limits, WebSocketGateway
+from localaws.workers import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +28,8 @@ MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 
 
 class RestGateway:
-    def __init__(self, functions: Functions, executor: Executor):
-        self._gateway = LocalGateway(functions.app, functions.config)
-        self._executor = executor
+    def __init__(self, pool: WorkerPool):
+        self._pool = pool
 
     async def handle(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
@@ -39,20 +37,18 @@ class RestGateway:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return web.json_response({"message": "Request Too Long"}, status=413)  # as AWS
-        call = functools.partial(
-            self._gateway.handle_request,
-            method=request.method,
-            path=request.raw_path,  # with the query string, still URL-encoded, as API Gateway
-            headers=dict(request.headers),
-            body=body or None,
+        call = self._pool.submit(
+            "rest",
+            request.method,
+            request.raw_path,  # with the query string, still URL-encoded, as API Gateway
+            dict(request.headers),
+            body or None,
         )
         try:
-            answer = await asyncio.get_running_loop().run_in_executor(self._executor, call)
-        except LocalGatewayException as e:  # no route, or an authorizer said no
-            headers = {"Content-Type": "application/json", **e.headers}
-            response = web.Response(status=e.CODE, body=e.body, headers=headers)
-        else:
-            response = _response(answer)
+            response = _response(await asyncio.wrap_future(call))
+        except Exception:
+            log.exception("%s %s failed", request.method, request.raw_path)
+            response = web.json_response({"message": "Internal server error"}, status=502)
         log.info(
             "%s %s %d %.0fms",
             request.method,
@@ -79,11 +75,19 @@ def _response(answer: dict) -> web.Response:
 
 
 def create_app(
-    functions: Functions, executor: Executor, connections: Connections, management_secret: str
+    functions: Functions,
+    rest_pool: WorkerPool,
+    websocket_pool: WorkerPool,
+    connections: Connections,
+    management_secret: str,
+    limits: Limits | None = None,
 ):
-    """The aiohttp application, and its WebSocket gateway (to drain on shutdown)."""
-    rest = RestGateway(functions, executor)
-    websockets = WebSocketGateway(functions, executor, connections)
+    """The aiohttp application, and its WebSocket gateway (to drain on shutdown).
+
+    REST and WebSocket invocations run in separate pools: no WebSocket flood can hold up
+    order submission."""
+    rest = RestGateway(rest_pool)
+    websockets = WebSocketGateway(functions, websocket_pool, connections, limits or Limits())
 
     async def dispatch(request: web.Request) -> web.StreamResponse:
         upgrade = request.headers.get("Upgrade", "").lower() == "websocket"

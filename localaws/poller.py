@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -90,10 +91,11 @@ class SqsPoller:
         concurrency: int,
         wait_s: int,
         region: str,
+        invoke: Callable[[str, dict], Any] | None = None,
     ):
         self.name = name
         self.queue_url = queue_url
-        self._functions = functions
+        self._invoke_handler = invoke or functions.call  # a worker pool's, in the runtime
         self._sqs = sqs
         self._batch_size = batch_size
         self._wait_s = wait_s
@@ -147,7 +149,7 @@ class SqsPoller:
         records = [lambda_record(m, self._queue_arn, self._region) for m in messages]
         ids = [m["MessageId"] for m in messages]
         try:
-            answer = self._functions.call(self.name, {"Records": records})
+            answer = self._invoke_handler(self.name, {"Records": records})
         except Exception:
             log.exception(
                 "%s failed: its %d message(s) come back after the visibility timeout",
@@ -185,9 +187,17 @@ class SqsPoller:
 
 
 class Schedule:
-    def __init__(self, functions: Functions, name: str, interval_s: float, region: str):
+    def __init__(
+        self,
+        functions: Functions,
+        name: str,
+        interval_s: float,
+        region: str,
+        invoke: Callable[[str, dict], Any] | None = None,
+    ):
         self.name = name
         self._functions = functions
+        self._invoke_handler = invoke or functions.call
         self._interval_s = interval_s
         self._region = region
         self._stopping = threading.Event()
@@ -220,6 +230,6 @@ class Schedule:
     def _run(self) -> None:
         while not self._stopping.wait(self._interval_s):
             try:
-                self._functions.call(self.name, self._event())
+                self._invoke_handler(self.name, self._event())
             except Exception:
                 log.exception("scheduled %s failed", self.name)

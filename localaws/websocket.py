@@ -9,23 +9,28 @@
   closes the connection with 1003: API Gateway accepts text frames only.
 - The close, by either side, becomes a ``$disconnect`` event.
 
-Handlers run in a thread pool: a slow one never blocks the event loop.
+Handlers run in worker processes (``localaws.workers``): never in the event loop.
+
+Limits, like API Gateway's route throttling: each connection has a token bucket of inbound
+frames (``Limits.rate`` a second, bursts of ``Limits.burst``) and at most
+``Limits.in_flight`` ``$default`` invocations at once. A frame beyond either is not invoked:
+the client gets ``{"type":"error","error":{"code":"throttled",...}}``; after
+``Limits.refusals_to_close`` refused frames the connection is closed with 1008.
 """
 
 import asyncio
 import base64
-import functools
 import json
 import logging
 import os
 import time
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 from aiohttp import WSCloseCode, WSMsgType, web
 from chalice.local import LocalARNBuilder
 
 from localaws.functions import Functions
+from localaws.workers import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +59,39 @@ def _multi(pairs) -> dict[str, list[str]]:
     return values
 
 
+@dataclass(frozen=True)
+class Limits:
+    # A closed-loop client (one message at a time) is never throttled; a flood is: the
+    # in-flight cap refuses it at once, the rate soon after.
+    rate: float = 100.0  # inbound frames a second, per connection
+    burst: int = 200
+    in_flight: int = 10  # $default invocations at once, per connection
+    refusals_to_close: int = 200  # refused frames before the connection is closed (1008)
+
+
+class TokenBucket:
+    def __init__(self, rate: float, burst: int):
+        self._rate = rate
+        self._burst = burst
+        self._tokens = float(burst)
+        self._at = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
+        self._at = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+
+def _throttled(message: str) -> str:
+    return json.dumps(
+        {"type": "error", "error": {"code": "throttled", "message": message, "details": None}}
+    )
+
+
 @dataclass(eq=False)
 class Connection:
     id: str
@@ -67,6 +105,8 @@ class Connection:
     _send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     too_slow: bool = False  # a send timed out: being closed, gone to the management API
     _closing: asyncio.Task | None = None  # that close, referenced until it is done
+    in_flight: int = 0  # $default invocations running
+    refused: int = 0  # frames throttled so far
 
     @property
     def is_open(self) -> bool:
@@ -138,10 +178,17 @@ class Connections:
 
 
 class WebSocketGateway:
-    def __init__(self, functions: Functions, executor: Executor, connections: Connections):
+    def __init__(
+        self,
+        functions: Functions,
+        pool: WorkerPool,
+        connections: Connections,
+        limits: Limits = Limits(),
+    ):
         self._functions = functions
-        self._executor = executor
+        self._pool = pool
         self._connections = connections
+        self._limits = limits
         self._names = {key: cfg.name for key, cfg in functions.app.websocket_handlers.items()}
         self._tasks: set[asyncio.Task] = set()
 
@@ -175,10 +222,17 @@ class WebSocketGateway:
             await socket.prepare(request)
             connection.socket = socket
             log.debug("connection %s open", connection.id)
+            bucket = TokenBucket(self._limits.rate, self._limits.burst)
             async for frame in socket:
                 connection.last_active_at = time.time()
                 if frame.type == WSMsgType.TEXT:
-                    self._spawn(self._message(connection, frame.data))
+                    if not bucket.take():
+                        await self._refuse(connection, "too many messages: slow down")
+                    elif connection.in_flight >= self._limits.in_flight:
+                        await self._refuse(connection, "too many messages in flight")
+                    else:
+                        connection.in_flight += 1
+                        self._spawn(self._message(connection, frame.data))
                 elif frame.type == WSMsgType.BINARY:
                     await socket.close(
                         code=WSCloseCode.UNSUPPORTED_DATA,
@@ -199,8 +253,20 @@ class WebSocketGateway:
         name = self._names.get(route_key)
         if name is None:
             return None
-        call = functools.partial(self._functions.call, name, event)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        return await asyncio.wrap_future(self._pool.submit("call", name, event))
+
+    async def _refuse(self, connection: Connection, message: str) -> None:
+        """A frame beyond the limits: not invoked; repeated abuse closes the connection."""
+        connection.refused += 1
+        if connection.refused >= self._limits.refusals_to_close:
+            log.warning(
+                "connection %s: %d frames refused, closing", connection.id, connection.refused
+            )
+            await connection.close(WSCloseCode.POLICY_VIOLATION, "throttled")
+            return
+        # In line, before reading on: the answer goes out ahead of the close. A flooding client
+        # that does not read is closed by the send's own timeout.
+        await connection.send(_throttled(message).encode())
 
     def _spawn(self, coroutine) -> None:
         task = asyncio.ensure_future(coroutine)
@@ -219,6 +285,8 @@ class WebSocketGateway:
                 "requestId": event["requestContext"]["requestId"],
             }
             await connection.send(json.dumps(error).encode())
+        finally:
+            connection.in_flight -= 1
 
     async def _disconnect(self, connection: Connection, code: int) -> None:
         self._connections.discard(connection)

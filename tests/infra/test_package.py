@@ -253,6 +253,22 @@ def test_websocket_routes(template):
     assert stage["Properties"]["StageName"] == STAGE
 
 
+def test_websocket_stage_is_throttled_and_its_handlers_have_reserved_concurrency(template):
+    from infra import render
+
+    (stage,) = resources_of(template, "AWS::ApiGatewayV2::Stage").values()
+    settings = stage["Properties"]["DefaultRouteSettings"]
+    assert settings["ThrottlingRateLimit"] == render.WS_THROTTLING_RATE
+    assert settings["ThrottlingBurstLimit"] == render.WS_THROTTLING_BURST
+    reserved = {
+        f["Properties"]["Handler"]: f["Properties"].get("ReservedConcurrentExecutions")
+        for f in functions(template).values()
+    }
+    for handler in ("app.ws_connect", "app.ws_message", "app.ws_disconnect"):
+        assert reserved[handler] == render.WS_RESERVED_CONCURRENCY
+    assert not reserved["app.process_orders"]  # the worker is not capped
+
+
 def test_rest_routes_are_under_api(template):
     api = template["Resources"]["RestAPI"]["Properties"]
     assert api["StageName"] == STAGE

@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
@@ -534,19 +535,89 @@ def test_subscribe_message_acks_then_catches_up(api, fake_store, replays):
     assert api.seqs(c) == [2, 3]
 
 
-def test_a_subscribe_that_cannot_lock_is_an_error_never_announced(
+def test_a_subscribe_that_cannot_lock_is_recorded_and_caught_up_by_a_replay(
     api, fake_store, replays, monkeypatch
 ):
     from redis.exceptions import LockError
+
+    real_lock = subs.order_lock
 
     def busy(order_id):
         raise LockError("the order's lock is held")
 
     monkeypatch.setattr(subs, "order_lock", busy)
     order, c = fake_store.new_order(), conn_id()
+    fake_store.record(order, "routing")
     ws.message(ws_event("$default", c, {"action": "subscribe", "orderId": order}), Notifier(api))
-    assert [m["type"] for m in api.sent[c]] == ["error"]
-    assert subscribed_orders(c) == [] and replays == []
+    assert [m["type"] for m in api.sent[c]] == ["subscribed"]
+    assert subscribed_orders(c) == [order] and replays == [(c, order, 0)]
+
+    monkeypatch.setattr(subs, "order_lock", real_lock)  # the replay job, later
+    assert Notifier(api).replay(order, c)
+    assert api.seqs(c) == [1, 2]
+
+
+def test_300_subscribers_of_one_order_each_get_every_status(fake_store, replays, monkeypatch):
+    """Subscribes racing a publisher for a lock that is mostly busy: none errs, none loses a
+    status once the replay jobs have run."""
+    api = FakeWebsocketAPI()
+    real_lock = subs.order_lock
+    monkeypatch.setattr(
+        subs,
+        "order_lock",
+        lambda order_id: subs.redis_client().lock(
+            f"ws:lock:{order_id}", timeout=30, blocking_timeout=0.001
+        ),
+    )
+    order = fake_store.new_order()
+    connections = [conn_id() for _ in range(300)]
+    for c in connections:
+        make_old(c)
+    subscribe = {"action": "subscribe", "orderId": order}
+
+    def publisher():
+        for status in FLOW[1:]:
+            fake_store.record(order, status)
+            Notifier(api).publish(order)
+
+    publisher_thread = threading.Thread(target=publisher)
+    publisher_thread.start()
+    with ThreadPoolExecutor(32) as pool:  # as many as Redis's connection pool allows
+        for c in connections:
+            pool.submit(ws.message, ws_event("$default", c, subscribe), Notifier(api))
+    publisher_thread.join()
+    assert replays, "the lock was never busy: the test proves nothing"
+
+    monkeypatch.setattr(subs, "order_lock", real_lock)  # the replay jobs, later
+    for c, order_id, _ in list(replays):
+        assert Notifier(api).replay(order_id, c)
+    last = fake_store.orders[order]["last_seq"]
+    for c in connections:
+        assert not api.of_type(c, "error"), api.of_type(c, "error")
+        seqs = api.seqs(c)
+        assert sorted(set(seqs)) == list(range(1, last + 1)), (c, seqs)
+        assert seqs == sorted(seqs)
+
+
+def test_a_connection_watches_at_most_the_configured_number_of_orders(
+    api, fake_store, replays, monkeypatch
+):
+    limited = ws.get_settings().model_copy(update={"ws_max_subscriptions": 2})
+    monkeypatch.setattr(ws, "get_settings", lambda: limited)
+    c = conn_id()
+    orders = [fake_store.new_order() for _ in range(3)]
+    for order in orders:
+        ws.message(
+            ws_event("$default", c, {"action": "subscribe", "orderId": order}), Notifier(api)
+        )
+    errors = api.of_type(c, "error")
+    assert [e["error"]["code"] for e in errors] == ["too_many_subscriptions"]
+    assert subscribed_orders(c) == sorted(orders[:2])
+    # subscribing again to an order it watches is no new subscription
+    ws.message(
+        ws_event("$default", c, {"action": "subscribe", "orderId": orders[0]}), Notifier(api)
+    )
+    assert len(api.of_type(c, "error")) == 1
 
 
 def test_subscribe_beyond_the_last_seq_is_an_error(api, fake_store, replays):
