@@ -80,7 +80,9 @@ class Runtime:
         self.env = env
         self.module = module
         self.port = port or free_port()
-        data_dir = data_dir or Path(tempfile.gettempdir()) / "order-engine-harness-data"
+        # A folder of its own (its API key, management secret, embedded data), kept across
+        # restarts: runtimes of other runs on the machine must not share it.
+        data_dir = data_dir or Path(tempfile.mkdtemp(prefix="order-engine-runtime-"))
         self.data_dir = data_dir
         self.api_key: str | None = None  # the development key, read once it is ready
         self.management_secret: str | None = None
