@@ -1,5 +1,5 @@
-"""Invocation-seconds: the sum of handler durations the runtime logged (``invoked <function>
-<ms>ms``, see ``bench.timed_runtime``), per function and per order."""
+"""Invocation-seconds: the sum of handler durations the runtime logged (its worker processes'
+``REPORT <function> Duration: <ms> ms`` lines, as Lambda's), per function and per order."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import asyncio
 import re
 import time
 
-LAUNCHER = "bench.timed_runtime"  # the runtime module that logs those lines
-INVOKED = re.compile(r"invoked (?P<function>\S+) (?P<ms>[\d.]+)ms")
+LAUNCHER = "localaws"  # the runtime, whose worker processes log a REPORT line per invocation
+INVOKED = re.compile(r"REPORT (?P<function>\S+) Duration: (?P<ms>[\d.]+) ms")
 
 
 def durations(log_text: str) -> dict[str, tuple[int, float]]:

@@ -15,6 +15,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -69,10 +70,17 @@ def _serve(spec: AppSpec, conn: Connection, threads: int, log_level: int) -> Non
     gateway = LocalGateway(functions.app, functions.config)
     send_lock = threading.Lock()
 
+    report = logging.getLogger("localaws.report")
+
     def run(kind: str, args: tuple) -> Any:
-        if kind == "call":
-            return functions.call(*args)
-        return _rest(gateway, *args)
+        started = time.perf_counter()
+        try:
+            if kind == "call":
+                return functions.call(*args)
+            return _rest(gateway, *args)
+        finally:  # as Lambda's REPORT line: what an invocation is billed for
+            name = args[0] if kind == "call" else f"rest:{args[0]}"
+            report.info("REPORT %s Duration: %.1f ms", name, (time.perf_counter() - started) * 1000)
 
     def done(call_id: int, future: Future) -> None:
         error = future.exception()

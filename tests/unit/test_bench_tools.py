@@ -18,10 +18,10 @@ OLD_HELP = """usage: python -m bench [-h] [--runs RUNS] [--orders ORDERS] [--qui
 
 def test_invocation_seconds_per_order_by_function():
     log = (
-        "15:49:56 INFO  localaws.invocation: invoked process_orders 800.0ms\n"
+        "15:49:56 INFO  localaws.report: REPORT process_orders Duration: 800.0 ms\n"
         "15:49:56 INFO  localaws: POST /api/orders/execute 202 12ms\n"
-        "15:49:57 INFO  localaws.invocation: invoked rest:POST 100.0ms\n"
-        "15:49:57 INFO  localaws.invocation: invoked rest:POST 300.6ms\n"
+        "15:49:57 INFO  localaws.report: REPORT rest:POST Duration: 100.0 ms\n"
+        "15:49:57 INFO  localaws.report: REPORT rest:POST Duration: 300.6 ms\n"
     )
     cost = invocations.per_order(log, orders=2)
     assert cost["invocation_s_per_order"] == pytest.approx(0.6003, abs=1e-4)
