@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 ACCEPTED_CONTENT_TYPES = ["application/json"]
 MAX_IDEMPOTENCY_KEY = 255
+MAX_JSON_DEPTH = 32  # an order nests 2 deep; Python's parser gives up near 1,000 (or never)
 MAX_ECHO = 64  # characters of a client's value repeated in an error
 # Only the canonical form of an order id is one: lowercase, hyphenated, nothing around it.
 ORDER_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.ASCII)
@@ -164,14 +165,29 @@ def _check_content_type(headers) -> None:
         raise ApiError(415, "unsupported_media_type", "Content-Type must be application/json")
 
 
+def _nesting(value) -> int:
+    """How deep arrays and objects nest, counted without recursion."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            todo.extend(
+                (child, depth + 1) for child in (item.values() if isinstance(item, dict) else item)
+            )
+    return deepest
+
+
 def _parse_body(raw: bytes | None) -> dict:
     settings = get_settings()
     if raw is not None and len(raw) > settings.max_body_bytes:
         raise ApiError(413, "body_too_large", f"body exceeds {settings.max_body_bytes} bytes")
     try:
         body = json.loads(raw or b"", parse_float=Decimal, object_pairs_hook=_no_duplicate_keys)
-    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
+    except (ValueError, RecursionError):  # RecursionError: nested thousands deep (3.11, 3.12)
         raise ApiError(400, "malformed_json", "the body is not valid JSON") from None
+    if _nesting(body) > MAX_JSON_DEPTH:  # the same answer where the parser does not recurse
+        raise ApiError(400, "malformed_json", f"the body nests deeper than {MAX_JSON_DEPTH}")
     if not isinstance(body, dict):
         raise ApiError(422, "invalid_order", "the body must be a JSON object")
     return body

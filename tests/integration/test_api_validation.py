@@ -88,7 +88,16 @@ def test_missing_fields_are_422(client, missing):
 
 
 @pytest.mark.parametrize(
-    "raw", ["{", "", "nul", '{"type": "market",}', b"\xff\xfe{", "[" * 8000 + "]" * 8000]
+    "raw",
+    [
+        "{",
+        "",
+        "nul",
+        '{"type": "market",}',
+        b"\xff\xfe{",
+        "[" * 8000 + "]" * 8000,
+        "[" * 33 + "]" * 33,
+    ],
 )
 def test_malformed_json_is_400(client, raw):
     answer = post(client, raw)
