@@ -64,7 +64,12 @@ class FakeStore:
         self.orders[str(order_id)] = replace(self.orders[str(order_id)], **columns)
 
     def send_order(self, order_id, delay_s=0):
+        """The queue delivers the check once the transaction is due: that much time passes."""
         self.checks.append(order_id)
+        order = self.orders[order_id]
+        if order.tx_lands_at is not None:
+            due = datetime.now(UTC) - timedelta(milliseconds=1)
+            self.orders[order_id] = replace(order, tx_lands_at=due)
 
     def release(self, order_id, error=None):
         pass
@@ -81,7 +86,7 @@ def fakes(monkeypatch):
     monkeypatch.setattr(worker, "cached_snapshot", lambda venue, a, b, fetch: fetch(venue, a, b))
     monkeypatch.setattr(app, "notifier", SimpleNamespace(publish=lambda order_id: None))
     # The transaction takes a while to land: the attempt ends and a later invocation checks.
-    monkeypatch.setattr(Market, "landing_delay_s", lambda self, faults: 0.001)
+    monkeypatch.setattr(Market, "landing_delay_s", lambda self, faults: 2.0)
     return SimpleNamespace(app=app, store=fake)
 
 
