@@ -38,6 +38,11 @@ def get_order(order_id):
     return api.get_order(app.current_request, order_id)
 
 
+@app.route("/api/orders/{order_id}/cancel", methods=["POST"], authorizer=api_key)
+def cancel_order(order_id):
+    return api.cancel_order(app.current_request, order_id, notifier)
+
+
 @app.route("/api/orders", methods=["GET"], authorizer=api_key)
 def list_orders():
     return api.list_orders(app.current_request)

@@ -4,10 +4,12 @@
 client sees in the order's history and on the WebSocket) and the order columns it sets.
 """
 
+import math
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from chalicelib import tokens
@@ -44,6 +46,9 @@ class OrderRecord:
     created_at: datetime
     updated_at: datetime
     client_id: uuid.UUID | None = None  # whose order; None only in records built by hand
+    client_order_id: str | None = None
+    limit_price: Decimal | None = None  # limit orders: UI units of tokenOut per tokenIn
+    expires_at: datetime | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "OrderRecord":
@@ -72,7 +77,18 @@ class OrderRecord:
             lease_until=row["lease_until"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
+            client_order_id=row["client_order_id"],
+            limit_price=row["limit_price"],
+            expires_at=row["expires_at"],
         )
+
+    @property
+    def limit_min_out(self) -> int | None:
+        """A limit order's least acceptable output in base units: ceil(amount * limitPrice)."""
+        if self.limit_price is None:
+            return None
+        scale = Fraction(10**self.token_out.decimals, 10**self.token_in.decimals)
+        return math.ceil(self.amount_in * Fraction(self.limit_price) * scale)
 
     @property
     def in_flight(self) -> bool:
@@ -112,8 +128,25 @@ class StatusChange:
                 "tokenOut": spec.token_out.symbol,
                 "amountIn": str(spec.amount_in),
                 "slippageBps": spec.slippage_bps,
+                "type": spec.type,
+                **({"clientOrderId": spec.client_order_id} if spec.client_order_id else {}),
             },
         )
+
+    @classmethod
+    def opened(cls, limit_price: Decimal, expires_at: datetime) -> "StatusChange":
+        return cls(
+            OrderStatus.OPEN,
+            {"limitPrice": str(limit_price), "expiresAt": expires_at.isoformat()},
+        )
+
+    @classmethod
+    def cancelled(cls, from_status: OrderStatus) -> "StatusChange":
+        return cls(OrderStatus.CANCELLED, {"from": from_status.value})
+
+    @classmethod
+    def expired(cls, expires_at: datetime) -> "StatusChange":
+        return cls(OrderStatus.EXPIRED, {"expiresAt": expires_at.isoformat()})
 
     @classmethod
     def routing(cls, venues: tuple[str, ...], attempt: int) -> "StatusChange":
