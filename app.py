@@ -2,7 +2,7 @@
 
 from chalice import Chalice, Rate
 
-from chalicelib import api, aws, logs, reaper, web, worker, ws
+from chalicelib import api, aws, limits, logs, reaper, web, worker, ws
 from chalicelib.config import get_settings
 from chalicelib.notify import Notifier
 
@@ -105,6 +105,11 @@ def record_dead_letters(event):
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def reap_stale_orders(event):
     reaper.run(notifier)
+
+
+@app.schedule(Rate(settings.limit_check_interval_minutes, unit=Rate.MINUTES))
+def check_limit_orders(event):
+    limits.run(notifier)
 
 
 @app.on_ws_connect()

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(16 * 1024, ge=256)
     max_open_orders: int = Field(10_000, ge=1)  # admission control: 429 beyond this
     max_open_orders_per_client: int = Field(1_000, ge=1)  # exact, per client
+    # How often the limit check job runs in AWS (EventBridge rates are whole minutes; the
+    # local runtime runs every schedule at its own --schedule-interval).
+    limit_check_interval_minutes: int = Field(1, ge=1)
 
     # Clients. Requests per second (and burst) per client, past which 429; the API
     # Gateway authorizer's cache (a revoked key still passes there until it expires); the

@@ -446,16 +446,16 @@ def waiting_pairs() -> list[tuple[str, str]]:
 # The limit orders of a pair that a price meets (limit_price <= price), oldest first: one
 # range read of orders_waiting_limit_idx.
 TRIGGERED_SQL = """
-    SELECT id FROM orders
+    SELECT * FROM orders
      WHERE status = 'open' AND mint_in = %s AND mint_out = %s AND limit_price <= %s
      ORDER BY created_at
      LIMIT %s
 """
 
 
-def triggered_orders(mint_in: str, mint_out: str, price, limit: int = 1000) -> list[str]:
+def triggered_orders(mint_in: str, mint_out: str, price, limit: int = 1000) -> list[OrderRecord]:
     rows = _query(TRIGGERED_SQL, (mint_in, mint_out, price, limit))
-    return [str(r["id"]) for r in rows]
+    return [OrderRecord.from_row(r) for r in rows]
 
 
 def expired_orders(limit: int = 1000) -> list[OrderRecord]:

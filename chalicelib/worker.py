@@ -1,6 +1,9 @@
 """One order's lifecycle, driven by SQS deliveries.
 
-``pending -> routing -> building -> submitted -> confirmed | failed``. Each delivery claims
+``pending -> routing -> building -> submitted -> confirmed | failed``; a limit order waits in
+``open`` after ``pending`` (a delivery finds its limit unmet and lets go; the limit check job
+enqueues it again when the price moves to meet it) or ends ``expired``; until ``submitted``
+the client may cancel (``cancelled``). Each delivery claims
 the order (a lease), resumes from the status recorded in Postgres, and records each further
 status exactly once (``store.advance``). An attempt quotes, routes and sends the transaction
 (``submitted``), then ends: the transaction lands some slots later, and a delayed message
@@ -201,7 +204,14 @@ def _attempt(order: OrderRecord, notifier: Notifier) -> None:
     faults = Faults.for_attempt(settings.order_engine_seed, order_id, attempt, settings)
     market = get_market(settings)
 
-    if not step.reached(OrderStatus.ROUTING):
+    # A limit order waits in ``open`` until the route at its size meets its limit.
+    waiting = order.limit_price is not None and not step.reached(OrderStatus.ROUTING)
+    if waiting and _expired(order):
+        expire_order(order_id, notifier)
+        return
+    if waiting and not step.reached(OrderStatus.OPEN):
+        step(StatusChange.opened(order.limit_price, order.expires_at))
+    if not waiting and not step.reached(OrderStatus.ROUTING):
         step(StatusChange.routing(order.venues, attempt))
     snapshots = router.quote_venues(
         market,
@@ -221,11 +231,21 @@ def _attempt(order: OrderRecord, notifier: Notifier) -> None:
         order.slippage_bps,
         settings.quote_valid_slots,
     )
+    if order.limit_min_out is not None:
+        if waiting and route.out_amount < order.limit_min_out:
+            log.info("order %s waits: %d out < limit %d", order_id, route.out_amount,
+                     order.limit_min_out)  # fmt: skip
+            store.release_waiting(order_id)
+            return
+        # Never worse than the limit, whatever the slippage allows.
+        route = replace(route, min_out=max(route.min_out, order.limit_min_out))
     if order.min_out is not None:
         # The minimum the client accepted (its quote's, at submit) or was shown (with
         # ``building``) binds every attempt: a re-quote after prices moved never lowers
         # it (the landing fails on slippage instead).
         route = replace(route, min_out=max(route.min_out, order.min_out))
+    if waiting:
+        step(StatusChange.routing(order.venues, attempt))
     if not step.reached(OrderStatus.BUILDING):
         step(StatusChange.building(route))
 
@@ -310,6 +330,27 @@ def fail_order(order_id: str, reason: str, code: str, notifier: Notifier) -> Non
                 notifier.publish(order_id)
                 return
         log.error("order %s could not be failed (%s)", order_id, reason)
+
+
+def _expired(order: OrderRecord) -> bool:
+    return order.expires_at is not None and order.expires_at <= datetime.now(UTC)
+
+
+def expire_order(order_id: str, notifier: Notifier) -> bool:
+    """Record ``expired`` for a limit order still waiting past its expiry; False when it
+    moved on (it triggered, or was cancelled) in the meantime."""
+    with logs.bind(orderId=order_id):
+        for _ in range(3):  # a concurrent status change moves last_seq: read it again
+            order = store.get_order(order_id)
+            if order is None or order.status not in (OrderStatus.PENDING, OrderStatus.OPEN):
+                return False
+            seq = store.advance(order.id, order.last_seq, StatusChange.expired(order.expires_at))
+            if seq is not None:
+                log.info("order %s expired seq=%d", order_id, seq)
+                metrics.count("OrdersExpired")
+                notifier.publish(order_id)
+                return True
+        return False
 
 
 def record_dead_letters(event, notifier: Notifier) -> None:
