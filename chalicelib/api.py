@@ -241,7 +241,8 @@ def submit_order(request) -> Response:
             "type": spec.type,
             "clientOrderId": spec.client_order_id,
             "limitPrice": spec.limit_price,
-            "expiresAt": spec.expires_at,
+            "expiry": spec.expiry,
+            "maxPrice": spec.max_price,
         }
     )
     try:
@@ -357,6 +358,7 @@ def order_view(order: OrderRecord) -> Order:
         failureReason=order.failure_reason,
         clientOrderId=order.client_order_id,
         limitPrice=None if order.limit_price is None else format(order.limit_price, "f"),
+        maxPrice=None if order.max_price is None else format(order.max_price, "f"),
         expiresAt=None if order.expires_at is None else order.expires_at.isoformat(),
         createdAt=order.created_at.isoformat(),
         updatedAt=order.updated_at.isoformat(),

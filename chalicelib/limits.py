@@ -7,7 +7,8 @@ moved since the last check, and otherwise reads, with one range query of the
 ``(mint_in, mint_out, limit_price) WHERE status = 'open'`` index, only the orders whose limit
 is at or below it (no fill can beat the spot price, so no other order can trigger). Those whose
 route at their size meets the limit are enqueued; the worker checks again and executes. Orders
-past their expiry are ended ``expired``.
+past their expiry are ended ``expired``. And for each newly listed token, the sniper order
+whose turn it is is enqueued (the worker then wakes each next one as the previous finishes).
 """
 
 import logging
@@ -21,7 +22,7 @@ from chalicelib.dex import DexError, get_market, router
 from chalicelib.dex.snapshot import ratio_to_decimal
 from chalicelib.models import VENUES
 from chalicelib.notify import Notifier
-from chalicelib.worker import expire_order
+from chalicelib.worker import expire_order, wake_sniper_line
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ class CheckResult:
     candidates: int = 0  # rows the range queries read
     enqueued: int = 0
     expired: int = 0
+    snipers_woken: int = 0
 
 
 def run(notifier: Notifier) -> CheckResult:
@@ -62,7 +64,9 @@ def run(notifier: Notifier) -> CheckResult:
                 queue.send_order(str(order.id))
                 result.enqueued += 1
         redis_client().hset(LAST_PRICES, key, seen)
-    if result.pairs_moved or result.expired:
+    for mint in tokens.listed_mints():  # sniper lines: the order whose turn it is
+        result.snipers_woken += wake_sniper_line(mint)
+    if result.pairs_moved or result.expired or result.snipers_woken:
         log.info("limit check: %s", result)
     return result
 

@@ -70,8 +70,9 @@ class _Camel(BaseModel):
 class OrderRequest(_Camel):
     """Body of ``POST /api/orders/execute``."""
 
-    type: Literal["market", "limit"] = Field(
-        description="market: now; limit: once the route's price at this size meets limitPrice."
+    type: Literal["market", "limit", "sniper"] = Field(
+        description="market: now; limit: once the route's price at this size meets limitPrice;"
+        " sniper: buy tokenOut, a newly listed token, once its pool trades (in arrival order)."
     )
     token_in: str = Field(alias="tokenIn", min_length=1, max_length=64, examples=["SOL"])
     token_out: str = Field(alias="tokenOut", min_length=1, max_length=64, examples=["USDC"])
@@ -110,6 +111,12 @@ class OrderRequest(_Camel):
         description="limit orders: the worst price accepted, tokenOut per tokenIn in UI units.",
         examples=["150.25"],
     )
+    max_price: StrictStr | None = Field(
+        None,
+        alias="maxPrice",
+        pattern=LIMIT_PRICE_PATTERN,
+        description="sniper orders: the most paid, tokenIn per tokenOut in UI units.",
+    )
     expires_at: AwareDatetime | None = Field(
         None, alias="expiresAt", description="limit orders: when it expires (ISO 8601)."
     )
@@ -122,13 +129,31 @@ class OrderRequest(_Camel):
     def _limit_fields(self) -> "OrderRequest":
         limit_fields = (self.limit_price, self.expires_at, self.expires_in_slots)
         if self.type == "market":
-            if any(f is not None for f in limit_fields):
-                raise FieldError("type", "limitPrice and an expiry belong to limit orders")
+            if any(f is not None for f in limit_fields) or self.max_price is not None:
+                raise FieldError("type", "limitPrice, maxPrice and an expiry are not for market")
             return self
+        if self.type == "sniper":
+            return self._sniper_fields()
+        if self.max_price is not None:
+            raise FieldError("maxPrice", "maxPrice belongs to sniper orders")
         if self.limit_price is None or Decimal(self.limit_price) <= 0:
             raise FieldError("limitPrice", "a limit order needs a positive limitPrice")
         if (self.expires_at is None) == (self.expires_in_slots is None):
             raise FieldError("expiresAt", "a limit order needs one of expiresAt and expiresInSlots")
+        if self.expires_at is not None and self.expires_at <= datetime.now(UTC):
+            raise FieldError("expiresAt", "expiresAt is in the past")
+        return self
+
+    def _default_venues(self) -> tuple[str, ...]:
+        return ("raydium",) if self.type == "sniper" else VENUES  # new tokens list on Raydium
+
+    def _sniper_fields(self) -> "OrderRequest":
+        if self.max_price is None or Decimal(self.max_price) <= 0:
+            raise FieldError("maxPrice", "a sniper order needs a positive maxPrice")
+        if self.limit_price is not None:
+            raise FieldError("limitPrice", "a sniper order is bounded by maxPrice")
+        if self.expires_at is not None and self.expires_in_slots is not None:
+            raise FieldError("expiresAt", "one of expiresAt and expiresInSlots, not both")
         if self.expires_at is not None and self.expires_at <= datetime.now(UTC):
             raise FieldError("expiresAt", "expiresAt is in the past")
         return self
@@ -138,6 +163,8 @@ class OrderRequest(_Camel):
         token_in = tokens.resolve(self.token_in, "tokenIn")
         token_out = tokens.resolve(self.token_out, "tokenOut")
         tokens.check_pair(token_in, token_out)
+        if self.type == "sniper" and token_out.mint not in tokens.LISTED:
+            raise tokens.TokenError("tokenOut", f"{token_out.symbol} is not a new listing")
         expires_at = self.expires_at
         if self.expires_in_slots is not None:
             expires_at = datetime.now(UTC) + timedelta(milliseconds=self.expires_in_slots * slot_ms)
@@ -146,13 +173,15 @@ class OrderRequest(_Camel):
             token_out=token_out,
             amount_in=tokens.check_max_order(tokens.to_base_units(self.amount, token_in), token_in),
             slippage_bps=self.slippage_bps,
-            venues=tuple(sorted(set(self.venues))) if self.venues else VENUES,
+            venues=tuple(sorted(set(self.venues))) if self.venues else self._default_venues(),
             quote_id=self.quote_id,
             min_out=None if self.min_out is None else int(self.min_out),
             type=self.type,
             client_order_id=self.client_order_id,
             limit_price=None if self.limit_price is None else Decimal(self.limit_price),
             expires_at=expires_at,
+            max_price=None if self.max_price is None else Decimal(self.max_price),
+            expiry=None if expires_at is None else f"{self.expires_at}|{self.expires_in_slots}",
         )
 
 
@@ -171,6 +200,8 @@ class OrderSpec:
     client_order_id: str | None = None
     limit_price: Decimal | None = None  # UI units of tokenOut per tokenIn
     expires_at: datetime | None = None
+    max_price: Decimal | None = None  # sniper orders: UI units of tokenIn per tokenOut
+    expiry: str | None = None  # the expiry as requested: a replay with the same key matches
 
 
 class OrderAccepted(BaseModel):
@@ -202,6 +233,7 @@ class Order(BaseModel):
     failureReason: str | None = None
     clientOrderId: str | None = None
     limitPrice: str | None = Field(None, description="tokenOut per tokenIn, UI units.")
+    maxPrice: str | None = Field(None, description="sniper orders: tokenIn per tokenOut.")
     expiresAt: str | None = None
     createdAt: str
     updatedAt: str

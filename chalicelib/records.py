@@ -49,6 +49,7 @@ class OrderRecord:
     client_order_id: str | None = None
     limit_price: Decimal | None = None  # limit orders: UI units of tokenOut per tokenIn
     expires_at: datetime | None = None
+    max_price: Decimal | None = None  # sniper orders: UI units of tokenIn per tokenOut
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "OrderRecord":
@@ -80,15 +81,26 @@ class OrderRecord:
             client_order_id=row["client_order_id"],
             limit_price=row["limit_price"],
             expires_at=row["expires_at"],
+            max_price=row["max_price"],
         )
 
     @property
     def limit_min_out(self) -> int | None:
-        """A limit order's least acceptable output in base units: ceil(amount * limitPrice)."""
-        if self.limit_price is None:
+        """The least acceptable output in base units: ceil(amount * limitPrice) for a limit
+        order, ceil(amount / maxPrice) for a sniper order."""
+        if self.limit_price is not None:
+            rate = Fraction(self.limit_price)
+        elif self.max_price is not None:
+            rate = 1 / Fraction(self.max_price)
+        else:
             return None
         scale = Fraction(10**self.token_out.decimals, 10**self.token_in.decimals)
-        return math.ceil(self.amount_in * Fraction(self.limit_price) * scale)
+        return math.ceil(self.amount_in * rate * scale)
+
+    @property
+    def waits(self) -> bool:
+        """A limit or sniper order: it waits in ``open`` for its price or its pool."""
+        return self.limit_min_out is not None
 
     @property
     def in_flight(self) -> bool:
@@ -134,11 +146,12 @@ class StatusChange:
         )
 
     @classmethod
-    def opened(cls, limit_price: Decimal, expires_at: datetime) -> "StatusChange":
-        return cls(
-            OrderStatus.OPEN,
-            {"limitPrice": str(limit_price), "expiresAt": expires_at.isoformat()},
-        )
+    def opened(cls, order: OrderRecord) -> "StatusChange":
+        bounds = {"limitPrice": order.limit_price, "maxPrice": order.max_price}
+        payload = {k: format(v, "f") for k, v in bounds.items() if v is not None}
+        if order.expires_at is not None:
+            payload["expiresAt"] = order.expires_at.isoformat()
+        return cls(OrderStatus.OPEN, payload)
 
     @classmethod
     def cancelled(cls, from_status: OrderStatus) -> "StatusChange":

@@ -170,8 +170,10 @@ def create_order(
             """
             INSERT INTO orders (id, client_id, status, token_in, token_out, mint_in, mint_out,
                                 amount_in, slippage_bps, venues, idempotency_key, request_hash,
-                                min_out, type, client_order_id, limit_price, expires_at)
-            VALUES (%s, %s, 'pending', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                                min_out, type, client_order_id, limit_price, expires_at,
+                                max_price)
+            VALUES (%s, %s, 'pending', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+                    %s)
             ON CONFLICT (client_id, idempotency_key) DO NOTHING
             RETURNING *
             """,
@@ -192,6 +194,7 @@ def create_order(
                 spec.client_order_id,
                 spec.limit_price,
                 spec.expires_at,
+                spec.max_price,
             ),
         ).fetchone()
         if row is None:
@@ -456,6 +459,20 @@ TRIGGERED_SQL = """
 def triggered_orders(mint_in: str, mint_out: str, price, limit: int = 1000) -> list[OrderRecord]:
     rows = _query(TRIGGERED_SQL, (mint_in, mint_out, price, limit))
     return [OrderRecord.from_row(r) for r in rows]
+
+
+def sniper_line_head(mint_out: str) -> OrderRecord | None:
+    """The oldest sniper order for the token that has not finished: its turn, or the one
+    whose turn it is (pending, or executing)."""
+    return _order(
+        _query(
+            "SELECT * FROM orders WHERE type = 'sniper' AND mint_out = %s"
+            " AND status IN ('pending', 'open', 'routing', 'building', 'submitted')"
+            " ORDER BY created_at, id LIMIT 1",
+            (mint_out,),
+            one=True,
+        )
+    )
 
 
 def expired_orders(limit: int = 1000) -> list[OrderRecord]:

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from chalicelib import logs, metrics, queue, store
 from chalicelib.cache import cached_snapshot
 from chalicelib.config import get_settings
-from chalicelib.dex import DexError, Faults, get_market, router
+from chalicelib.dex import DexError, Faults, NoRoute, get_market, router
 from chalicelib.models import OrderStatus
 from chalicelib.notify import Notifier
 from chalicelib.records import OrderRecord, StatusChange
@@ -43,6 +43,8 @@ ATTEMPTS_EXHAUSTED = "attempts_exhausted"
 DEAD_LETTERED = "dead_lettered"
 UNREADABLE_MESSAGE = "unreadable_message"
 STUCK = "stuck"
+MAX_PRICE_EXCEEDED = "max_price_exceeded"
+SNIPER = "sniper"
 
 
 class LostRace(Exception):
@@ -146,7 +148,27 @@ def _run_order(order_id: str, receipt_handle: str, notifier: Notifier) -> bool:
         # Another delivery of this order is running: look again when its lease ends.
         queue.retry_later(receipt_handle, settings.lease_s)
         return False
-    attempt = order.attempts
+    try:
+        return _run_claimed(order, receipt_handle, notifier)
+    finally:
+        if order.type == SNIPER:
+            wake_sniper_line(order.token_out.mint, after=order.id)
+
+
+def wake_sniper_line(mint: str, after=None) -> bool:
+    """Enqueue the sniper order whose turn it is for the token, if it is waiting (``after``:
+    the order just handled, which never wakes itself). One order of a line runs at a time,
+    so they fill in arrival order."""
+    head = store.sniper_line_head(mint)
+    if head is None or head.status != OrderStatus.OPEN or head.id == after:
+        return False
+    queue.send_order(str(head.id))
+    return True
+
+
+def _run_claimed(order: OrderRecord, receipt_handle: str, notifier: Notifier) -> bool:
+    settings = get_settings()
+    order_id, attempt = str(order.id), order.attempts
     logs.update(attempt=attempt, status=order.status)
     if attempt > settings.max_attempts:
         reason = f"gave up after {settings.max_attempts} attempts: {order.last_error}"
@@ -204,25 +226,42 @@ def _attempt(order: OrderRecord, notifier: Notifier) -> None:
     faults = Faults.for_attempt(settings.order_engine_seed, order_id, attempt, settings)
     market = get_market(settings)
 
-    # A limit order waits in ``open`` until the route at its size meets its limit.
-    waiting = order.limit_price is not None and not step.reached(OrderStatus.ROUTING)
+    # A limit order waits in ``open`` until the route at its size meets its limit; a sniper
+    # order until its token's pool trades and its turn in the line comes.
+    waiting = order.waits and not step.reached(OrderStatus.ROUTING)
     if waiting and _expired(order):
         expire_order(order_id, notifier)
         return
     if waiting and not step.reached(OrderStatus.OPEN):
-        step(StatusChange.opened(order.limit_price, order.expires_at))
+        step(StatusChange.opened(order))
     if not waiting and not step.reached(OrderStatus.ROUTING):
         step(StatusChange.routing(order.venues, attempt))
-    snapshots = router.quote_venues(
-        market,
-        token_in,
-        token_out,
-        list(order.venues),
-        faults=faults,
-        fetch=lambda venue, a, b: cached_snapshot(
-            venue, a, b, lambda v, x, y: market.snapshot(v, x, y, faults)
-        ),
-    )
+    if waiting and order.type == SNIPER:
+        head = store.sniper_line_head(token_out.mint)
+        if head is None or head.id != order.id:
+            log.info("order %s waits its turn behind %s", order_id, head and head.id)
+            store.release_waiting(order_id)
+            return
+    try:
+        snapshots = router.quote_venues(
+            market,
+            token_in,
+            token_out,
+            list(order.venues),
+            faults=faults,
+            # A new pool moves with every sniper's trade: read it, never a cached copy.
+            fetch=None
+            if order.type == SNIPER
+            else lambda venue, a, b: cached_snapshot(
+                venue, a, b, lambda v, x, y: market.snapshot(v, x, y, faults)
+            ),
+        )
+    except NoRoute as e:
+        if not waiting:
+            raise
+        log.info("order %s waits: %s", order_id, e)  # e.g. the pool is not trading yet
+        store.release_waiting(order_id)
+        return
     route = router.best_route(
         snapshots,
         token_in,
@@ -232,6 +271,11 @@ def _attempt(order: OrderRecord, notifier: Notifier) -> None:
         settings.quote_valid_slots,
     )
     if order.limit_min_out is not None:
+        if waiting and order.type == SNIPER and route.out_amount < order.limit_min_out:
+            fail_order(order_id, f"the price is above maxPrice {order.max_price}: "
+                       f"{route.out_amount} out < {order.limit_min_out}", MAX_PRICE_EXCEEDED,
+                       notifier)  # fmt: skip
+            return
         if waiting and route.out_amount < order.limit_min_out:
             log.info("order %s waits: %d out < limit %d", order_id, route.out_amount,
                      order.limit_min_out)  # fmt: skip

@@ -1,7 +1,8 @@
--- Limit orders, client order ids, and the new terminal statuses (cancelled, expired).
+-- Limit and sniper orders, client order ids, and the new terminal statuses (cancelled, expired).
 ALTER TABLE orders ADD COLUMN client_order_id text;
 ALTER TABLE orders ADD COLUMN limit_price numeric CHECK (limit_price > 0);
 ALTER TABLE orders ADD COLUMN expires_at timestamptz;
+ALTER TABLE orders ADD COLUMN max_price numeric CHECK (max_price > 0);
 
 -- A client's order id names one of its orders; another client's same id is another order.
 CREATE UNIQUE INDEX orders_client_order_id_idx ON orders (client_id, client_order_id);
@@ -20,3 +21,6 @@ CREATE INDEX orders_waiting_limit_idx ON orders (mint_in, mint_out, limit_price)
     WHERE status = 'open';
 -- And those whose time ran out.
 CREATE INDEX orders_waiting_expiry_idx ON orders (expires_at) WHERE status = 'open';
+-- Sniper orders of a new token take their turns in arrival order: the head of the line.
+CREATE INDEX orders_sniper_line_idx ON orders (mint_out, created_at)
+    WHERE type = 'sniper' AND status IN ('pending', 'open', 'routing', 'building', 'submitted');

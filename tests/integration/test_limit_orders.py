@@ -4,6 +4,7 @@ market's clock is frozen so that only the test moves prices."""
 
 import json
 import math
+import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -239,3 +240,84 @@ def _insert_waiting(rows) -> None:
             """,
             [(client_id, SOL.mint, USDC.mint, AMOUNT, price) for price, _ in rows],
         )
+
+
+# -- sniper orders ---------------------------------------------------------------------------
+
+
+def list_new_token(market, slot: int):
+    """A token listed at ``slot`` with 1,000,000 of it against 10,000 USDC (0.01 USDC each)."""
+    from chalicelib.config import NewListing
+
+    suffix = uuid.uuid4().hex[:6].upper()
+    listing = NewListing(symbol=f"N{suffix}", mint=f"New{suffix}".ljust(44, "1"), decimals=6,
+                         slot=slot, reserve=10**12, quote_reserve=10**10)  # fmt: skip
+    market.list_pool(listing)
+    return resolve(listing.symbol)
+
+
+def sniper_body(token, max_price: str, amount: str = "100") -> dict:
+    return {"type": "sniper", "tokenIn": "USDC", "tokenOut": token.symbol, "amount": amount,
+            "slippageBps": 100, "maxPrice": max_price}  # fmt: skip
+
+
+def paid(order) -> Fraction:
+    """USDC paid per token bought, in UI units."""
+    return Fraction(order.amount_in, 10**6) / Fraction(order.amount_out, 10**6)
+
+
+def test_sniper_orders_fill_in_arrival_order_from_the_listing_within_their_bounds(
+    client, app_module, market, monkeypatch
+):
+    now = market.current_slot()
+    token = list_new_token(market, now + 10)
+    first = post(client, sniper_body(token, "0.02"))
+    # 0.0102 pays for 100 USDC on the fresh pool (0.010125), not after the first fill.
+    second = post(client, sniper_body(token, "0.0102"))
+    third = post(client, sniper_body(token, "0.05"))
+    drain(app_module)
+    limits.run(app_module.notifier)  # before the listing slot: nothing can trade
+    drain(app_module)
+    assert {store.get_order(o).status for o in (first, second, third)} == {OrderStatus.OPEN}
+
+    monkeypatch.setattr(market, "_clock", lambda: now + 10)  # the listing slot comes
+    assert limits.run(app_module.notifier).snipers_woken == 1
+    drain(app_module)
+
+    a, b, c = (store.get_order(o) for o in (first, second, third))
+    assert (a.status, b.status, c.status) == ("confirmed", "failed", "confirmed")
+    assert b.failure_reason.startswith("the price is above maxPrice 0.0102")
+    assert paid(a) <= Fraction("0.02") and paid(c) <= Fraction("0.05")
+    assert paid(a) < Fraction("0.0102") < paid(c)  # c bought after a moved the price
+    confirmed_a = store.history(first)[-1].created_at
+    assert all(h.created_at >= confirmed_a for h in store.history(third)[2:])
+    assert statuses(third) == ["pending", "open", "routing", "building", "submitted",
+                               "confirmed"]  # fmt: skip
+
+
+def test_a_sniper_order_never_fills_above_its_max_price(client, app_module, market, monkeypatch):
+    now = market.current_slot()
+    token = list_new_token(market, now)
+    order_id = post(client, sniper_body(token, "0.01"))  # the pool's own price, fees aside
+    drain(app_module)
+    order = store.get_order(order_id)
+    assert order.status == OrderStatus.FAILED and order.amount_out is None
+    assert statuses(order_id) == ["pending", "open", "failed"]
+
+
+def test_a_sniper_order_needs_a_new_listing_and_a_max_price(client, market):
+    answer = client.http.post(
+        "/api/orders/execute",
+        headers={"content-type": "application/json"},
+        body=json.dumps(sniper_body(USDC, "1") | {"tokenIn": "SOL"}),
+    )
+    assert answer.status_code == 422
+    assert answer.json_body["error"]["details"][0]["field"] == "tokenOut"
+    token = list_new_token(market, market.current_slot() + 100)
+    body = sniper_body(token, "1")
+    del body["maxPrice"]
+    answer = client.http.post(
+        "/api/orders/execute", headers={"content-type": "application/json"}, body=json.dumps(body)
+    )
+    assert answer.status_code == 422
+    assert answer.json_body["error"]["details"][0]["field"] == "maxPrice"
