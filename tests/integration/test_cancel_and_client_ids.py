@@ -5,26 +5,12 @@ import threading
 import uuid
 
 import pytest
-from chalice.test import Client
 
 from chalicelib import keys, queue, store, worker
 from chalicelib.models import OrderStatus
 from tests.integration.driver import FLOW, ORDER, poll_once, run_until
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def app_module(settings_env):
-    import app
-
-    return app
-
-
-@pytest.fixture
-def client(app_module):
-    with Client(app_module.app, stage_name="local") as c:
-        yield c
 
 
 @pytest.fixture

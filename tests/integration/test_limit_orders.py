@@ -10,7 +10,6 @@ from decimal import Decimal
 from fractions import Fraction
 
 import pytest
-from chalice.test import Client
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -25,19 +24,6 @@ pytestmark = pytest.mark.integration
 
 SOL, USDC = resolve("SOL"), resolve("USDC")
 AMOUNT = 2_000_000_000  # 2 SOL
-
-
-@pytest.fixture
-def app_module(settings_env):
-    import app
-
-    return app
-
-
-@pytest.fixture
-def client(app_module):
-    with Client(app_module.app, stage_name="local") as c:
-        yield c
 
 
 @pytest.fixture
