@@ -23,7 +23,6 @@ BASE = {"type": "market", "tokenIn": "SOL", "tokenOut": "USDC", "amount": "1.5",
 SINGLE_VALUE = object()
 LIMIT = {**BASE, "type": "limit", "limitPrice": "100", "expiresInSlots": 1000}
 LIMIT_AT = {**LIMIT, "expiresInSlots": None, "expiresAt": "2999-01-01T00:00:00Z"}
-tokens.list_token(Token("IDEMNEW", "IdemNew".ljust(44, "1"), 6))
 SNIPER = {**BASE, "type": "sniper", "tokenIn": "USDC", "tokenOut": "IDEMNEW", "amount": "10",
           "maxPrice": "1"}  # fmt: skip
 
@@ -61,6 +60,14 @@ SAME_ORDER = [
     {"venues": ["meteora", "raydium"]},  # both, as when omitted
     {"venues": ["raydium", "meteora", "raydium"]},
 ]
+
+
+@pytest.fixture(autouse=True)
+def new_token(monkeypatch):
+    """A newly listed token for sniper orders, known to this test only."""
+    for name in ("_BY_SYMBOL", "_BY_MINT", "LISTED"):
+        monkeypatch.setattr(tokens, name, getattr(tokens, name).copy())
+    tokens.list_token(Token("IDEMNEW", "IdemNew".ljust(44, "1"), 6))
 
 
 @pytest.mark.parametrize("field", list(OrderRequest.model_fields))

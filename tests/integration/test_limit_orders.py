@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from chalicelib import cache, limits, queue, store
+from chalicelib import cache, limits, queue, store, tokens
 from chalicelib.dex import get_market
 from chalicelib.models import OrderStatus
 from chalicelib.tokens import resolve
@@ -28,7 +28,10 @@ AMOUNT = 2_000_000_000  # 2 SOL
 
 @pytest.fixture
 def market(settings_env, monkeypatch):
-    """The process's market with its clock stopped, its pools put back after the test."""
+    """The process's market with its clock stopped, its pools put back after the test (and
+    the tokens it lists known to this test only)."""
+    for name in ("_BY_SYMBOL", "_BY_MINT", "LISTED"):
+        monkeypatch.setattr(tokens, name, getattr(tokens, name).copy())
     market = get_market(settings_env)
     slot = market.current_slot()
     monkeypatch.setattr(market, "_clock", lambda: slot)
