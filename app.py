@@ -2,7 +2,7 @@
 
 from chalice import Chalice, Rate
 
-from chalicelib import api, aws, logs, reaper, web, worker, ws
+from chalicelib import api, aws, limits, logs, reaper, web, worker, ws
 from chalicelib.config import get_settings
 from chalicelib.notify import Notifier
 
@@ -36,6 +36,11 @@ def execute_order():
 @app.route("/api/orders/{order_id}", methods=["GET"], authorizer=api_key)
 def get_order(order_id):
     return api.get_order(app.current_request, order_id)
+
+
+@app.route("/api/orders/{order_id}/cancel", methods=["POST"], authorizer=api_key)
+def cancel_order(order_id):
+    return api.cancel_order(app.current_request, order_id, notifier)
 
 
 @app.route("/api/orders", methods=["GET"], authorizer=api_key)
@@ -100,6 +105,11 @@ def record_dead_letters(event):
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def reap_stale_orders(event):
     reaper.run(notifier)
+
+
+@app.schedule(Rate(settings.limit_check_interval_minutes, unit=Rate.MINUTES))
+def check_limit_orders(event):
+    limits.run(notifier)
 
 
 @app.on_ws_connect()

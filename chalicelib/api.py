@@ -30,8 +30,15 @@ from chalicelib import (
     tokens,
 )
 from chalicelib.config import get_settings
-from chalicelib.errors import DependencyUnavailable, IdempotencyConflict, TooManyOpenOrders
+from chalicelib.errors import (
+    DependencyUnavailable,
+    DuplicateClientOrderId,
+    IdempotencyConflict,
+    TooManyOpenOrders,
+)
 from chalicelib.models import (
+    CLIENT_ORDER_ID_PATTERN,
+    FieldError,
     HistoryEntry,
     Order,
     OrderAccepted,
@@ -51,6 +58,7 @@ MAX_ECHO = 64  # characters of a client's value repeated in an error
 # Only the canonical form of an order id is one: lowercase, hyphenated, nothing around it.
 ORDER_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.ASCII)
 LIMIT_RE = re.compile(r"[0-9]{1,3}", re.ASCII)
+CLIENT_ORDER_ID_RE = re.compile(CLIENT_ORDER_ID_PATTERN)
 
 
 def clip(value, limit: int = MAX_ECHO) -> str:
@@ -193,12 +201,19 @@ def _parse_body(raw: bytes | None) -> dict:
     return body
 
 
+def _field_of(error) -> str:
+    cause = (error.get("ctx") or {}).get("error")
+    if isinstance(cause, FieldError):
+        return cause.field
+    return ".".join(str(p) for p in error["loc"]) or "body"
+
+
 def _validate(body: dict, what: str = "order"):
     try:
-        return OrderRequest.model_validate(body).to_spec()
+        return OrderRequest.model_validate(body).to_spec(get_settings().slot_ms)
     except pydantic.ValidationError as e:
         details = [
-            {"field": ".".join(str(p) for p in err["loc"]) or "body", "message": err["msg"]}
+            {"field": _field_of(err), "message": err["msg"]}
             for err in e.errors(include_input=False, include_url=False)
         ]
         raise ApiError(422, "invalid_order", f"the {what} is invalid", details) from None
@@ -239,6 +254,11 @@ def submit_order(request) -> Response:
             "venues": sorted(spec.venues),  # a set: [a, b] and [b, a] are one order
             "quote": spec.quote_id,
             "minOut": spec.min_out,
+            "type": spec.type,
+            "clientOrderId": spec.client_order_id,
+            "limitPrice": spec.limit_price,
+            "expiry": spec.expiry,
+            "maxPrice": spec.max_price,
         }
     )
     try:
@@ -274,6 +294,13 @@ def submit_order(request) -> Response:
             "this Idempotency-Key was used with a different body",
             {"orderId": e.order_id},
         ) from None
+    except DuplicateClientOrderId as e:
+        raise ApiError(
+            409,
+            "duplicate_client_order_id",
+            "you already have an order with this clientOrderId",
+            {"clientOrderId": e.client_order_id},
+        ) from None
     except TooManyOpenOrders as e:
         raise ApiError(
             429,
@@ -292,7 +319,12 @@ def submit_order(request) -> Response:
 
 def _accepted(row: OrderRecord, created: bool) -> Response:
     order_id = str(row.id)
-    answer = OrderAccepted(orderId=order_id, status=row.status, wsUrl=ws_url(order_id))
+    answer = OrderAccepted(
+        orderId=order_id,
+        status=row.status,
+        wsUrl=ws_url(order_id),
+        clientOrderId=row.client_order_id,
+    )
     return Response(body=answer.model_dump(mode="json"), status_code=202 if created else 200)
 
 
@@ -340,6 +372,10 @@ def order_view(order: OrderRecord) -> Order:
         amountOut=None if amount_out is None else str(amount_out),
         amountOutUi=None if amount_out is None else tokens.to_ui(amount_out, token_out),
         failureReason=order.failure_reason,
+        clientOrderId=order.client_order_id,
+        limitPrice=None if order.limit_price is None else format(order.limit_price, "f"),
+        maxPrice=None if order.max_price is None else format(order.max_price, "f"),
+        expiresAt=None if order.expires_at is None else order.expires_at.isoformat(),
         createdAt=order.created_at.isoformat(),
         updatedAt=order.updated_at.isoformat(),
     )
@@ -373,8 +409,13 @@ def list_orders(request) -> Response:
     limit = int(raw_limit) if LIMIT_RE.fullmatch(raw_limit) else 0
     if not 1 <= limit <= 100:
         raise ApiError(422, "invalid_query", "limit must be an integer from 1 to 100")
+    client_order_id = params.get("clientOrderId")
+    if client_order_id is not None and not CLIENT_ORDER_ID_RE.fullmatch(client_order_id):
+        raise ApiError(422, "invalid_query", "clientOrderId must be 1..64 printable ASCII")
     try:
-        rows, cursor = store.list_orders(status, limit, params.get("cursor"), client_id)
+        rows, cursor = store.list_orders(
+            status, limit, params.get("cursor"), client_id, client_order_id
+        )
     except ValueError:
         raise ApiError(422, "invalid_query", "malformed cursor") from None
     page = OrderPage(orders=[order_view(r) for r in rows], nextCursor=cursor)
@@ -412,6 +453,29 @@ def get_stats(request) -> Response:
     except ValueError as e:
         raise ApiError(422, "invalid_query", str(e)) from None
     return Response(body=answer.model_dump(mode="json"), status_code=200)
+
+
+@json_errors
+def cancel_order(request, order_id: str, notifier) -> Response:
+    """Cancel the caller's order while nothing has been sent for it; 409 once it has."""
+    client_id = caller(request)
+    canonical = canonical_order_id(order_id)
+    order, seq = (None, None) if canonical is None else store.cancel(canonical, client_id)
+    if order is None:
+        raise ApiError(404, "order_not_found", f"no order {clip(order_id)}")
+    if seq is None:
+        raise ApiError(
+            409,
+            "not_cancellable",
+            f"the order is {order.status}: only an order not yet submitted can be cancelled",
+            {"status": order.status.value},
+        )
+    logs.update(orderId=canonical, status=OrderStatus.CANCELLED)
+    log.info("order %s cancelled seq=%d (was %s)", canonical, seq, order.status)
+    metrics.count("OrdersCancelled")
+    notifier.publish(canonical)
+    fresh = store.get_order(canonical, client_id)
+    return Response(body=order_view(fresh).model_dump(mode="json"), status_code=200)
 
 
 @json_errors

@@ -10,8 +10,21 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class NewListing(BaseModel):
+    """A token the mock market lists at a future slot, with a Raydium pool against ``quote``.
+    Reserves are in base units."""
+
+    symbol: str = Field(pattern=r"^[A-Z0-9]{1,10}$")
+    mint: str = Field(min_length=32, max_length=44)
+    decimals: int = Field(ge=0, le=18)
+    slot: int = Field(ge=0)  # the first slot the pool trades at
+    quote: str = "USDC"
+    reserve: int = Field(gt=0)  # of the new token
+    quote_reserve: int = Field(gt=0)
 
 
 class Settings(BaseSettings):
@@ -66,6 +79,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(16 * 1024, ge=256)
     max_open_orders: int = Field(10_000, ge=1)  # admission control: 429 beyond this
     max_open_orders_per_client: int = Field(1_000, ge=1)  # exact, per client
+    # How often the limit check job runs in AWS (EventBridge rates are whole minutes; the
+    # local runtime runs every schedule at its own --schedule-interval).
+    limit_check_interval_minutes: int = Field(1, ge=1)
 
     # Clients. Requests per second (and burst) per client, past which 429; the API
     # Gateway authorizer's cache (a revoked key still passes there until it expires); the
@@ -98,6 +114,8 @@ class Settings(BaseSettings):
     arb_half_life_slots: int = Field(10, ge=0)  # pools' gap to the oracle halves (0: no arb)
     oracle_wander_bps: int = Field(100, ge=0, le=2_000)  # oracle drift while the market drifts
     max_order_ui: dict[str, Annotated[Decimal, Field(gt=0)]] = Field(default_factory=dict)
+    # New tokens the market lists later, for sniper orders: LISTINGS='[{"symbol": "NEW", ...}]'.
+    listings: tuple[NewListing, ...] = ()
 
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"  # json: JSON lines and EMF metrics (AWS)

@@ -30,6 +30,14 @@ class IdempotencyConflict(Exception):
         self.order_id = order_id
 
 
+class DuplicateClientOrderId(Exception):
+    """The client already has an order with this client order id."""
+
+    def __init__(self, client_order_id: str | None):
+        super().__init__(client_order_id)
+        self.client_order_id = client_order_id
+
+
 class TooManyOpenOrders(Exception):
     """Admitting one more order would exceed the limit of open orders."""
 

@@ -1,11 +1,20 @@
 """Request, response and event models; the order status enum."""
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
 
 from chalicelib import tokens
 from chalicelib.tokens import Token
@@ -14,16 +23,44 @@ VENUES = ("raydium", "meteora")
 
 
 class OrderStatus(StrEnum):
+    """In lifecycle order: a market order skips ``open`` (where a limit order waits)."""
+
     PENDING = "pending"
+    OPEN = "open"
     ROUTING = "routing"
     BUILDING = "building"
     SUBMITTED = "submitted"
     CONFIRMED = "confirmed"
     FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
 
     @property
     def terminal(self) -> bool:
-        return self in (OrderStatus.CONFIRMED, OrderStatus.FAILED)
+        return self in TERMINAL_STATUSES
+
+    @property
+    def cancellable(self) -> bool:
+        """Nothing has been sent yet: from ``submitted`` on, the transaction may land."""
+        return self in (OrderStatus.PENDING, OrderStatus.OPEN, OrderStatus.ROUTING,
+                        OrderStatus.BUILDING)  # fmt: skip
+
+
+TERMINAL_STATUSES = frozenset(
+    {OrderStatus.CONFIRMED, OrderStatus.FAILED, OrderStatus.CANCELLED, OrderStatus.EXPIRED}
+)
+# A client's own reference for an order: 1..64 printable ASCII characters.
+CLIENT_ORDER_ID_PATTERN = r"^[\x20-\x7e]{1,64}$"
+LIMIT_PRICE_PATTERN = r"^[0-9]{1,20}(\.[0-9]{1,18})?$"  # a plain decimal, like amounts
+MAX_EXPIRY_SLOTS = 30 * 24 * 3600 * 1000 // 400  # about 30 days
+
+
+class FieldError(ValueError):
+    """A check across fields that still names the one field at fault."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
 
 
 class _Camel(BaseModel):
@@ -33,7 +70,10 @@ class _Camel(BaseModel):
 class OrderRequest(_Camel):
     """Body of ``POST /api/orders/execute``."""
 
-    type: Literal["market"] = Field(description="Only market orders are supported.")
+    type: Literal["market", "limit", "sniper"] = Field(
+        description="market: now; limit: once the route's price at this size meets limitPrice;"
+        " sniper: buy tokenOut, a newly listed token, once its pool trades (in arrival order)."
+    )
     token_in: str = Field(alias="tokenIn", min_length=1, max_length=64, examples=["SOL"])
     token_out: str = Field(alias="tokenOut", min_length=1, max_length=64, examples=["USDC"])
     # A JSON number arrives as Decimal (the body is parsed with parse_float=Decimal),
@@ -58,20 +98,90 @@ class OrderRequest(_Camel):
         pattern=r"^(0|[1-9][0-9]{0,19})$",
         description="Base units of tokenOut the order must at least fill (decimal string).",
     )
+    client_order_id: StrictStr | None = Field(
+        None,
+        alias="clientOrderId",
+        pattern=CLIENT_ORDER_ID_PATTERN,
+        description="Your own reference, unique among your orders (1..64 printable ASCII).",
+    )
+    limit_price: StrictStr | None = Field(
+        None,
+        alias="limitPrice",
+        pattern=LIMIT_PRICE_PATTERN,
+        description="limit orders: the worst price accepted, tokenOut per tokenIn in UI units.",
+        examples=["150.25"],
+    )
+    max_price: StrictStr | None = Field(
+        None,
+        alias="maxPrice",
+        pattern=LIMIT_PRICE_PATTERN,
+        description="sniper orders: the most paid, tokenIn per tokenOut in UI units.",
+    )
+    expires_at: AwareDatetime | None = Field(
+        None, alias="expiresAt", description="limit orders: when it expires (ISO 8601)."
+    )
+    expires_in_slots: StrictInt | None = Field(
+        None, alias="expiresInSlots", ge=1, le=MAX_EXPIRY_SLOTS,
+        description="limit orders: or it expires this many slots from now.",
+    )  # fmt: skip
 
-    def to_spec(self) -> "OrderSpec":
+    @model_validator(mode="after")
+    def _limit_fields(self) -> "OrderRequest":
+        limit_fields = (self.limit_price, self.expires_at, self.expires_in_slots)
+        if self.type == "market":
+            if any(f is not None for f in limit_fields) or self.max_price is not None:
+                raise FieldError("type", "limitPrice, maxPrice and an expiry are not for market")
+            return self
+        if self.type == "sniper":
+            return self._sniper_fields()
+        if self.max_price is not None:
+            raise FieldError("maxPrice", "maxPrice belongs to sniper orders")
+        if self.limit_price is None or Decimal(self.limit_price) <= 0:
+            raise FieldError("limitPrice", "a limit order needs a positive limitPrice")
+        if (self.expires_at is None) == (self.expires_in_slots is None):
+            raise FieldError("expiresAt", "a limit order needs one of expiresAt and expiresInSlots")
+        if self.expires_at is not None and self.expires_at <= datetime.now(UTC):
+            raise FieldError("expiresAt", "expiresAt is in the past")
+        return self
+
+    def _default_venues(self) -> tuple[str, ...]:
+        return ("raydium",) if self.type == "sniper" else VENUES  # new tokens list on Raydium
+
+    def _sniper_fields(self) -> "OrderRequest":
+        if self.max_price is None or Decimal(self.max_price) <= 0:
+            raise FieldError("maxPrice", "a sniper order needs a positive maxPrice")
+        if self.limit_price is not None:
+            raise FieldError("limitPrice", "a sniper order is bounded by maxPrice")
+        if self.expires_at is not None and self.expires_in_slots is not None:
+            raise FieldError("expiresAt", "one of expiresAt and expiresInSlots, not both")
+        if self.expires_at is not None and self.expires_at <= datetime.now(UTC):
+            raise FieldError("expiresAt", "expiresAt is in the past")
+        return self
+
+    def to_spec(self, slot_ms: int = 400) -> "OrderSpec":
         """Resolve tokens and convert the amount; raises ``tokens.TokenError``."""
         token_in = tokens.resolve(self.token_in, "tokenIn")
         token_out = tokens.resolve(self.token_out, "tokenOut")
         tokens.check_pair(token_in, token_out)
+        if self.type == "sniper" and token_out.mint not in tokens.LISTED:
+            raise tokens.TokenError("tokenOut", f"{token_out.symbol} is not a new listing")
+        expires_at = self.expires_at
+        if self.expires_in_slots is not None:
+            expires_at = datetime.now(UTC) + timedelta(milliseconds=self.expires_in_slots * slot_ms)
         return OrderSpec(
             token_in=token_in,
             token_out=token_out,
             amount_in=tokens.check_max_order(tokens.to_base_units(self.amount, token_in), token_in),
             slippage_bps=self.slippage_bps,
-            venues=tuple(sorted(set(self.venues))) if self.venues else VENUES,
+            venues=tuple(sorted(set(self.venues))) if self.venues else self._default_venues(),
             quote_id=self.quote_id,
             min_out=None if self.min_out is None else int(self.min_out),
+            type=self.type,
+            client_order_id=self.client_order_id,
+            limit_price=None if self.limit_price is None else Decimal(self.limit_price),
+            expires_at=expires_at,
+            max_price=None if self.max_price is None else Decimal(self.max_price),
+            expiry=None if expires_at is None else f"{self.expires_at}|{self.expires_in_slots}",
         )
 
 
@@ -86,12 +196,19 @@ class OrderSpec:
     venues: tuple[str, ...] = VENUES
     quote_id: str | None = None
     min_out: int | None = None  # the least output the client accepted (base units of tokenOut)
+    type: str = "market"
+    client_order_id: str | None = None
+    limit_price: Decimal | None = None  # UI units of tokenOut per tokenIn
+    expires_at: datetime | None = None
+    max_price: Decimal | None = None  # sniper orders: UI units of tokenIn per tokenOut
+    expiry: str | None = None  # the expiry as requested: a replay with the same key matches
 
 
 class OrderAccepted(BaseModel):
     orderId: str
     status: OrderStatus
     wsUrl: str
+    clientOrderId: str | None = None
 
 
 class Order(BaseModel):
@@ -114,6 +231,10 @@ class Order(BaseModel):
     amountOut: str | None = Field(None, description="Base units of tokenOut.")
     amountOutUi: str | None = None
     failureReason: str | None = None
+    clientOrderId: str | None = None
+    limitPrice: str | None = Field(None, description="tokenOut per tokenIn, UI units.")
+    maxPrice: str | None = Field(None, description="sniper orders: tokenIn per tokenOut.")
+    expiresAt: str | None = None
     createdAt: str
     updatedAt: str
 

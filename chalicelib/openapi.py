@@ -7,10 +7,12 @@ from pydantic.json_schema import models_json_schema
 from chalicelib.models import (
     ErrorBody,
     ExecutionStats,
+    Order,
     OrderAccepted,
     OrderDetail,
     OrderPage,
     OrderRequest,
+    OrderStatus,
     QuoteResponse,
 )
 
@@ -38,6 +40,7 @@ def document() -> dict:
         (OrderRequest, "validation"),
         (OrderAccepted, "serialization"),
         (OrderDetail, "serialization"),
+        (Order, "serialization"),
         (OrderPage, "serialization"),
         (ErrorBody, "serialization"),
         (QuoteResponse, "serialization"),
@@ -57,7 +60,7 @@ def document() -> dict:
             "/api/orders/execute": {
                 "post": {
                     "operationId": "executeOrder",
-                    "summary": "Submit a market swap order",
+                    "summary": "Submit a market or limit swap order",
                     "parameters": [
                         {
                             "name": "Idempotency-Key",
@@ -91,6 +94,17 @@ def document() -> dict:
                     },
                 }
             },
+            "/api/orders/{order_id}/cancel": {
+                "post": {
+                    "operationId": "cancelOrder",
+                    "summary": "Cancel an order not yet submitted (409 not_cancellable after)",
+                    "parameters": [order_id],
+                    "responses": {
+                        "200": _json(Order, "cancelled"),
+                        **_errors(404, 409, 503),
+                    },
+                }
+            },
             "/api/orders": {
                 "get": {
                     "operationId": "listOrders",
@@ -100,14 +114,7 @@ def document() -> dict:
                             "in": "query",
                             "schema": {
                                 "type": "string",
-                                "enum": [
-                                    "pending",
-                                    "routing",
-                                    "building",
-                                    "submitted",
-                                    "confirmed",
-                                    "failed",
-                                ],
+                                "enum": [status.value for status in OrderStatus],
                             },
                         },
                         {
@@ -116,6 +123,11 @@ def document() -> dict:
                             "schema": {"type": "integer", "minimum": 1, "maximum": 100},
                         },
                         {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                        {
+                            "name": "clientOrderId",
+                            "in": "query",
+                            "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+                        },
                     ],
                     "responses": {"200": _json(OrderPage, "newest first"), **_errors(422, 503)},
                 }

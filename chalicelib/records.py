@@ -4,10 +4,12 @@
 client sees in the order's history and on the WebSocket) and the order columns it sets.
 """
 
+import math
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from chalicelib import tokens
@@ -44,6 +46,10 @@ class OrderRecord:
     created_at: datetime
     updated_at: datetime
     client_id: uuid.UUID | None = None  # whose order; None only in records built by hand
+    client_order_id: str | None = None
+    limit_price: Decimal | None = None  # limit orders: UI units of tokenOut per tokenIn
+    expires_at: datetime | None = None
+    max_price: Decimal | None = None  # sniper orders: UI units of tokenIn per tokenOut
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "OrderRecord":
@@ -72,7 +78,29 @@ class OrderRecord:
             lease_until=row["lease_until"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
+            client_order_id=row["client_order_id"],
+            limit_price=row["limit_price"],
+            expires_at=row["expires_at"],
+            max_price=row["max_price"],
         )
+
+    @property
+    def limit_min_out(self) -> int | None:
+        """The least acceptable output in base units: ceil(amount * limitPrice) for a limit
+        order, ceil(amount / maxPrice) for a sniper order."""
+        if self.limit_price is not None:
+            rate = Fraction(self.limit_price)
+        elif self.max_price is not None:
+            rate = 1 / Fraction(self.max_price)
+        else:
+            return None
+        scale = Fraction(10**self.token_out.decimals, 10**self.token_in.decimals)
+        return math.ceil(self.amount_in * rate * scale)
+
+    @property
+    def waits(self) -> bool:
+        """A limit or sniper order: it waits in ``open`` for its price or its pool."""
+        return self.limit_min_out is not None
 
     @property
     def in_flight(self) -> bool:
@@ -112,8 +140,26 @@ class StatusChange:
                 "tokenOut": spec.token_out.symbol,
                 "amountIn": str(spec.amount_in),
                 "slippageBps": spec.slippage_bps,
+                "type": spec.type,
+                **({"clientOrderId": spec.client_order_id} if spec.client_order_id else {}),
             },
         )
+
+    @classmethod
+    def opened(cls, order: OrderRecord) -> "StatusChange":
+        bounds = {"limitPrice": order.limit_price, "maxPrice": order.max_price}
+        payload = {k: format(v, "f") for k, v in bounds.items() if v is not None}
+        if order.expires_at is not None:
+            payload["expiresAt"] = order.expires_at.isoformat()
+        return cls(OrderStatus.OPEN, payload)
+
+    @classmethod
+    def cancelled(cls, from_status: OrderStatus) -> "StatusChange":
+        return cls(OrderStatus.CANCELLED, {"from": from_status.value})
+
+    @classmethod
+    def expired(cls, expires_at: datetime) -> "StatusChange":
+        return cls(OrderStatus.EXPIRED, {"expiresAt": expires_at.isoformat()})
 
     @classmethod
     def routing(cls, venues: tuple[str, ...], attempt: int) -> "StatusChange":

@@ -30,7 +30,12 @@ from psycopg_pool import ConnectionPool
 
 from chalicelib import secrets
 from chalicelib.config import get_settings
-from chalicelib.errors import IdempotencyConflict, TooManyOpenOrders, unavailable_as
+from chalicelib.errors import (
+    DuplicateClientOrderId,
+    IdempotencyConflict,
+    TooManyOpenOrders,
+    unavailable_as,
+)
 from chalicelib.models import OrderSpec, OrderStatus
 from chalicelib.records import HistoryRecord, OrderRecord, StatusChange
 
@@ -157,7 +162,7 @@ def create_order(
     """
     order_id = uuid.uuid4()
     pending = StatusChange.pending(spec)
-    with _transaction() as conn:
+    with _duplicate_client_order_id(spec.client_order_id), _transaction() as conn:
         conn.execute(
             "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (ADMISSION_LOCK, str(client_id))
         )
@@ -165,8 +170,10 @@ def create_order(
             """
             INSERT INTO orders (id, client_id, status, token_in, token_out, mint_in, mint_out,
                                 amount_in, slippage_bps, venues, idempotency_key, request_hash,
-                                min_out)
-            VALUES (%s, %s, 'pending', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                                min_out, type, client_order_id, limit_price, expires_at,
+                                max_price)
+            VALUES (%s, %s, 'pending', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+                    %s)
             ON CONFLICT (client_id, idempotency_key) DO NOTHING
             RETURNING *
             """,
@@ -183,6 +190,11 @@ def create_order(
                 idempotency_key,
                 request_hash,
                 spec.min_out,
+                spec.type,
+                spec.client_order_id,
+                spec.limit_price,
+                spec.expires_at,
+                spec.max_price,
             ),
         ).fetchone()
         if row is None:
@@ -209,6 +221,18 @@ def order_by_idempotency_key(client_id: uuid.UUID, key: str) -> OrderRecord | No
             one=True,
         )
     )
+
+
+@contextlib.contextmanager
+def _duplicate_client_order_id(client_order_id: str | None) -> Iterator[None]:
+    """The unique index on (client_id, client_order_id) decides, as a ``DuplicateClientOrderId``.
+    (A replay of the same Idempotency-Key never gets here: that index is the insert's arbiter.)"""
+    try:
+        yield
+    except psycopg.errors.UniqueViolation as e:
+        if e.diag.constraint_name != "orders_client_order_id_idx":
+            raise
+        raise DuplicateClientOrderId(client_order_id) from None
 
 
 def _insert_history(conn, order_id: uuid.UUID, seq: int, change: StatusChange) -> None:
@@ -268,13 +292,20 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 
 def list_orders(
-    status: str | None, limit: int, cursor: str | None, client_id: uuid.UUID | None = None
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+    client_id: uuid.UUID | None = None,
+    client_order_id: str | None = None,
 ) -> tuple[list[OrderRecord], str | None]:
     """Newest first (the client's, when one is given), keyset-paged on (created_at, id)."""
     where, params = [], []
     if client_id is not None:
         where.append("client_id = %s")
         params.append(client_id)
+    if client_order_id is not None:
+        where.append("client_order_id = %s")
+        params.append(client_order_id)
     if status:
         where.append("status = %s")
         params.append(status)
@@ -371,6 +402,89 @@ def advance(order_id, from_seq: int, change: StatusChange) -> int | None:
     return row["last_seq"]
 
 
+def cancel(order_id, client_id: uuid.UUID) -> tuple[OrderRecord | None, int | None]:
+    """Cancel the client's order unless it has reached ``submitted``: ``(order, seq)``, where
+    ``order`` is as last read (None: not the client's) and ``seq`` the ``cancelled`` row's
+    (None: not cancellable). The one ``advance`` from the seq read decides against a worker;
+    a lost race reads again, and refuses once the order has reached ``submitted``."""
+    while True:
+        order = get_order(order_id, client_id)
+        if order is None or not order.status.cancellable:
+            return order, None
+        seq = advance(order.id, order.last_seq, StatusChange.cancelled(order.status))
+        if seq is not None:
+            return order, seq
+
+
+def release_waiting(order_id) -> None:
+    """A limit order checked and still waiting: give up the lease and the attempt the claim
+    counted (waiting for a price is no attempt)."""
+    _query(
+        "UPDATE orders SET lease_until = NULL, attempts = greatest(attempts - 1, 0),"
+        " updated_at = now() WHERE id = %s AND status = 'open' RETURNING id",
+        (_uuid(order_id),),
+    )
+
+
+def waiting_pairs() -> list[tuple[str, str]]:
+    """The (mint_in, mint_out) pairs with limit orders waiting: a loose index scan, one
+    probe of ``orders_waiting_limit_idx`` per pair, not a read of every waiting order."""
+    rows = _query(
+        """
+        WITH RECURSIVE pairs AS (
+            (SELECT mint_in, mint_out FROM orders WHERE status = 'open'
+              ORDER BY mint_in, mint_out LIMIT 1)
+            UNION ALL
+            SELECT next.mint_in, next.mint_out FROM pairs, LATERAL (
+                SELECT mint_in, mint_out FROM orders
+                 WHERE status = 'open' AND (mint_in, mint_out) > (pairs.mint_in, pairs.mint_out)
+                 ORDER BY mint_in, mint_out LIMIT 1) AS next
+        )
+        SELECT mint_in, mint_out FROM pairs
+        """
+    )
+    return [(r["mint_in"], r["mint_out"]) for r in rows]
+
+
+# The limit orders of a pair that a price meets (limit_price <= price), oldest first: one
+# range read of orders_waiting_limit_idx.
+TRIGGERED_SQL = """
+    SELECT * FROM orders
+     WHERE status = 'open' AND mint_in = %s AND mint_out = %s AND limit_price <= %s
+     ORDER BY created_at
+     LIMIT %s
+"""
+
+
+def triggered_orders(mint_in: str, mint_out: str, price, limit: int = 1000) -> list[OrderRecord]:
+    rows = _query(TRIGGERED_SQL, (mint_in, mint_out, price, limit))
+    return [OrderRecord.from_row(r) for r in rows]
+
+
+def sniper_line_head(mint_out: str) -> OrderRecord | None:
+    """The oldest sniper order for the token that has not finished: its turn, or the one
+    whose turn it is (pending, or executing)."""
+    return _order(
+        _query(
+            "SELECT * FROM orders WHERE type = 'sniper' AND mint_out = %s"
+            " AND status IN ('pending', 'open', 'routing', 'building', 'submitted')"
+            " ORDER BY created_at, id LIMIT 1",
+            (mint_out,),
+            one=True,
+        )
+    )
+
+
+def expired_orders(limit: int = 1000) -> list[OrderRecord]:
+    """Waiting limit orders whose time has run out."""
+    rows = _query(
+        "SELECT * FROM orders WHERE status = 'open' AND expires_at <= now()"
+        " ORDER BY expires_at LIMIT %s",
+        (limit,),
+    )
+    return [OrderRecord.from_row(r) for r in rows]
+
+
 def update_fields(order_id, **columns) -> None:
     """Set columns of an open order without a status change (e.g. a resubmitted
     transaction's hash); a terminal order never changes."""
@@ -395,11 +509,12 @@ def release(order_id, error: str | None = None) -> None:
 
 
 def stale_orders(deadline_s: int, unsent_after_s: int, limit: int = 100) -> list[OrderRecord]:
-    """Open orders nobody is working on: never enqueued, or untouched past the deadline."""
+    """Open orders nobody is working on: never enqueued, or untouched past the deadline.
+    A limit order waiting in ``open`` is the limit check job's (it enqueues or expires it)."""
     rows = _query(
         f"""
         SELECT * FROM orders
-         WHERE {OPEN}
+         WHERE {OPEN} AND status <> 'open'
            AND (lease_until IS NULL OR lease_until < now())
            AND ((enqueued_at IS NULL AND created_at < now() - make_interval(secs => %s))
                 OR updated_at < now() - make_interval(secs => %s))

@@ -9,6 +9,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Context, Decimal, Inexact, InvalidOperation
+from functools import cache
 
 from .config import get_settings
 
@@ -48,8 +49,33 @@ _BY_SYMBOL = {t.symbol: t for t in TOKENS}
 _BY_MINT = {t.mint: t for t in TOKENS if not t.native}
 
 
+def list_token(token: Token) -> Token:
+    """Make a newly listed token known (the market lists it at its slot)."""
+    if _BY_SYMBOL.get(token.symbol, token) != token or _BY_MINT.get(token.mint, token) != token:
+        raise ValueError(f"{token.symbol} ({token.mint}) clashes with a known token")
+    _BY_SYMBOL[token.symbol] = _BY_MINT[token.mint] = token
+    LISTED.add(token.mint)
+    return token
+
+
+LISTED: set[str] = set()  # mints of the tokens listed after the start
+
+
+def listed_mints() -> list[str]:
+    _configured_listings()
+    return sorted(LISTED)
+
+
+@cache
+def _configured_listings() -> None:
+    """The settings' listings, made known on first use (not at import: settings come later)."""
+    for listing in get_settings().listings:
+        list_token(Token(listing.symbol, listing.mint, listing.decimals))
+
+
 def resolve(ref: str, field: str = "token") -> Token:
     """Find a token by symbol (case-insensitive in ASCII only: "ſol" is not SOL) or by mint."""
+    _configured_listings()
     token = _BY_MINT.get(ref) or (_BY_SYMBOL.get(ref.upper()) if ref.isascii() else None)
     if token is None:
         known = ", ".join(_BY_SYMBOL)
@@ -59,6 +85,7 @@ def resolve(ref: str, field: str = "token") -> Token:
 
 
 def by_mint(mint: str) -> Token:
+    _configured_listings()
     return _BY_MINT[mint]
 
 
@@ -86,7 +113,9 @@ def max_order(token: Token, overrides: Mapping[str, Decimal] | None = None) -> i
         overrides = get_settings().max_order_ui
     limit = {k.upper(): v for k, v in overrides.items()}.get(token.symbol)
     if limit is None:
-        limit = MAX_ORDER_UI[token.symbol]
+        limit = MAX_ORDER_UI.get(token.symbol)
+    if limit is None:  # a newly listed token: its pool's own depth bounds an order
+        return MAX_BASE_UNITS
     return int(limit.scaleb(token.decimals))
 
 

@@ -1,6 +1,9 @@
 """One order's lifecycle, driven by SQS deliveries.
 
-``pending -> routing -> building -> submitted -> confirmed | failed``. Each delivery claims
+``pending -> routing -> building -> submitted -> confirmed | failed``; a limit order waits in
+``open`` after ``pending`` (a delivery finds its limit unmet and lets go; the limit check job
+enqueues it again when the price moves to meet it) or ends ``expired``; until ``submitted``
+the client may cancel (``cancelled``). Each delivery claims
 the order (a lease), resumes from the status recorded in Postgres, and records each further
 status exactly once (``store.advance``). An attempt quotes, routes and sends the transaction
 (``submitted``), then ends: the transaction lands some slots later, and a delayed message
@@ -24,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from chalicelib import logs, metrics, queue, store
 from chalicelib.cache import cached_snapshot
 from chalicelib.config import get_settings
-from chalicelib.dex import DexError, Faults, get_market, router
+from chalicelib.dex import DexError, Faults, NoRoute, get_market, router
 from chalicelib.models import OrderStatus
 from chalicelib.notify import Notifier
 from chalicelib.records import OrderRecord, StatusChange
@@ -40,6 +43,8 @@ ATTEMPTS_EXHAUSTED = "attempts_exhausted"
 DEAD_LETTERED = "dead_lettered"
 UNREADABLE_MESSAGE = "unreadable_message"
 STUCK = "stuck"
+MAX_PRICE_EXCEEDED = "max_price_exceeded"
+SNIPER = "sniper"
 
 
 class LostRace(Exception):
@@ -143,7 +148,27 @@ def _run_order(order_id: str, receipt_handle: str, notifier: Notifier) -> bool:
         # Another delivery of this order is running: look again when its lease ends.
         queue.retry_later(receipt_handle, settings.lease_s)
         return False
-    attempt = order.attempts
+    try:
+        return _run_claimed(order, receipt_handle, notifier)
+    finally:
+        if order.type == SNIPER:
+            wake_sniper_line(order.token_out.mint, after=order.id)
+
+
+def wake_sniper_line(mint: str, after=None) -> bool:
+    """Enqueue the sniper order whose turn it is for the token, if it is waiting (``after``:
+    the order just handled, which never wakes itself). One order of a line runs at a time,
+    so they fill in arrival order."""
+    head = store.sniper_line_head(mint)
+    if head is None or head.status != OrderStatus.OPEN or head.id == after:
+        return False
+    queue.send_order(str(head.id))
+    return True
+
+
+def _run_claimed(order: OrderRecord, receipt_handle: str, notifier: Notifier) -> bool:
+    settings = get_settings()
+    order_id, attempt = str(order.id), order.attempts
     logs.update(attempt=attempt, status=order.status)
     if attempt > settings.max_attempts:
         reason = f"gave up after {settings.max_attempts} attempts: {order.last_error}"
@@ -201,18 +226,42 @@ def _attempt(order: OrderRecord, notifier: Notifier) -> None:
     faults = Faults.for_attempt(settings.order_engine_seed, order_id, attempt, settings)
     market = get_market(settings)
 
-    if not step.reached(OrderStatus.ROUTING):
+    # A limit order waits in ``open`` until the route at its size meets its limit; a sniper
+    # order until its token's pool trades and its turn in the line comes.
+    waiting = order.waits and not step.reached(OrderStatus.ROUTING)
+    if waiting and _expired(order):
+        expire_order(order_id, notifier)
+        return
+    if waiting and not step.reached(OrderStatus.OPEN):
+        step(StatusChange.opened(order))
+    if not waiting and not step.reached(OrderStatus.ROUTING):
         step(StatusChange.routing(order.venues, attempt))
-    snapshots = router.quote_venues(
-        market,
-        token_in,
-        token_out,
-        list(order.venues),
-        faults=faults,
-        fetch=lambda venue, a, b: cached_snapshot(
-            venue, a, b, lambda v, x, y: market.snapshot(v, x, y, faults)
-        ),
-    )
+    if waiting and order.type == SNIPER:
+        head = store.sniper_line_head(token_out.mint)
+        if head is None or head.id != order.id:
+            log.info("order %s waits its turn behind %s", order_id, head and head.id)
+            store.release_waiting(order_id)
+            return
+    try:
+        snapshots = router.quote_venues(
+            market,
+            token_in,
+            token_out,
+            list(order.venues),
+            faults=faults,
+            # A new pool moves with every sniper's trade: read it, never a cached copy.
+            fetch=None
+            if order.type == SNIPER
+            else lambda venue, a, b: cached_snapshot(
+                venue, a, b, lambda v, x, y: market.snapshot(v, x, y, faults)
+            ),
+        )
+    except NoRoute as e:
+        if not waiting:
+            raise
+        log.info("order %s waits: %s", order_id, e)  # e.g. the pool is not trading yet
+        store.release_waiting(order_id)
+        return
     route = router.best_route(
         snapshots,
         token_in,
@@ -221,11 +270,26 @@ def _attempt(order: OrderRecord, notifier: Notifier) -> None:
         order.slippage_bps,
         settings.quote_valid_slots,
     )
+    if order.limit_min_out is not None:
+        if waiting and order.type == SNIPER and route.out_amount < order.limit_min_out:
+            fail_order(order_id, f"the price is above maxPrice {order.max_price}: "
+                       f"{route.out_amount} out < {order.limit_min_out}", MAX_PRICE_EXCEEDED,
+                       notifier)  # fmt: skip
+            return
+        if waiting and route.out_amount < order.limit_min_out:
+            log.info("order %s waits: %d out < limit %d", order_id, route.out_amount,
+                     order.limit_min_out)  # fmt: skip
+            store.release_waiting(order_id)
+            return
+        # Never worse than the limit, whatever the slippage allows.
+        route = replace(route, min_out=max(route.min_out, order.limit_min_out))
     if order.min_out is not None:
         # The minimum the client accepted (its quote's, at submit) or was shown (with
         # ``building``) binds every attempt: a re-quote after prices moved never lowers
         # it (the landing fails on slippage instead).
         route = replace(route, min_out=max(route.min_out, order.min_out))
+    if waiting:
+        step(StatusChange.routing(order.venues, attempt))
     if not step.reached(OrderStatus.BUILDING):
         step(StatusChange.building(route))
 
@@ -310,6 +374,27 @@ def fail_order(order_id: str, reason: str, code: str, notifier: Notifier) -> Non
                 notifier.publish(order_id)
                 return
         log.error("order %s could not be failed (%s)", order_id, reason)
+
+
+def _expired(order: OrderRecord) -> bool:
+    return order.expires_at is not None and order.expires_at <= datetime.now(UTC)
+
+
+def expire_order(order_id: str, notifier: Notifier) -> bool:
+    """Record ``expired`` for a limit order still waiting past its expiry; False when it
+    moved on (it triggered, or was cancelled) in the meantime."""
+    with logs.bind(orderId=order_id):
+        for _ in range(3):  # a concurrent status change moves last_seq: read it again
+            order = store.get_order(order_id)
+            if order is None or order.status not in (OrderStatus.PENDING, OrderStatus.OPEN):
+                return False
+            seq = store.advance(order.id, order.last_seq, StatusChange.expired(order.expires_at))
+            if seq is not None:
+                log.info("order %s expired seq=%d", order_id, seq)
+                metrics.count("OrdersExpired")
+                notifier.publish(order_id)
+                return True
+        return False
 
 
 def record_dead_letters(event, notifier: Notifier) -> None:

@@ -2,8 +2,10 @@
 
 from chalicelib.models import OrderStatus
 
-# The happy path, in lifecycle order (``failed`` ends an order instead of ``confirmed``).
-FLOW = [s.value for s in OrderStatus if s is not OrderStatus.FAILED]
+# A market order's happy path, in lifecycle order (``failed`` ends an order instead of
+# ``confirmed``; a limit order also waits in ``open`` after ``pending``).
+FLOW = [s.value for s in OrderStatus if not s.terminal and s is not OrderStatus.OPEN]
+FLOW.append(OrderStatus.CONFIRMED.value)
 TERMINAL = frozenset(s.value for s in OrderStatus if s.terminal)
 PAIRS = [("SOL", "USDC", "1.5"), ("USDC", "SOL", "250"), ("SOL", "USDT", "0.75"),
          ("JUP", "USDC", "400"), ("BONK", "SOL", "25000000")]  # fmt: skip

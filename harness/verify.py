@@ -13,7 +13,7 @@ import psycopg
 
 from harness.orders import FLOW, TERMINAL
 
-ORDER = {s: i for i, s in enumerate(FLOW)} | {"failed": len(FLOW)}
+ORDER = {s: i for i, s in enumerate(FLOW)} | {s: len(FLOW) for s in TERMINAL if s not in FLOW}
 
 
 @dataclass

@@ -20,9 +20,9 @@ from contextlib import suppress
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
-from ..config import Settings
-from ..tokens import Token, by_mint
-from . import arbitrage
+from ..config import NewListing, Settings
+from ..tokens import Token, by_mint, list_token, resolve
+from . import arbitrage, cpmm
 from .errors import (
     BlockhashExpired,
     InsufficientLiquidity,
@@ -32,7 +32,7 @@ from .errors import (
     VenueTimeout,
 )
 from .faults import Faults
-from .listing import Pool, build_pools, reference_usd
+from .listing import Pool, build_pools, pool_id, reference_usd
 from .oracle import Oracle
 from .snapshot import AMMS, PoolSnapshot
 
@@ -73,6 +73,35 @@ class Market:
         pools = build_pools(seed, self._clock())
         self._pools = {p.pool_id: p for p in pools}
         self._by_pair = {(p.venue, frozenset((p.mint_x, p.mint_y))): p for p in pools}
+        self._live_from: dict[str, int] = {}  # pools of tokens listed later: their first slot
+        for listing in settings.listings:
+            self.list_pool(listing)
+
+    def list_pool(self, listing: NewListing) -> Pool:
+        """A new token's Raydium pool, trading from ``listing.slot`` on. It has no oracle
+        feed, so no background trades or arbitrage: only orders move it."""
+        token = list_token(Token(listing.symbol, listing.mint, listing.decimals))
+        quote = resolve(listing.quote)
+        pool = Pool(
+            venue="raydium",
+            pool_id=pool_id("raydium", token.mint, quote.mint),
+            mint_x=token.mint,
+            mint_y=quote.mint,
+            state=cpmm.new_state(listing.reserve, listing.quote_reserve),
+            slot=listing.slot,
+            trade_x=0,
+            trade_y=0,
+        )
+        with self._lock:
+            self._pools[pool.pool_id] = pool
+            self._by_pair[(pool.venue, frozenset((pool.mint_x, pool.mint_y)))] = pool
+            self._live_from[pool.pool_id] = listing.slot
+        return pool
+
+    def _check_live(self, pool: Pool) -> None:
+        live_from = self._live_from.get(pool.pool_id)
+        if live_from is not None and self.current_slot() < live_from:
+            raise NoRoute(f"pool {pool.pool_id} trades from slot {live_from}")
 
     def current_slot(self) -> int:
         return self._clock()
@@ -84,6 +113,7 @@ class Market:
         pool = self._by_pair.get((venue, frozenset((token_in.mint, token_out.mint))))
         if pool is None or token_in.mint == token_out.mint:
             raise NoRoute(f"{venue} has no {token_in.symbol}/{token_out.symbol} pool")
+        self._check_live(pool)
         if self.settings.quote_latency_ms:
             self._sleep(self.settings.quote_latency_ms / 1000)
         if faults is not None and faults.venue_times_out(venue):
@@ -92,7 +122,10 @@ class Market:
             now = self.current_slot()
             self._catch_up(pool, now)
             state = {k: list(v) if isinstance(v, list) else v for k, v in pool.state.items()}
-        oracle_x, oracle_y = self.oracle.read(pool.mint_x, now), self.oracle.read(pool.mint_y, now)
+        oracle_x = oracle_y = None
+        if pool.pool_id not in self._live_from:  # a new listing has no feed yet
+            oracle_x = self.oracle.read(pool.mint_x, now)
+            oracle_y = self.oracle.read(pool.mint_y, now)
         return PoolSnapshot(
             venue, pool.pool_id, pool.mint_x, pool.mint_y, now, state, oracle_x, oracle_y
         )
@@ -156,6 +189,7 @@ class Market:
         pool = self._pools.get(leg.pool_id)
         if pool is None or leg.mint_in not in (pool.mint_x, pool.mint_y):
             raise NoRoute(f"no pool {leg.pool_id} trading {leg.mint_in}")
+        self._check_live(pool)
         return pool
 
     def landing_delay_s(self, faults: Faults | None) -> float:
@@ -170,7 +204,7 @@ class Market:
         """Apply the background trades and arbitrage of the slots since the pool was last
         touched."""
         trades, half_life = self.settings.drift_trades_per_slot, self.settings.arb_half_life_slots
-        if (trades == 0 and half_life == 0) or now <= pool.slot:
+        if (trades == 0 and half_life == 0) or now <= pool.slot or pool.pool_id in self._live_from:
             return
         first = max(pool.slot + 1, now - MAX_CATCH_UP_SLOTS + 1)
         if half_life and first > pool.slot + 1:  # the slots not replayed: their arbitrage

@@ -3,7 +3,7 @@
 
 import { el, number, percent, shortId, splitBar, time } from "./format.js";
 
-const CANCELLABLE = new Set(["pending", "routing", "building"]);
+const CANCELLABLE = new Set(["pending", "open", "routing", "building"]);
 
 function row(term, ...value) {
   return el("div", {}, el("dt", { text: term }), el("dd", {}, ...value));

@@ -2,7 +2,7 @@
 // after a reconnect it subscribes again from there, and anything at or below it is dropped,
 // so no status is shown twice and none is missed.
 
-const TERMINAL = new Set(["confirmed", "failed", "cancelled"]);
+const TERMINAL = new Set(["confirmed", "failed", "cancelled", "expired"]);
 const PING_EVERY_MS = 5 * 60 * 1000; // under API Gateway's 10-minute idle timeout
 const MAX_BACKOFF_MS = 5000;
 

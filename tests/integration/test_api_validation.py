@@ -35,7 +35,16 @@ def no_orders():
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"type": "limit"}, "type"),
+        ({"type": "stop"}, "type"),
+        ({"type": "limit"}, "limitPrice"),
+        ({"type": "limit", "limitPrice": "0", "expiresInSlots": 5}, "limitPrice"),
+        ({"type": "limit", "limitPrice": "1.5e3", "expiresInSlots": 5}, "limitPrice"),
+        ({"type": "limit", "limitPrice": 150, "expiresInSlots": 5}, "limitPrice"),
+        ({"type": "limit", "limitPrice": "150"}, "expiresAt"),
+        ({"type": "limit", "limitPrice": "150", "expiresAt": "2001-01-01T00:00:00Z"}, "expiresAt"),
+        ({"type": "limit", "limitPrice": "150", "expiresAt": "2999-01-01T00:00:00"}, "expiresAt"),
+        ({"type": "limit", "limitPrice": "150", "expiresInSlots": 0}, "expiresInSlots"),
+        ({"limitPrice": "150"}, "type"),
         ({"type": None}, "type"),
         ({"tokenIn": "DOGE"}, "tokenIn"),
         ({"tokenIn": ""}, "tokenIn"),

@@ -5,12 +5,14 @@ The variations are keyed by the request model's own fields, so a field added to
 the fingerprint.
 """
 
+from dataclasses import dataclass
 from typing import get_args
 
 import pytest
 
-from chalicelib import store
+from chalicelib import store, tokens
 from chalicelib.models import OrderRequest
+from chalicelib.tokens import Token
 from tests.integration.conftest import post
 
 pytestmark = pytest.mark.integration
@@ -19,9 +21,23 @@ BASE = {"type": "market", "tokenIn": "SOL", "tokenOut": "USDC", "amount": "1.5",
 
 # A field whose type admits one value only (a one-member Literal): nothing to vary.
 SINGLE_VALUE = object()
-# field name -> a value that makes another order than BASE (or SINGLE_VALUE).
+LIMIT = {**BASE, "type": "limit", "limitPrice": "100", "expiresInSlots": 1000}
+LIMIT_AT = {**LIMIT, "expiresInSlots": None, "expiresAt": "2999-01-01T00:00:00Z"}
+SNIPER = {**BASE, "type": "sniper", "tokenIn": "USDC", "tokenOut": "IDEMNEW", "amount": "10",
+          "maxPrice": "1"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Other:
+    """Another order than ``base``, made by ``changes`` (a field only valid with others)."""
+
+    base: dict
+    changes: dict
+
+
+# field name -> a value that makes another order than BASE, an ``Other``, or SINGLE_VALUE.
 VARIATIONS = {
-    "type": SINGLE_VALUE,
+    "type": Other(BASE, {"type": "limit", "limitPrice": "100", "expiresInSlots": 1000}),
     "token_in": "USDT",
     "token_out": "USDT",
     "amount": "2",
@@ -29,6 +45,11 @@ VARIATIONS = {
     "venues": ["raydium"],
     "quote_id": "f" * 32,  # a quote binds the order's minimum
     "min_out": "1",
+    "client_order_id": "mine-1",
+    "limit_price": Other(LIMIT, {"limitPrice": "101"}),
+    "expires_in_slots": Other(LIMIT, {"expiresInSlots": 1001}),
+    "expires_at": Other(LIMIT_AT, {"expiresAt": "2999-01-02T00:00:00Z"}),
+    "max_price": Other(SNIPER, {"maxPrice": "2"}),
 }
 # The same order written otherwise: the same fingerprint.
 SAME_ORDER = [
@@ -39,6 +60,14 @@ SAME_ORDER = [
     {"venues": ["meteora", "raydium"]},  # both, as when omitted
     {"venues": ["raydium", "meteora", "raydium"]},
 ]
+
+
+@pytest.fixture(autouse=True)
+def new_token(monkeypatch):
+    """A newly listed token for sniper orders, known to this test only."""
+    for name in ("_BY_SYMBOL", "_BY_MINT", "LISTED"):
+        monkeypatch.setattr(tokens, name, getattr(tokens, name).copy())
+    tokens.list_token(Token("IDEMNEW", "IdemNew".ljust(44, "1"), 6))
 
 
 @pytest.mark.parametrize("field", list(OrderRequest.model_fields))
@@ -53,11 +82,14 @@ def test_every_field_that_changes_the_order_is_in_the_fingerprint(client, field)
     if variation is SINGLE_VALUE:
         assert len(get_args(model_field.annotation)) == 1, f"{field} admits more than one value"
         return
-    alias = model_field.alias or field
+    if not isinstance(variation, Other):
+        variation = Other(BASE, {model_field.alias or field: variation})
     key = f"key-{field}"
-    first = post(client, BASE, key=key)
+    base = {k: v for k, v in variation.base.items() if v is not None}
+    first = post(client, base, key=key)
     assert first.status_code == 202, first.json_body
-    other = post(client, {**BASE, alias: variation}, key=key)
+    changed = {k: v for k, v in {**variation.base, **variation.changes}.items() if v is not None}
+    other = post(client, changed, key=key)
     assert other.status_code == 409, (field, other.json_body)
     error = other.json_body["error"]
     assert error["code"] == "idempotency_conflict"
@@ -70,4 +102,12 @@ def test_the_same_order_written_otherwise_is_the_same_order(client, change):
     first = post(client, BASE, key="same")
     again = post(client, {**BASE, **change}, key="same")
     assert (first.status_code, again.status_code) == (202, 200), again.json_body
+    assert again.json_body["orderId"] == first.json_body["orderId"]
+
+
+def test_a_limit_order_replayed_later_is_the_same_order(client):
+    """Its expiry is counted from the first request: a replay (a later now) is no other order."""
+    first = post(client, LIMIT, key="limit-replay")
+    again = post(client, LIMIT, key="limit-replay")
+    assert (first.status_code, again.status_code) == (202, 200)
     assert again.json_body["orderId"] == first.json_body["orderId"]

@@ -6,13 +6,14 @@ import threading
 
 import pytest
 
+import harness.orders
 from chalicelib import store
 from chalicelib.models import OrderRequest, OrderStatus
 from chalicelib.records import StatusChange
 
 pytestmark = pytest.mark.integration
 
-FLOW = list(OrderStatus)[:5]  # pending ... confirmed
+FLOW = [OrderStatus(s) for s in harness.orders.FLOW]  # pending ... confirmed
 WRITERS = 8
 
 

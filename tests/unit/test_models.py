@@ -76,5 +76,13 @@ def test_slippage_is_not_a_boolean(value):
     assert [e["loc"] for e in refused.value.errors()] == [("slippageBps",)]
 
 
-def test_only_confirmed_and_failed_are_terminal():
-    assert {s for s in OrderStatus if s.terminal} == {OrderStatus.CONFIRMED, OrderStatus.FAILED}
+def test_the_terminal_statuses_are_the_four_endings():
+    assert {s for s in OrderStatus if s.terminal} == {
+        OrderStatus.CONFIRMED, OrderStatus.FAILED, OrderStatus.CANCELLED, OrderStatus.EXPIRED
+    }  # fmt: skip
+
+
+def test_only_an_order_not_yet_submitted_is_cancellable():
+    assert {s for s in OrderStatus if s.cancellable} == {
+        OrderStatus.PENDING, OrderStatus.OPEN, OrderStatus.ROUTING, OrderStatus.BUILDING
+    }  # fmt: skip

@@ -1,0 +1,312 @@
+"""Limit orders: they wait in ``open``, the check job wakes them when the price meets the
+limit, they never execute worse than it, and they expire. Real Postgres, Redis and SQS; the
+market's clock is frozen so that only the test moves prices."""
+
+import json
+import math
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
+
+import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from chalicelib import cache, limits, queue, store, tokens
+from chalicelib.dex import get_market
+from chalicelib.models import OrderStatus
+from chalicelib.tokens import resolve
+from tests.integration.driver import poll_once
+
+pytestmark = pytest.mark.integration
+
+SOL, USDC = resolve("SOL"), resolve("USDC")
+AMOUNT = 2_000_000_000  # 2 SOL
+
+
+@pytest.fixture
+def market(settings_env, monkeypatch):
+    """The process's market with its clock stopped, its pools put back after the test (and
+    the tokens it lists known to this test only)."""
+    for name in ("_BY_SYMBOL", "_BY_MINT", "LISTED"):
+        monkeypatch.setattr(tokens, name, getattr(tokens, name).copy())
+    market = get_market(settings_env)
+    slot = market.current_slot()
+    monkeypatch.setattr(market, "_clock", lambda: slot)
+    saved = {pool_id: dict(pool.state) for pool_id, pool in market._pools.items()}
+    yield market
+    for pool_id, state in saved.items():
+        market._pools[pool_id].state = state
+
+
+def raydium_pool(market):
+    return market._by_pair[("raydium", frozenset((SOL.mint, USDC.mint)))]
+
+
+def move_price(market, factor: Fraction) -> None:
+    """Multiply the Raydium SOL/USDC price (USDC per SOL) by ``factor``; forget cached quotes."""
+    pool = raydium_pool(market)
+    side = "reserve_y" if pool.mint_x == SOL.mint else "reserve_x"
+    state = dict(pool.state)
+    state[side] = int(state[side] * factor)
+    pool.state = state
+    for key in cache.redis_client().scan_iter("pool:*"):
+        cache.redis_client().delete(key)
+
+
+def fill_price(market, amount: int = AMOUNT) -> Fraction:
+    """USDC per SOL (UI units) that ``amount`` of SOL gets on Raydium right now."""
+    snap = market.snapshot("raydium", SOL, USDC)
+    return Fraction(snap.amount_out(SOL.mint, amount) * 10**SOL.decimals, amount * 10**6)
+
+
+def limit_body(limit_price: Decimal, **extra) -> dict:
+    return {
+        "type": "limit",
+        "tokenIn": "SOL",
+        "tokenOut": "USDC",
+        "amount": "2",  # AMOUNT
+        "slippageBps": 100,
+        "venues": ["raydium"],
+        "limitPrice": format(limit_price, "f"),
+        "expiresInSlots": 100_000,
+        **extra,
+    }
+
+
+def post(client, body) -> str:
+    answer = client.http.post(
+        "/api/orders/execute", headers={"content-type": "application/json"}, body=json.dumps(body)
+    )
+    assert answer.status_code == 202, answer.json_body
+    return answer.json_body["orderId"]
+
+
+def drain(app_module) -> None:
+    """Deliver every message queued (and those the deliveries queue) until none is left."""
+    while poll_once(app_module.process_orders, queue.queue_url(), wait_s=0):
+        pass
+
+
+def statuses(order_id):
+    return [h.status for h in store.history(order_id)]
+
+
+def decimal(price: Fraction, places: int = 6) -> Decimal:
+    return Decimal(math.floor(price * 10**places)).scaleb(-places)
+
+
+def test_a_limit_order_waits_open_then_executes_when_the_price_meets_it(client, app_module, market):
+    limit = decimal(fill_price(market) * Fraction(101, 100))  # 1 % above the market
+    order_id = post(client, limit_body(limit))
+    drain(app_module)
+    assert statuses(order_id) == ["pending", "open"]
+    assert store.get_order(order_id).attempts == 0  # waiting spends no attempt
+    limits.run(app_module.notifier)  # the price has not moved: nothing to do
+    assert limits.run(app_module.notifier).pairs_moved == 0
+
+    move_price(market, Fraction(102, 100))
+    result = limits.run(app_module.notifier)
+    drain(app_module)
+
+    assert result.enqueued == 1
+    order = store.get_order(order_id)
+    assert statuses(order_id) == ["pending", "open", "routing", "building", "submitted",
+                                  "confirmed"]  # fmt: skip
+    assert order.amount_out >= order.limit_min_out
+    assert order.executed_price >= limit
+    assert order.route.min_out >= order.limit_min_out
+    view = client.http.get(f"/api/orders/{order_id}").json_body["order"]
+    assert view["limitPrice"] == format(limit, "f") and view["type"] == "limit"
+
+
+def test_a_limit_already_met_executes_on_arrival(client, app_module, market):
+    limit = decimal(fill_price(market) * Fraction(99, 100))
+    order_id = post(client, limit_body(limit))
+    drain(app_module)
+    assert store.get_order(order_id).status == OrderStatus.CONFIRMED
+    assert store.get_order(order_id).executed_price >= limit
+
+
+@hypothesis_settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    limit_bps=st.integers(-200, 200),  # the limit against the market at submission
+    move_bps=st.integers(-250, 250),  # then the market moves
+)
+def test_a_limit_order_never_executes_worse_than_its_limit_and_triggers_within_one_check(
+    client, app_module, market, limit_bps, move_bps
+):
+    pool, saved = raydium_pool(market), dict(raydium_pool(market).state)
+    cache.redis_client().delete(limits.LAST_PRICES)  # each example starts from no check
+    start = fill_price(market)
+    limit = decimal(start * Fraction(10_000 + limit_bps, 10_000))
+    order_id = post(client, limit_body(limit))
+    drain(app_module)
+    move_price(market, Fraction(10_000 + move_bps, 10_000))
+    met_after_move = fill_price(market) >= Fraction(limit)
+
+    limits.run(app_module.notifier)  # one check after the move
+    drain(app_module)
+
+    order = store.get_order(order_id)
+    if order.status == OrderStatus.CONFIRMED:
+        assert order.amount_out >= order.limit_min_out
+        assert Fraction(order.amount_out, 10**6) >= Fraction(limit) * 2
+    else:
+        assert order.status == OrderStatus.OPEN
+        assert not met_after_move, "the price met the limit but one check did not execute it"
+    store.cancel(order_id, order.client_id)  # leave no order waiting for the next example
+    pool.state = saved
+    move_price(market, Fraction(1))
+
+
+def test_a_limit_order_expires(client, app_module, market):
+    limit = decimal(fill_price(market) * 2)
+    soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+    order_id = post(client, limit_body(limit, expiresInSlots=None, expiresAt=soon))
+    drain(app_module)
+    assert store.get_order(order_id).status == OrderStatus.OPEN
+
+    with store.pool().connection() as conn:  # its time runs out
+        conn.execute("UPDATE orders SET expires_at = now() - interval '1 s' WHERE id = %s",
+                     (order_id,))  # fmt: skip
+    result = limits.run(app_module.notifier)
+
+    assert result.expired == 1
+    assert statuses(order_id) == ["pending", "open", "expired"]
+    assert limits.run(app_module.notifier).expired == 0
+
+
+def test_an_open_limit_order_can_be_cancelled(client, app_module, market):
+    order_id = post(client, limit_body(decimal(fill_price(market) * 2)))
+    drain(app_module)
+    answer = client.http.post(f"/api/orders/{order_id}/cancel")
+    assert answer.status_code == 200
+    assert statuses(order_id) == ["pending", "open", "cancelled"]
+
+
+def test_the_check_reads_the_orders_that_trigger_not_the_orders_open(client, app_module, market):
+    """300 orders wait far above the market, 3 just above it: a move that meets the 3 reads
+    3 rows, and the range query uses the waiting-limit index."""
+    spot = fill_price(market)
+    far, near = decimal(spot * 2), decimal(spot * Fraction(1005, 1000))
+    rows = [(far, i) for i in range(300)]
+    _insert_waiting(rows)
+    near_ids = [post(client, limit_body(near)) for _ in range(3)]
+    drain(app_module)
+    assert {store.get_order(o).status for o in near_ids} == {OrderStatus.OPEN}
+
+    move_price(market, Fraction(102, 100))
+    result = limits.run(app_module.notifier)
+
+    assert result.candidates == 3 and result.enqueued == 3
+    with store.pool().connection() as conn:
+        conn.execute("ANALYZE orders")  # as autovacuum would have
+        conn.execute("SET enable_seqscan = off")  # the plan for a big table, on a small one
+        plan = conn.execute(
+            "EXPLAIN (FORMAT JSON) " + store.TRIGGERED_SQL, (SOL.mint, USDC.mint, near, 1000)
+        ).fetchone()
+    assert "orders_waiting_limit_idx" in json.dumps(plan), json.dumps(plan)
+
+
+def _insert_waiting(rows) -> None:
+    """Waiting limit orders written straight to the table (the API would take minutes)."""
+    from chalicelib import keys
+
+    client_id = keys.create(f"bulk-{datetime.now(UTC).timestamp()}").client_id
+    with store.pool().connection() as conn:
+        conn.cursor().executemany(
+            """
+            INSERT INTO orders (id, client_id, type, status, token_in, token_out, mint_in,
+                                mint_out, amount_in, slippage_bps, venues, limit_price,
+                                expires_at)
+            VALUES (gen_random_uuid(), %s, 'limit', 'open', 'SOL', 'USDC', %s, %s, %s, 100,
+                    '{raydium}', %s, now() + interval '1 day')
+            """,
+            [(client_id, SOL.mint, USDC.mint, AMOUNT, price) for price, _ in rows],
+        )
+
+
+# -- sniper orders ---------------------------------------------------------------------------
+
+
+def list_new_token(market, slot: int):
+    """A token listed at ``slot`` with 1,000,000 of it against 10,000 USDC (0.01 USDC each)."""
+    from chalicelib.config import NewListing
+
+    suffix = uuid.uuid4().hex[:6].upper()
+    listing = NewListing(symbol=f"N{suffix}", mint=f"New{suffix}".ljust(44, "1"), decimals=6,
+                         slot=slot, reserve=10**12, quote_reserve=10**10)  # fmt: skip
+    market.list_pool(listing)
+    return resolve(listing.symbol)
+
+
+def sniper_body(token, max_price: str, amount: str = "100") -> dict:
+    return {"type": "sniper", "tokenIn": "USDC", "tokenOut": token.symbol, "amount": amount,
+            "slippageBps": 100, "maxPrice": max_price}  # fmt: skip
+
+
+def paid(order) -> Fraction:
+    """USDC paid per token bought, in UI units."""
+    return Fraction(order.amount_in, 10**6) / Fraction(order.amount_out, 10**6)
+
+
+def test_sniper_orders_fill_in_arrival_order_from_the_listing_within_their_bounds(
+    client, app_module, market, monkeypatch
+):
+    now = market.current_slot()
+    token = list_new_token(market, now + 10)
+    first = post(client, sniper_body(token, "0.02"))
+    # 0.0102 pays for 100 USDC on the fresh pool (0.010125), not after the first fill.
+    second = post(client, sniper_body(token, "0.0102"))
+    third = post(client, sniper_body(token, "0.05"))
+    drain(app_module)
+    limits.run(app_module.notifier)  # before the listing slot: nothing can trade
+    drain(app_module)
+    assert {store.get_order(o).status for o in (first, second, third)} == {OrderStatus.OPEN}
+
+    monkeypatch.setattr(market, "_clock", lambda: now + 10)  # the listing slot comes
+    assert limits.run(app_module.notifier).snipers_woken == 1
+    drain(app_module)
+
+    a, b, c = (store.get_order(o) for o in (first, second, third))
+    assert (a.status, b.status, c.status) == ("confirmed", "failed", "confirmed")
+    assert b.failure_reason.startswith("the price is above maxPrice 0.0102")
+    assert paid(a) <= Fraction("0.02") and paid(c) <= Fraction("0.05")
+    assert paid(a) < Fraction("0.0102") < paid(c)  # c bought after a moved the price
+    confirmed_a = store.history(first)[-1].created_at
+    assert all(h.created_at >= confirmed_a for h in store.history(third)[2:])
+    assert statuses(third) == ["pending", "open", "routing", "building", "submitted",
+                               "confirmed"]  # fmt: skip
+
+
+def test_a_sniper_order_never_fills_above_its_max_price(client, app_module, market, monkeypatch):
+    now = market.current_slot()
+    token = list_new_token(market, now)
+    order_id = post(client, sniper_body(token, "0.01"))  # the pool's own price, fees aside
+    drain(app_module)
+    order = store.get_order(order_id)
+    assert order.status == OrderStatus.FAILED and order.amount_out is None
+    assert statuses(order_id) == ["pending", "open", "failed"]
+
+
+def test_a_sniper_order_needs_a_new_listing_and_a_max_price(client, market):
+    answer = client.http.post(
+        "/api/orders/execute",
+        headers={"content-type": "application/json"},
+        body=json.dumps(sniper_body(USDC, "1") | {"tokenIn": "SOL"}),
+    )
+    assert answer.status_code == 422
+    assert answer.json_body["error"]["details"][0]["field"] == "tokenOut"
+    token = list_new_token(market, market.current_slot() + 100)
+    body = sniper_body(token, "1")
+    del body["maxPrice"]
+    answer = client.http.post(
+        "/api/orders/execute", headers={"content-type": "application/json"}, body=json.dumps(body)
+    )
+    assert answer.status_code == 422
+    assert answer.json_body["error"]["details"][0]["field"] == "maxPrice"
