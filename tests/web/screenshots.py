@@ -10,11 +10,11 @@ from harness.runtime import PROJECT_DIR
 from harness.servers import fresh_database
 from tests.web import browser
 
-ORDERS = [  # (amount, in, out, slippage bps): the last one fails (output below its minimum)
+ORDERS = [  # (amount, in, out, slippage bps): the last one fails (its price impact is too high)
     ("1.5", "SOL", "USDC", "100"),
     ("250", "USDC", "SOL", "100"),
     ("400", "JUP", "USDC", "50"),
-    ("50000000", "SOL", "USDC", "1"),
+    ("50000", "JUP", "BONK", "100"),
 ]
 
 
