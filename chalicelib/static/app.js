@@ -1,5 +1,5 @@
 // The dashboard: sign in with an API key (kept in this tab's sessionStorage), place market
-// orders, follow them live over one WebSocket, open an order's details, see execution quality.
+// market and limit orders, follow them live over one WebSocket, open an order's details, see execution quality.
 
 import { Api } from "./api.js";
 import { Blotter } from "./blotter.js";
@@ -10,7 +10,9 @@ import { QuotePreview } from "./quote.js";
 import { StatsPanel } from "./stats.js";
 
 const KEY_STORAGE = "orderEngine.apiKey";
-const FIELDS = ["tokenIn", "tokenOut", "amount", "slippageBps", "venues"];
+const FIELDS = ["type", "tokenIn", "tokenOut", "amount", "slippageBps", "venues", "limitPrice", "expiresAt"];
+const TERMINAL = new Set(["confirmed", "failed", "cancelled", "expired"]);
+const MINUTE_MS = 60 * 1000;
 const CONNECTION_TEXT = {
   connecting: "Connecting…",
   live: "Live",
@@ -50,10 +52,18 @@ function fillForm() {
   );
 }
 
+// The amount's token, the limit price's pair, and the limit fields only for a limit order.
+function showUnits() {
+  const [tokenIn, tokenOut] = [$("token-in").value, $("token-out").value];
+  $("amount-unit").textContent = `(${tokenIn})`;
+  $("limit-unit").textContent = `(${tokenOut} per ${tokenIn})`;
+  $("limit-fields").hidden = $("order-type").value !== "limit";
+}
+
 function orderBody() {
   const venues = [...document.querySelectorAll("input[name=venue]:checked")].map((i) => i.value);
   const body = {
-    type: "market",
+    type: $("order-type").value,
     tokenIn: $("token-in").value,
     tokenOut: $("token-out").value,
     amount: $("amount").value.trim(),
@@ -61,6 +71,11 @@ function orderBody() {
   };
   // Both venues is the default; none checked is sent as [] so the API names the mistake.
   if (venues.length !== config.venues.length) body.venues = venues;
+  if (body.type === "limit") {
+    body.limitPrice = $("limit-price").value.trim();
+    const minutes = Number($("expires-in").value);
+    if (minutes > 0) body.expiresAt = new Date(Date.now() + minutes * MINUTE_MS).toISOString();
+  }
   return body;
 }
 
@@ -120,6 +135,7 @@ async function signIn(apiKey) {
   state.live = new Live(config.wsUrl, apiKey, {
     onStatus: (event) => {
       state.blotter.update(event);
+      if (TERMINAL.has(event.status)) state.stats.refreshSoon();
       if (state.drawer.orderId === event.orderId) state.drawer.refresh();
     },
     onState: setConnection,
@@ -140,6 +156,7 @@ async function signIn(apiKey) {
 function signOut() {
   sessionStorage.removeItem(KEY_STORAGE);
   state.live?.stop();
+  state.stats.stop();
   state.blotter.clear();
   if (state.drawer.nodes.dialog.open) state.drawer.nodes.dialog.close();
   state.api = null;
@@ -193,6 +210,7 @@ function start() {
       out: $("quote-out"),
       min: $("quote-min"),
       impact: $("quote-impact"),
+      oracle: $("quote-oracle"),
       split: $("quote-split"),
     },
     { onFieldErrors: showFieldErrors },
@@ -206,10 +224,10 @@ function start() {
   $("sign-out").addEventListener("click", signOut);
   $("order-form").addEventListener("submit", placeOrder);
   $("order-form").addEventListener("input", () => {
-    $("amount-unit").textContent = `(${$("token-in").value})`;
+    showUnits();
     if (state.api) state.quote.update(orderBody());
   });
-  $("amount-unit").textContent = `(${$("token-in").value})`;
+  showUnits();
   const saved = sessionStorage.getItem(KEY_STORAGE);
   if (saved) signIn(saved).catch(() => signOut());
 }

@@ -4,14 +4,9 @@ import { number, percent, splitBar } from "./format.js";
 
 const DEBOUNCE_MS = 300;
 
-// The venues of a quote and their shares: Jupiter-like `routePlan` ({percent, swapInfo}) or
-// the engine's route `legs` ({venue, inAmount}).
+// The venues of a quote (QuoteResponse.routePlan: {venue, percent}) and their shares.
 export function quoteLegs(quote) {
-  const plan = quote.routePlan || quote.legs || [];
-  return plan.map((step) => ({
-    venue: step.venue || step.swapInfo?.label || step.label || "venue",
-    share: step.percent ?? step.swapInfo?.inAmount ?? step.inAmount ?? 0,
-  }));
+  return (quote.routePlan || []).map((leg) => ({ venue: leg.venue, share: Number(leg.percent) }));
 }
 
 export class QuotePreview {
@@ -67,15 +62,15 @@ export class QuotePreview {
     split.hidden = true;
   }
 
+  // Amounts are shown as the API's UI strings (exact), the price as a rounded ratio.
   show(quote, order) {
-    const { note, figures, price, out, min, impact, split } = this.nodes;
-    const inUi = quote.inAmountUi ?? order.amount;
-    const outUi = quote.outAmountUi ?? quote.outAmount;
-    const unitPrice = quote.price ?? Number(outUi) / Number(inUi);
+    const { note, figures, price, out, min, impact, oracle, split } = this.nodes;
+    const unitPrice = Number(quote.outAmountUi) / Number(quote.inAmountUi);
     price.textContent = `1 ${order.tokenIn} = ${number(unitPrice)} ${order.tokenOut}`;
-    out.textContent = `${number(outUi)} ${order.tokenOut}`;
-    min.textContent = `${number(quote.minOutUi ?? quote.minOut)} ${order.tokenOut}`;
+    out.textContent = `${quote.outAmountUi} ${order.tokenOut}`;
+    min.textContent = `${quote.minOutUi} ${order.tokenOut}`;
     impact.textContent = percent(quote.priceImpactPct);
+    oracle.textContent = quote.oraclePrice ? number(quote.oraclePrice) : "–";
     note.hidden = true;
     figures.hidden = false;
     splitBar(split, quoteLegs(quote));

@@ -1,75 +1,53 @@
-// Execution quality from GET api/stats?window=, drawn as figures and inline SVG bar charts.
-// The panel reads any shape: numbers become figures, objects of numbers become bar charts,
-// arrays of numbers become sparklines.
+// Execution quality from GET api/stats?window= (ExecutionStats): headline figures, venue share,
+// submit -> confirmed and price improvement percentiles as SVG bar charts, failure reasons.
+// Each chart is a <figure> whose SVG carries its numbers in an aria-label.
 
-import { el, number, svg } from "./format.js";
+import { el, number, percent, svg } from "./format.js";
 
-const MAX_FIGURES = 8;
+const REFRESH_DEBOUNCE_MS = 1000;
+const PERCENTILES = ["p50", "p90", "p99"];
 
-function label(path) {
-  return path
-    .join(" ")
-    .replace(/([a-z])([A-Z])/g, "$1 $2")
-    .replace(/_/g, " ")
-    .toLowerCase();
-}
-
-function isNumeric(value) {
-  return (typeof value === "number" || typeof value === "string") && value !== "" && Number.isFinite(Number(value));
-}
-
-// Walk the answer: figures (path, value), bar charts (path, {key: n}), series (path, [n]).
-export function shapes(stats, path = [], found = { figures: [], bars: [], series: [] }) {
-  for (const [key, value] of Object.entries(stats || {})) {
-    const here = [...path, key];
-    if (isNumeric(value)) found.figures.push([here, Number(value)]);
-    else if (Array.isArray(value) && value.length > 1 && value.every(isNumeric)) {
-      found.series.push([here, value.map(Number)]);
-    } else if (value && typeof value === "object" && !Array.isArray(value)) {
-      const entries = Object.entries(value);
-      if (entries.length > 1 && entries.every(([, v]) => typeof v === "number")) {
-        found.bars.push([here, entries]);
-      } else shapes(value, here, found);
-    }
-  }
-  return found;
-}
-
-function barChart(title, entries) {
+// Rows of [label, value (a number or null), shown text]; bars scale to the largest value.
+function barChart(title, rows, unit = "") {
   const width = 320;
   const rowHeight = 22;
-  const max = Math.max(...entries.map(([, v]) => v), 0) || 1;
+  const max = Math.max(...rows.map(([, v]) => v ?? 0), 0) || 1;
+  const spoken = rows.map(([key, , text]) => `${key} ${text}`).join(", ");
   const chart = svg(
     "svg",
-    { viewBox: `0 0 ${width} ${entries.length * rowHeight}`, role: "img", "aria-label": title },
-    ...entries.map(([key, value], i) => {
-      const barWidth = Math.max(1, ((width - 150) * value) / max);
+    {
+      viewBox: `0 0 ${width} ${rows.length * rowHeight}`,
+      role: "img",
+      "aria-label": `${title}: ${spoken}`,
+    },
+    ...rows.map(([key, value, text], i) => {
+      const barWidth = value === null ? 0 : Math.max(1, ((width - 170) * Math.abs(value)) / max);
       return svg(
         "g",
         { transform: `translate(0 ${i * rowHeight})` },
         svg("text", { x: 0, y: 15, class: "bar-label" }, key),
-        svg("rect", { x: 100, y: 4, width: barWidth, height: 14, rx: 2, class: "bar" }),
-        svg("text", { x: 106 + barWidth, y: 15, class: "bar-value" }, number(value, 4)),
+        svg("rect", { x: 90, y: 4, width: barWidth, height: 14, rx: 2, class: `bar bar-${key}` }),
+        svg("text", { x: 96 + barWidth, y: 15, class: "bar-value" }, `${text}${unit}`),
       );
     }),
   );
   return el("figure", { class: "chart" }, el("figcaption", { text: title }), chart);
 }
 
-function sparkline(title, values) {
-  const width = 320;
-  const height = 60;
-  const min = Math.min(...values);
-  const span = Math.max(...values) - min || 1;
-  const points = values
-    .map((v, i) => `${(i * width) / (values.length - 1)},${height - 4 - ((v - min) * (height - 8)) / span}`)
-    .join(" ");
-  const chart = svg(
-    "svg",
-    { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": `${title}: ${values.length} points` },
-    svg("polyline", { points, class: "line" }),
-  );
-  return el("figure", { class: "chart" }, el("figcaption", { text: title }), chart);
+function percentileRows(percentiles, digits) {
+  return PERCENTILES.map((p) => {
+    const raw = percentiles?.[p];
+    const value = raw === null || raw === undefined ? null : Number(raw);
+    return [p, value, value === null ? "–" : number(value, digits)];
+  });
+}
+
+function figure(term, value) {
+  return el("div", {}, el("dt", { text: term }), el("dd", { "data-figure": term, text: value }));
+}
+
+function share(value) {
+  return value === null || value === undefined ? "–" : percent(100 * Number(value), 3);
 }
 
 export class StatsPanel {
@@ -78,15 +56,31 @@ export class StatsPanel {
     this.note = note;
     this.body = body;
     this.windowSelect = windowSelect;
+    this.timer = null;
+    this.asked = 0;
     windowSelect.addEventListener("change", () => this.load());
   }
 
+  // After an order ends: one reload for a burst of terminal statuses.
+  refreshSoon() {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.load(), REFRESH_DEBOUNCE_MS);
+  }
+
+  stop() {
+    clearTimeout(this.timer);
+    this.body.replaceChildren();
+  }
+
   async load() {
-    this.note.textContent = "Loading…";
+    clearTimeout(this.timer);
+    const asked = ++this.asked;
+    if (!this.body.childElementCount) this.note.textContent = "Loading…";
     try {
       const stats = await this.api.get("api/stats", { window: this.windowSelect.value });
-      this.render(stats);
+      if (asked === this.asked) this.render(stats);
     } catch (error) {
+      if (asked !== this.asked) return;
       this.body.replaceChildren();
       this.note.textContent = error.routeMissing
         ? "Execution statistics are not available on this server."
@@ -96,19 +90,43 @@ export class StatsPanel {
   }
 
   render(stats) {
-    const { figures, bars, series } = shapes(stats);
-    const list = el(
+    const failed = stats.byStatus?.failed?.count ?? 0;
+    const figures = el(
       "dl",
       { class: "figures" },
-      ...figures.slice(0, MAX_FIGURES).map(([path, value]) =>
-        el("div", {}, el("dt", { text: label(path) }), el("dd", { text: number(value, 5) })),
-      ),
+      figure("Orders", String(stats.orders)),
+      figure("Confirmed", String(stats.confirmed)),
+      figure("Failed", String(failed)),
+      figure("Split share", share(stats.splitShare)),
     );
-    this.body.replaceChildren(
-      list,
-      ...bars.map(([path, entries]) => barChart(label(path), entries)),
-      ...series.map(([path, values]) => sparkline(label(path), values)),
-    );
-    this.note.textContent = figures.length + bars.length + series.length ? "" : "No data in this window.";
+    const parts = [figures];
+    const venues = Object.entries(stats.venues || {});
+    if (venues.length) {
+      const rows = venues.map(([venue, v]) => [venue, 100 * Number(v.share), `${percent(100 * Number(v.share))} (${v.orders})`]);
+      parts.push(barChart("Venue share of confirmed orders", rows));
+    }
+    if (stats.confirmed) {
+      parts.push(barChart("Submit → confirmed (s)", percentileRows(stats.submitToConfirmedS, 3), " s"));
+      parts.push(barChart("Price improvement (bps)", percentileRows(stats.priceImprovementBps, 4), " bps"));
+    }
+    const reasons = Object.entries(stats.failureReasons || {});
+    if (reasons.length) {
+      parts.push(
+        el(
+          "figure",
+          { class: "chart reasons" },
+          el("figcaption", { text: "Failure reasons" }),
+          el(
+            "ul",
+            {},
+            ...reasons.map(([code, count]) =>
+              el("li", {}, el("code", { text: code }), ` ${count}`),
+            ),
+          ),
+        ),
+      );
+    }
+    this.body.replaceChildren(...parts);
+    this.note.textContent = stats.orders ? "" : "No orders in this window.";
   }
 }

@@ -7,6 +7,8 @@ how to get it, and fail instead when ``CI`` is set, so CI cannot pass without ru
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -79,11 +81,23 @@ def api_key(data_dir: Path) -> str:
     return path.read_text().strip() if path.exists() else "test-key"
 
 
+def new_client_key(runtime: Runtime, client_name: str) -> str:
+    """A key for a new client of the engine's database: a client with no orders yet."""
+    done = subprocess.run(
+        [sys.executable, "-m", "chalicelib.keys", "create", client_name],
+        env=runtime.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip().splitlines()[-1]
+
+
 def sign_in(page, base_url: str, key: str) -> None:
     page.goto(f"{base_url}/")
     page.get_by_label("API key").fill(key)
     page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("heading", name="New market order").wait_for()
+    page.get_by_role("heading", name="New order").wait_for()
 
 
 def place_order(page, amount: str, token_in: str = "SOL", token_out: str = "USDC") -> str:

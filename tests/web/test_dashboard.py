@@ -72,7 +72,7 @@ def test_a_dropped_socket_resumes_from_the_last_seq_without_duplicates(signed_in
 
     page.on("websocket", watch)
     page.reload()  # the key is in sessionStorage: signed in again, with frames watched
-    page.get_by_role("heading", name="New market order").wait_for()
+    page.get_by_role("heading", name="New order").wait_for()
     order_id = browser.place_order(page, "0.75", "SOL", "USDT")
     row(page, order_id).locator(".chip[data-status=submitted]").wait_for(timeout=20_000)
     seen = trail(page, order_id)
@@ -170,24 +170,28 @@ def test_quote_and_stats_panels_follow_what_the_server_has(signed_in, engine):
 
 
 def test_quote_preview_and_charts_render_what_the_api_answers(page, engine):
-    """The quote and stats routes answered by the test (their documented shapes): the page
-    shows price, minimum, impact, the split bar and the charts."""
+    """Quote and stats answered by the test in their documented shapes: the page shows the
+    UI amounts as given, the split bar, and one labelled chart per figure group."""
+    leg = {"poolId": "p", "inAmount": "1", "outAmount": "1", "fee": "0"}
     quote = {
         "inAmount": "2000000000", "inAmountUi": "2", "outAmount": "300000000",
-        "outAmountUi": "300", "minOut": "297000000", "minOutUi": "297",
-        "priceImpactPct": "0.12",
-        "routePlan": [
-            {"percent": 60, "swapInfo": {"label": "raydium", "inAmount": "1200000000"}},
-            {"percent": 40, "swapInfo": {"label": "meteora", "inAmount": "800000000"}},
-        ],
+        "outAmountUi": "300", "minOut": "297000000", "minOutUi": "297.000000",
+        "priceImpactPct": "0.12", "oraclePrice": "150.1",
+        "routePlan": [{**leg, "venue": "raydium", "percent": "60"},
+                      {**leg, "venue": "meteora", "percent": "40"}],
     }  # fmt: skip
+    none = {"p50": None, "p90": None, "p99": None}
     stats = {
-        "window": "24h",
-        "orders": {"confirmed": 40, "failed": 2},
-        "latencyMs": {"p50": 3100, "p99": 5200},
-        "slippageBps": {"median": 12},
-        "confirmedPerHour": [3, 5, 2, 8, 6],
-    }
+        "window": "24h", "since": "2026-01-01T00:00:00Z", "orders": 42,
+        "byStatus": {"confirmed": {"count": 40, "share": "0.95"},
+                     "failed": {"count": 2, "share": "0.05"}},
+        "failureReasons": {"price_impact_too_high": 2}, "confirmed": 40, "splitShare": "0.25",
+        "venues": {"raydium": {"orders": 30, "share": "0.75"},
+                   "meteora": {"orders": 20, "share": "0.5"}},
+        "priceImprovementBps": {"p50": "3.5", "p90": "12", "p99": "20"},
+        "realizedOverMinOutBps": none, "belowMinOut": 0,
+        "submitToConfirmedS": {"p50": "2.1", "p90": "2.9", "p99": "3.4"},
+    }  # fmt: skip
     page.route("**/api/quote?*", lambda route: route.fulfill(json=quote))
     page.route("**/api/stats?*", lambda route: route.fulfill(json=stats))
     browser.sign_in(page, engine.http, browser.api_key(engine.data_dir))
@@ -195,19 +199,69 @@ def test_quote_preview_and_charts_render_what_the_api_answers(page, engine):
 
     page.locator("#quote-figures").wait_for()
     assert page.locator("#quote-price").text_content() == "1 SOL = 150 USDC"
-    assert page.locator("#quote-min").text_content() == "297 USDC"
+    assert page.locator("#quote-min").text_content() == "297.000000 USDC"
     assert page.locator("#quote-impact").text_content() == "0.12%"
     split = page.locator("#quote-split")
     assert split.get_attribute("aria-label") == "Split across venues: raydium 60%, meteora 40%"
     widths = [s.bounding_box()["width"] for s in split.locator(".segment").all()]
     assert widths[0] == pytest.approx(1.5 * widths[1], rel=0.05)
 
-    charts = page.locator("#stats-body figure")
-    charts.first.wait_for()
-    captions = [c.text_content() for c in page.locator("#stats-body figcaption").all()]
-    assert captions == ["orders", "latency ms", "confirmed per hour"]
-    assert page.locator("#stats-body svg rect.bar").count() == 4
-    assert "median" in page.locator("#stats-body dl").text_content()
+    body = page.locator("#stats-body")
+    expect(body.locator("[data-figure=Failed]")).to_have_text("2")
+    assert body.locator("[data-figure='Split share']").text_content() == "25%"
+    captions = [c.text_content() for c in body.locator("figcaption").all()]
+    assert captions == [
+        "Venue share of confirmed orders", "Submit → confirmed (s)",
+        "Price improvement (bps)", "Failure reasons",
+    ]  # fmt: skip
+    latency = body.get_by_role("img", name=re.compile("Submit"))
+    spoken = "Submit → confirmed (s): p50 2.1, p90 2.9, p99 3.4"
+    assert latency.get_attribute("aria-label") == spoken
+    assert "price_impact_too_high 2" in body.locator(".reasons li").text_content()
+
+
+def test_stats_follow_a_new_clients_orders_as_they_confirm(page, engine):
+    browser.sign_in(page, engine.http, browser.new_client_key(engine, f"web-{uuid.uuid4()}"))
+    body = page.locator("#stats-body")
+    expect(body.locator("[data-figure=Orders]")).to_have_text("0")
+    first = browser.place_order(page, "1", "SOL", "USDC")
+    second = browser.place_order(page, "100", "USDC", "SOL")
+    for order_id in (first, second):
+        row(page, order_id).locator(".chip[data-status=confirmed]").wait_for(timeout=20_000)
+
+    expect(body.locator("[data-figure=Confirmed]")).to_have_text("2")  # refreshed, not reloaded
+    assert body.locator("[data-figure=Orders]").text_content() == "2"
+    venues = body.get_by_role("img", name=re.compile("Venue share"))
+    assert venues.locator("rect.bar").count() >= 1
+    page.get_by_label("Window").select_option("1h")
+    expect(body.locator("[data-figure=Confirmed]")).to_have_text("2")
+
+
+def test_a_limit_order_far_from_the_market_stays_open_until_cancelled(signed_in):
+    page = signed_in
+    page.get_by_label("Order type").select_option("limit")
+    page.get_by_label(re.compile("Limit price")).fill("1000000")  # USDC per SOL: never met
+    page.get_by_label("Expires in (minutes)").fill("30")
+    order_id = browser.place_order(page, "1", "SOL", "USDC")
+    row(page, order_id).locator(".chip[data-status=open]").wait_for(timeout=20_000)
+
+    row(page, order_id).get_by_role("button", name=re.compile("Details")).click()
+    drawer = page.get_by_role("dialog")
+    expect(drawer.locator(".details")).to_contain_text("1000000 USDC per SOL")
+    page.get_by_role("button", name="Cancel order").click()
+    row(page, order_id).locator(".chip[data-status=cancelled]").wait_for(timeout=20_000)
+    assert [status for _, status in trail(page, order_id)][-2:] == ["open", "cancelled"]
+    expect(page.get_by_role("button", name="Cancel order")).to_be_hidden()
+
+
+def test_the_quote_preview_shows_the_real_minimum(signed_in):
+    page = signed_in
+    with page.expect_response(re.compile(r"/api/quote\?.*amount=0\.1")) as answer:
+        page.get_by_label("Amount").fill("0.1")
+    quote = answer.value.json()
+    assert answer.value.status == 200
+    expect(page.locator("#quote-min")).to_have_text(f"{quote['minOutUi']} USDC")
+    assert re.fullmatch(r"[0-9]+\.[0-9]+", quote["minOutUi"])  # an exact decimal, shown as is
 
 
 def test_api_docs_render_the_openapi_document(page, engine):
