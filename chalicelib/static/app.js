@@ -118,6 +118,7 @@ async function placeOrder(event) {
       createdAt: new Date().toISOString(),
     });
     state.live.follow(answer.orderId);
+    state.stats.refreshSoon();
   } catch (error) {
     if (!showFieldErrors(error.details)) $("order-error").textContent = error.message;
     if (error.status === 422) document.querySelector("#order-form [aria-invalid]")?.focus();

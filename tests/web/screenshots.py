@@ -29,9 +29,16 @@ def take(page, base_url: str, key: str) -> None:
         arg=len(ORDERS),
         timeout=60_000,
     )
+    confirmed = len(ORDERS) - 1
+    page.locator(f'#stats-body [data-figure=Confirmed]:text-is("{confirmed}")').wait_for()
     page.get_by_label("Max slippage (basis points)").fill("100")
-    browser.place_order(page, "25000000", "BONK", "SOL")  # caught in flight
-    page.locator("#blotter tr[data-status=routing]").wait_for()
+    page.get_by_label("Sell").select_option("SOL")
+    page.get_by_label("Buy").select_option("USDC")
+    page.get_by_label("Amount").fill("3")  # its live quote stays on show
+    page.locator('#quote-price:has-text("1 SOL =")').wait_for()
+    in_flight = browser.place_order(page, "3", "SOL", "USDC")
+    flying = ":is([data-status=routing], [data-status=building], [data-status=submitted])"
+    page.locator(f'tr[data-order-id="{in_flight}"]{flying}').wait_for()
     page.screenshot(path=str(PROJECT_DIR / "docs" / "dashboard-desktop.png"))
     page.set_viewport_size(browser.PHONE)
     page.screenshot(path=str(PROJECT_DIR / "docs" / "dashboard-phone.png"), full_page=True)
