@@ -337,6 +337,15 @@ class MotoServer:
 # -- the three together -----------------------------------------------------------------------
 
 
+# The bench and load test are many users sending with one key: the per-client request rate
+# and open-order limits would measure themselves, not the engine.
+ONE_CLIENT_AT_SCALE = {
+    "RATE_LIMIT_PER_S": "100000",
+    "RATE_LIMIT_BURST": "100000",
+    "MAX_OPEN_ORDERS_PER_CLIENT": "100000",
+}
+
+
 class Servers(contextlib.ExitStack):
     """Postgres, Redis and SQS for runtimes: private ones unless URLs are given.
 
@@ -399,7 +408,11 @@ class Servers(contextlib.ExitStack):
         client = redis_lib.Redis.from_url(self.redis_url)
         client.flushdb()
         client.close()
-        env = engine_env(DATABASE_URL=database_url, REDIS_URL=self.redis_url, **settings)
+        env = engine_env(
+            DATABASE_URL=database_url,
+            REDIS_URL=self.redis_url,
+            **{**ONE_CLIENT_AT_SCALE, **settings},
+        )
         if self.sqs_url:
             env["AWS_ENDPOINT_URL"] = self.sqs_url
             # A queue of this runtime's own on the shared moto server.

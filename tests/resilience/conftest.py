@@ -158,6 +158,10 @@ def fuzz_runtime(private_postgres, sqs_server, tmp_path_factory):
             QUOTE_LATENCY_MS="0",
             EXEC_LATENCY_MIN_MS="0",
             EXEC_LATENCY_MAX_MS="0",
+            # The fuzzers send thousands of requests with one key: they test parsing, not the
+            # per-client rate limit (tests/integration/test_clients.py does).
+            RATE_LIMIT_PER_S="10000",
+            RATE_LIMIT_BURST="100000",
         )
         rt = Runtime(env, concurrency=2, log_path=tmp_path_factory.mktemp("fuzz") / "runtime.log")
         stack.callback(rt.kill)
