@@ -23,6 +23,7 @@ from bench.report import say
 from bench.rss import tree_rss_kib
 from bench.stats import ms, percentile
 from harness import client
+from harness.http import auth_headers
 from harness.orders import order_body
 from harness.servers import Servers, fresh_database
 
@@ -82,7 +83,7 @@ async def _hold(session, url: str, gate: asyncio.Semaphore, tally: Tally, releas
         async with asyncio.timeout(timeout):
             async with gate:
                 started = time.perf_counter()
-                socket = await session.ws_connect(url, heartbeat=None)
+                socket = await session.ws_connect(url, heartbeat=None, headers=auth_headers(url))
                 held.opened, held.connect_s = True, time.perf_counter() - started
             async with socket:
                 release_wait = asyncio.ensure_future(release.wait())
@@ -176,13 +177,13 @@ async def concurrent_posts(args, services: Servers, log_dir: Path, settings: dic
 async def _flood(url: str, frames: int, order_id: str, timeout: float) -> dict:
     """Send ``frames`` subscribe messages without reading, then read what came back."""
     message = json.dumps({"action": "subscribe", "orderId": order_id})
-    sent = answers = 0
+    sent = answers = throttled = 0
     closed_by_server = False
     try:
         async with (
             aiohttp.ClientSession() as session,
             asyncio.timeout(timeout),
-            session.ws_connect(url, heartbeat=None) as socket,
+            session.ws_connect(url, heartbeat=None, headers=auth_headers(url)) as socket,
         ):
             for _ in range(frames):
                 await socket.send_str(message)
@@ -196,10 +197,17 @@ async def _flood(url: str, frames: int, order_id: str, timeout: float) -> dict:
                 if frame.type != aiohttp.WSMsgType.TEXT:
                     closed_by_server = True
                     break
-                answers += json.loads(frame.data).get("type") == "subscribed"
+                answer = json.loads(frame.data)
+                answers += answer.get("type") == "subscribed"
+                throttled += (answer.get("error") or {}).get("code") == "throttled"
     except (aiohttp.ClientError, OSError, TimeoutError) as e:
-        return {"sent": sent, "answers": answers, "error": repr(e)}
-    return {"sent": sent, "answers": answers, "closed_by_server": closed_by_server}
+        return {"sent": sent, "answers": answers, "throttled": throttled, "error": repr(e)}
+    return {
+        "sent": sent,
+        "answers": answers,
+        "throttled": throttled,
+        "closed_by_server": closed_by_server,
+    }
 
 
 async def _sample_rss(pid: int, stop: asyncio.Event, samples: list[int]) -> None:

@@ -163,6 +163,14 @@ def _capacity_rows(p: dict) -> list[Row]:
                 f"{f['frames']} frames on one socket, 10 clients",
             ),
             (
+                "flood: the socket's frames answered / throttled",
+                f"{f['socket'].get('answers')} / {f['socket'].get('throttled')}",
+                "",
+                "closed 1008 by the runtime"
+                if f["socket"].get("closed_by_server")
+                else f["socket"].get("error") or "not closed",
+            ),
+            (
                 "flood: runtime RSS before / peak / end (MiB)",
                 f"{f['rss_before_mib']} / {f['rss_peak_mib']} / {f['rss_end_mib']}",
                 "",
