@@ -7,7 +7,6 @@ from decimal import Decimal
 from urllib.parse import urlencode
 
 import pytest
-from chalice.test import Client
 
 from chalicelib import store
 from chalicelib.cache import redis_client
@@ -20,19 +19,6 @@ pytestmark = pytest.mark.integration
 
 QUERY = {"tokenIn": "SOL", "tokenOut": "USDC", "amount": "1.5", "slippageBps": "100"}
 AMOUNTS = ("inAmount", "outAmount", "minOut", "otherAmountThreshold")
-
-
-@pytest.fixture
-def app_module(settings_env):
-    import app
-
-    return app
-
-
-@pytest.fixture
-def client(app_module):
-    with Client(app_module.app, stage_name="local") as c:
-        yield c
 
 
 @pytest.fixture
