@@ -33,7 +33,7 @@ from chalicelib import startup  # of the engine, only its start-up and settings
 from chalicelib.config import Settings, get_settings
 from localaws import services
 from localaws.functions import Functions, load, stage_config
-from localaws.gateway import create_app
+from localaws.gateway import GatewayRunner, create_app
 from localaws.poller import Schedule, SqsPoller
 from localaws.websocket import Connections
 from localaws.workers import AppSpec, WorkerPool
@@ -197,7 +197,7 @@ async def _serve(
     app, websockets = create_app(
         functions, pools["rest"], pools["websocket"], connections, management_secret
     )
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=5)
+    runner = GatewayRunner(app, handle_signals=False, access_log=None, shutdown_timeout=5)
     await runner.setup()
     site = web.SockSite(runner, sock)
     await site.start()

@@ -11,8 +11,9 @@ import asyncio
 import base64
 import logging
 import time
+from http import HTTPStatus
 
-from aiohttp import web
+from aiohttp import web, web_protocol
 from multidict import CIMultiDict
 
 from localaws import management
@@ -99,3 +100,29 @@ def create_app(
     management.add_routes(app.router, connections, functions.api_stage, management_secret)
     app.router.add_route("*", "/{path:(?s:.*)}", dispatch)  # (?s): a path may hold %0A
     return app, websockets
+
+
+class _JsonErrors(web_protocol.RequestHandler):
+    """What aiohttp answers a request it cannot parse (a bad request line or header) before
+    any handler sees it: API Gateway's JSON error body, not aiohttp's plain text echoing the
+    offending bytes back."""
+
+    def handle_error(self, request, status=500, exc=None, message=None):
+        super().handle_error(request, status, exc, message)  # logs it; its answer is dropped
+        response = web.json_response({"message": HTTPStatus(status).phrase}, status=status)
+        response.force_close()
+        return response
+
+
+class _JsonErrorsServer(web.Server):
+    def __call__(self) -> web_protocol.RequestHandler:
+        return _JsonErrors(self, loop=self._loop, **self._kwargs)
+
+
+class GatewayRunner(web.AppRunner):
+    """``web.AppRunner`` whose connections answer unparseable requests in JSON."""
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        server.__class__ = _JsonErrorsServer
+        return server

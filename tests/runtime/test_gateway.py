@@ -4,9 +4,10 @@ SQS event source mapping, and a clean SIGTERM."""
 
 import asyncio
 import json
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import boto3
 import pytest
@@ -126,6 +127,24 @@ def test_an_invalid_handshake_is_a_json_400_without_connect(echo, runtime_redis)
     status, headers, body = request("GET", f"{echo.http}/ws", headers={"Upgrade": "websocket"})
     assert status == 400 and json.loads(body) == {"message": "Bad Request"}
     assert len(seen(runtime_redis, "connect")) == before
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b"Bad Header With Spaces: <script>x</script>", b"X-Fine: a\x01b<script>x</script>"],
+)
+def test_an_unparseable_header_is_a_json_400_that_echoes_nothing(echo, line):
+    host, port = urlsplit(echo.http).hostname, urlsplit(echo.http).port
+    with socket.create_connection((host, port), timeout=10) as raw:
+        raw.sendall(b"GET /api/echo/x HTTP/1.1\r\nHost: x\r\n" + line + b"\r\n\r\n")
+        answer = b""
+        while chunk := raw.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n")[0].split(b" ")[1] == b"400", answer
+    assert b"content-type: application/json" in head.lower()
+    assert json.loads(body) == {"message": "Bad Request"}
+    assert b"script" not in answer
 
 
 def test_a_body_beyond_api_gateways_limit_is_a_json_413(echo):
