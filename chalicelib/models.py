@@ -13,11 +13,14 @@ from pydantic import (
     Field,
     StrictInt,
     StrictStr,
+    field_validator,
     model_validator,
 )
 
 from chalicelib import tokens
 from chalicelib.tokens import Token
+
+MAX_BASE_UNITS = 2**63 - 1  # Postgres bigint: the largest amount an order can hold
 
 VENUES = ("raydium", "meteora")
 
@@ -157,6 +160,13 @@ class OrderRequest(_Camel):
         if self.expires_at is not None and self.expires_at <= datetime.now(UTC):
             raise FieldError("expiresAt", "expiresAt is in the past")
         return self
+
+    @field_validator("min_out")
+    @classmethod
+    def _fits_a_bigint(cls, value: str | None) -> str | None:
+        if value is not None and int(value) > MAX_BASE_UNITS:
+            raise ValueError(f"minOut must be at most {MAX_BASE_UNITS}")
+        return value
 
     def to_spec(self, slot_ms: int = 400) -> "OrderSpec":
         """Resolve tokens and convert the amount; raises ``tokens.TokenError``."""

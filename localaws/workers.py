@@ -107,6 +107,11 @@ def _serve(spec: AppSpec, conn: Connection, threads: int, log_level: int) -> Non
         call_id, kind, args = request
         pool.submit(run, kind, args).add_done_callback(lambda f, call_id=call_id: done(call_id, f))
     pool.shutdown(wait=True)
+    # Close the app's Postgres pool and Redis client now, while the interpreter is whole: left
+    # to exit, Python 3.13 cannot join the pool's threads and waits 5 s for each.
+    from chalicelib import startup
+
+    startup.close_clients()
 
 
 def _rest(gateway, method: str, path: str, headers: dict, body: bytes | None) -> dict:

@@ -195,3 +195,12 @@ def test_a_retry_of_an_accepted_order_is_answered_at_the_limit(client, monkeypat
     again = post(client, json.dumps(GOOD), {"Idempotency-Key": "k-limit"})
     assert again.status_code == 200, again.json_body
     assert again.json_body["orderId"] == first.json_body["orderId"]
+
+
+def test_a_min_out_beyond_what_an_order_can_hold_is_422(client):
+    answer = post(client, json.dumps({**GOOD, "minOut": str(2**63)}))
+    assert answer.status_code == 422, answer.body
+    error = answer.json_body["error"]
+    assert error["code"] == "invalid_order"
+    assert [d["field"] for d in error["details"]] == ["minOut"]
+    assert no_orders()

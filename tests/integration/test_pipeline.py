@@ -136,16 +136,16 @@ def test_a_crash_before_the_check_is_queued_loses_nothing(
         order_id = post(client, ORDER).json_body["orderId"]
         poll_once(app_module.process_orders, queue.queue_url(), wait_s=1)
     assert store.get_order(order_id).in_flight
-    with store.pool().connection() as conn:  # its lease ran out long ago
+    with store.pool().connection() as conn:  # its lease ran out long ago, on its last attempt
         conn.execute(
-            "UPDATE orders SET lease_until = NULL, updated_at = now() - interval '1 hour'"
-            " WHERE id = %s",
+            "UPDATE orders SET lease_until = NULL, attempts = 3,"
+            " updated_at = now() - interval '1 hour' WHERE id = %s",
             (order_id,),
         )
     assert reaper.run(app_module.notifier) == 1
     run_until(app_module, terminal(order_id), timeout_s=30)
     order = store.get_order(order_id)
-    assert order.status == "confirmed" and order.attempts == 1
+    assert order.status == "confirmed" and order.attempts == 3  # checked, not failed
     assert statuses(order_id) == FLOW
 
 
