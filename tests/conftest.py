@@ -163,3 +163,16 @@ def settings_env(database, redis_db, queues, api_key, monkeypatch):
         conn.execute("TRUNCATE order_status_history, orders")
     redis_db.flushdb()
     return get_settings()
+
+
+@pytest.fixture
+def emf():
+    """The EMF documents the metrics writer emits meanwhile, parsed."""
+    import json
+
+    from chalicelib import metrics
+
+    written: list[str] = []
+    metrics.configure(enabled=True, sink=written.append)
+    yield lambda: [json.loads(line) for line in written]
+    metrics.configure(enabled=False)

@@ -4,19 +4,11 @@ import json
 
 import pytest
 
-from chalicelib import metrics, store
+from chalicelib import store
 from chalicelib.dex import Faults
 from tests.integration.driver import ORDER, run_until
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def emf():
-    written: list[str] = []
-    metrics.configure(enabled=True, sink=written.append)
-    yield lambda: [json.loads(line) for line in written]
-    metrics.configure(enabled=False)
 
 
 def samples(docs, name):

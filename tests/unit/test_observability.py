@@ -102,15 +102,6 @@ def json_lines():
     logger.removeHandler(handler)
 
 
-@pytest.fixture
-def emf():
-    """The EMF documents written, parsed."""
-    written: list[str] = []
-    metrics.configure(enabled=True, sink=written.append)
-    yield lambda: [json.loads(line) for line in written]
-    metrics.configure(enabled=False)
-
-
 def invoke(app, *order_ids, request_id="req-1"):
     records = [
         {
