@@ -210,10 +210,14 @@ def redis_server_binary() -> str | None:
         return None
 
 
-def spawn_listening(command: list[str], port: int, what: str, timeout_s: float):
+def spawn_listening(command: list[str], port: int, what: str, timeout_s: float, **popen):
     """Start a server in a process group of its own; return once ``port`` accepts connections."""
     process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        **popen,
     )
     deadline = time.monotonic() + timeout_s
     while not answers("127.0.0.1", port, 0.2):
@@ -326,8 +330,11 @@ class MotoServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout_s: float = 30) -> MotoServer:
-        command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
-        self.process = spawn_listening(command, self.port, "the moto server", timeout_s)
+        # It runs until its standard input closes (or SIGTERM).
+        command = [sys.executable, "-m", "localaws.sqs_server", str(self.port)]
+        self.process = spawn_listening(
+            command, self.port, "the moto server", timeout_s, stdin=subprocess.PIPE
+        )
         return self
 
     def close(self) -> None:

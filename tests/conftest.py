@@ -65,19 +65,17 @@ logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the moto server's acc
 
 @pytest.fixture(scope="session")
 def sqs():
-    """A real SQS emulator (moto server, or TEST_AWS_ENDPOINT_URL's) with the configured orders
-    queue and its DLQ."""
-    from moto.server import ThreadedMotoServer
-
+    """A real SQS emulator (the runtime's moto server, or TEST_AWS_ENDPOINT_URL's) with the
+    configured orders queue and its DLQ."""
     from chalicelib import startup
+    from localaws.sqs_server import serve
 
     if os.environ.get("TEST_AWS_ENDPOINT_URL"):
         yield startup.ensure_queues()
         return
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=SQS_PORT)
-    server.start()
+    server = serve(SQS_PORT)
     yield startup.ensure_queues()
-    server.stop()
+    server.shutdown()
 
 
 @pytest.fixture

@@ -1,0 +1,82 @@
+"""The embedded SQS server: moto's SQS alone, with a cheaper clock, and SQS's semantics intact."""
+
+import time
+
+import boto3
+import pytest
+
+from harness.servers import free_port
+from localaws.sqs_server import serve
+
+
+@pytest.fixture(scope="module")
+def sqs():
+    port = free_port()
+    server = serve(port)
+    yield boto3.client(
+        "sqs",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    server.shutdown()
+
+
+def _queue(sqs, name: str, **attributes: str) -> str:
+    return sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+
+
+def _receive(sqs, url: str, **kw) -> list[dict]:
+    return sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, **kw).get("Messages", [])
+
+
+def test_the_clock_is_the_epoch_clock():
+    import moto.sqs.models as models
+
+    assert abs(models.unix_time() - time.time()) < 1
+    assert abs(models.unix_time_millis() - time.time() * 1000) < 1000
+
+
+def test_delay_and_visibility_hide_a_message_until_they_end(sqs):
+    url = _queue(sqs, "delay")
+    sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=1)
+    assert _receive(sqs, url) == []
+    time.sleep(1.1)
+    (message,) = _receive(sqs, url, VisibilityTimeout=1)
+    assert message["Body"] == "later"
+    assert _receive(sqs, url) == []  # in flight
+    time.sleep(1.1)
+    (again,) = _receive(sqs, url, AttributeNames=["ApproximateReceiveCount"])
+    assert again["Attributes"]["ApproximateReceiveCount"] == "2"
+
+
+def test_a_message_past_its_retention_is_never_delivered(sqs):
+    url = _queue(sqs, "retention", MessageRetentionPeriod="60")
+    sqs.send_message(QueueUrl=url, MessageBody="old")
+    import moto.sqs.models as models
+
+    # The message was sent 61 s ago by the server's clock.
+    for queue in models.sqs_backends["123456789012"]["us-east-1"].queues.values():
+        for message in queue._messages:
+            message.sent_timestamp -= 61_000
+    assert _receive(sqs, url) == []
+    sqs.send_message(QueueUrl=url, MessageBody="new")
+    assert [m["Body"] for m in _receive(sqs, url)] == ["new"]
+
+
+def test_counts_and_redrive_still_work(sqs):
+    dlq = _queue(sqs, "dead")
+    arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    url = _queue(
+        sqs, "live", RedrivePolicy=f'{{"deadLetterTargetArn":"{arn}","maxReceiveCount":"1"}}'
+    )
+    for i in range(3):
+        sqs.send_message(QueueUrl=url, MessageBody=str(i))
+    counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert counts["ApproximateNumberOfMessages"] == "3"
+    assert len(_receive(sqs, url, VisibilityTimeout=0)) == 3
+    assert _receive(sqs, url) == []  # received once already: moved to the DLQ
+    assert sorted(m["Body"] for m in _receive(sqs, dlq)) == ["0", "1", "2"]
