@@ -4,10 +4,11 @@ drain rate from a pre-filled queue."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from bench.http import submit_stats
-from bench.postgres import lifecycle_times, statements_per_order, wait_terminal
+from bench.postgres import lifecycle_times, pg_counters, statements_per_order, wait_terminal
 from bench.report import say
 from bench.stats import ms, percentile
 from harness import client
@@ -87,9 +88,13 @@ async def drain_runs(args, services, db, log_dir, settings) -> list[dict]:
             )
         ids = [a.order_id for a in answers if a.status == 202]
         port = rt.port
+        # A backend's counters reach pg_stat_database when it exits: the runtimes' have.
+        before = pg_counters(db)
         with services.runtime(db, settings, log, concurrency=args.concurrency, port=port):
             await wait_terminal(db, ids, args.timeout)
             times = lifecycle_times(db, ids)
+        await asyncio.sleep(1)
+        commits = pg_counters(db)["xact_commit"] - before["xact_commit"]
         finished = [o for o in times if o["status"] in TERMINAL and "routing" in o["at"]]
         span = (
             max(o["at"][o["status"]] for o in finished) - min(o["at"]["routing"] for o in finished)
@@ -102,9 +107,14 @@ async def drain_runs(args, services, db, log_dir, settings) -> list[dict]:
                 "terminal": len(finished),
                 "orders_per_s": round(len(finished) / span, 2) if span > 0 else None,
                 "peak_in_flight": peak_in_flight(finished),
+                # The workers' own: full batches, whose status writes share commits.
+                "commits_per_order": round(commits / len(ids), 2) if ids else None,
             }
         )
-        say(f"drain run {i + 1}: {runs[-1]['orders_per_s']} orders/s")
+        say(
+            f"drain run {i + 1}: {runs[-1]['orders_per_s']} orders/s, "
+            f"{runs[-1]['commits_per_order']} commits/order"
+        )
     return runs
 
 

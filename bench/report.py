@@ -232,6 +232,15 @@ def summary_rows(results: dict) -> list[Row]:
                 "queue pre-filled, HTTP idle",
             )
         )
+        if all(r.get("commits_per_order") is not None for r in p["drain"]):
+            rows.append(
+                _over_runs(
+                    "zero latency: worker drain Postgres commits per order",
+                    p["drain"],
+                    "commits_per_order",
+                    "full batches: status writes share commits",
+                )
+            )
     if "default" in p:
         rows += _default_rows(p)
     if "statements" in p:

@@ -1,7 +1,8 @@
 """Postgres persistence (psycopg 3): orders, their status history, idempotency, leases.
 
-Every status change is one transaction that moves ``orders.last_seq`` forward by one
-(only from the value the caller read) and inserts the matching history row, with
+Every status change is one transaction (shared with the other orders of its SQS batch:
+``commit_group``, each change in a savepoint of its own) that moves ``orders.last_seq``
+forward by one (only from the value the caller read) and inserts the matching history row, with
 ``UNIQUE(order_id, seq)`` behind it: a redelivered or concurrent worker can never write
 a status twice or out of order, and a terminal order never changes again.
 
@@ -28,7 +29,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from chalicelib import secrets
+from chalicelib import commit_group, secrets
 from chalicelib.config import get_settings
 from chalicelib.errors import (
     DuplicateClientOrderId,
@@ -67,7 +68,13 @@ def pool() -> ConnectionPool:
         settings.database_url,
         min_size=1,
         max_size=settings.db_pool_max,
-        kwargs={"row_factory": dict_row, **({"password": password} if password else {})},
+        # Autocommit: a single statement is its own transaction, without a BEGIN and a
+        # COMMIT round trip around it; ``_transaction`` opens one for several.
+        kwargs={
+            "row_factory": dict_row,
+            "autocommit": True,
+            **({"password": password} if password else {}),
+        },
         timeout=settings.db_pool_timeout_s,
         check=ConnectionPool.check_connection,
         open=True,
@@ -84,6 +91,30 @@ def _query(query, params=(), *, one=False):
     with unavailable_as("database"), pool().connection() as conn:
         cur = conn.execute(query, params)
         return cur.fetchone() if one else cur.fetchall()
+
+
+def _write(work: commit_group.Work):
+    """``work(conn)`` in a transaction: the batch's shared one when this thread's order is
+    one of an SQS batch's (``commit_group``), else a transaction of its own."""
+    group = commit_group.current()
+    if group is None:
+        with _transaction() as conn:
+            return work(conn)
+    with unavailable_as("database"):
+        return group.run(work)
+
+
+def _write_query(query, params=(), *, one=False):
+    def work(conn):
+        cur = conn.execute(query, params)
+        return cur.fetchone() if one else cur.fetchall()
+
+    return _write(work)
+
+
+def new_commit_group() -> commit_group.CommitGroup:
+    """A group for the writes of an SQS batch's orders (``worker.process_batch``)."""
+    return commit_group.CommitGroup(_transaction)
 
 
 def query(statement, params=()) -> list[dict]:
@@ -355,7 +386,7 @@ def claim(order_id, lease_s: int) -> OrderRecord | None:
 
     None when the order is terminal, unknown, or leased by another worker.
     """
-    row = _query(
+    row = _write_query(
         f"""
         UPDATE orders
            SET lease_until = now() + make_interval(secs => %s),
@@ -385,6 +416,10 @@ def advance(order_id, from_seq: int, change: StatusChange) -> int | None:
     None when the order moved on since ``from_seq`` was read, or is terminal: the
     caller lost a race with another delivery and must stop.
     """
+    return _write(lambda conn: _advance_in(conn, order_id, from_seq, change))
+
+
+def _advance_in(conn, order_id, from_seq: int, change: StatusChange) -> int | None:
     columns = dict(change.columns)
     if change.status.terminal:
         columns["lease_until"] = None
@@ -394,11 +429,10 @@ def advance(order_id, from_seq: int, change: StatusChange) -> int | None:
         f" WHERE id = %s AND last_seq = %s AND {OPEN} RETURNING last_seq"
     ).format(extra=sql.SQL("").join(sql.SQL(", ") + s for s in sets))
     oid = _uuid(order_id)
-    with _transaction() as conn:
-        row = conn.execute(update, (change.status.value, *values, oid, from_seq)).fetchone()
-        if row is None:
-            return None
-        _insert_history(conn, oid, row["last_seq"], change)
+    row = conn.execute(update, (change.status.value, *values, oid, from_seq)).fetchone()
+    if row is None:
+        return None
+    _insert_history(conn, oid, row["last_seq"], change)
     return row["last_seq"]
 
 
@@ -419,7 +453,7 @@ def cancel(order_id, client_id: uuid.UUID) -> tuple[OrderRecord | None, int | No
 def release_waiting(order_id) -> None:
     """A limit order checked and still waiting: give up the lease and the attempt the claim
     counted (waiting for a price is no attempt)."""
-    _query(
+    _write_query(
         "UPDATE orders SET lease_until = NULL, attempts = greatest(attempts - 1, 0),"
         " updated_at = now() WHERE id = %s AND status = 'open' RETURNING id",
         (_uuid(order_id),),
@@ -489,7 +523,7 @@ def update_fields(order_id, **columns) -> None:
     """Set columns of an open order without a status change (e.g. a resubmitted
     transaction's hash); a terminal order never changes."""
     sets, values = _assignments(columns)
-    _query(
+    _write_query(
         sql.SQL(
             f"UPDATE orders SET {{}}, updated_at = now() WHERE id = %s AND {OPEN} RETURNING id"
         ).format(sql.SQL(", ").join(sets)),
@@ -500,7 +534,7 @@ def update_fields(order_id, **columns) -> None:
 def release(order_id, error: str | None = None) -> None:
     """Give up the lease of an open order (the next delivery may claim at once). With an
     ``error`` the attempt failed: it is noted, and a transaction in flight is given up on."""
-    _query(
+    _write_query(
         "UPDATE orders SET lease_until = NULL, last_error = coalesce(%s, last_error),"
         " tx_lands_at = CASE WHEN %s::text IS NULL THEN tx_lands_at END,"
         f" updated_at = now() WHERE id = %s AND {OPEN} RETURNING id",

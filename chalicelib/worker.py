@@ -57,15 +57,26 @@ def process_batch(event, notifier: Notifier) -> dict:
     # A batch's orders run side by side, so the venues' simulated latency is paid once per
     # batch, not once per order.
     # Each order runs in a copy of the invocation's context: its log fields and metrics.
+    # Their status writes share transactions (``commit_group``).
     contexts = [contextvars.copy_context() for _ in records]
+    group = store.new_commit_group()
     with ThreadPoolExecutor(max_workers=max(1, len(records)), thread_name_prefix="order") as ex:
-        done = list(ex.map(lambda c, r: c.run(_handle, r, notifier), contexts, records))
+        done = list(ex.map(lambda c, r: c.run(_handle_in, group, r, notifier), contexts, records))
+    log.debug("batch of %d: %d commits of status writes", len(records), group.commits)
     failures = [
         {"itemIdentifier": r.to_dict()["messageId"]}
         for r, ok in zip(records, done, strict=True)
         if not ok
     ]
     return {"batchItemFailures": failures}
+
+
+def _handle_in(group, record, notifier: Notifier) -> bool:
+    token = group.join()
+    try:
+        return _handle(record, notifier)
+    finally:
+        group.leave(token)
 
 
 def _handle(record, notifier: Notifier) -> bool:
