@@ -3,10 +3,13 @@
 Runs on a schedule (``limit_check_interval_minutes`` in AWS; the local runtime's schedule
 interval locally). It never scans every waiting order: for each pair with orders waiting it
 reads the pair's best spot price from the quote cache, skips the pair when that price has not
-moved since the last check, and otherwise reads, with one range query of the
-``(mint_in, mint_out, limit_price) WHERE status = 'open'`` index, only the orders whose limit
-is at or below it (no fill can beat the spot price, so no other order can trigger). Those whose
-route at their size meets the limit are enqueued; the worker checks again and executes. Orders
+moved since the last check, and otherwise reads, with range queries of the
+``(mint_in, mint_out, limit_price, id) WHERE status = 'open'`` index paged on
+``(limit_price, id)``, every order whose limit is at or below it, and only those (no fill can
+beat the spot price, so no other order can trigger): the cost follows the orders that
+trigger, not the orders open. Those whose route at their size meets the limit are enqueued;
+the worker checks again and executes (a route the guards refuse, or none at all, is "not
+yet" for both: the order waits). Orders
 past their expiry are ended ``expired``. And for each newly listed token, the sniper order
 whose turn it is is enqueued (the worker then wakes each next one as the previous finishes).
 """
@@ -57,12 +60,14 @@ def run(notifier: Notifier) -> CheckResult:
         if last.get(key) == seen:  # no venue's price moved (an order may use one venue)
             continue
         result.pairs_moved += 1
-        candidates = store.triggered_orders(mint_in, mint_out, price)
-        result.candidates += len(candidates)
-        for order in candidates:
-            if _meets_limit(order, snapshots, settings.quote_valid_slots):
-                queue.send_order(str(order.id))
-                result.enqueued += 1
+        # Every order the price meets, page by page (the price is recorded as checked only
+        # once all are handled: a crash before that has the next run look again).
+        for page in store.triggered_orders(mint_in, mint_out, price):
+            result.candidates += len(page)
+            for order in page:
+                if _meets_limit(order, snapshots, settings.quote_valid_slots):
+                    queue.send_order(str(order.id))
+                    result.enqueued += 1
         redis_client().hset(LAST_PRICES, key, seen)
     for mint in tokens.listed_mints():  # sniper lines: the order whose turn it is
         result.snipers_woken += wake_sniper_line(mint)

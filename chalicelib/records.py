@@ -50,6 +50,7 @@ class OrderRecord:
     limit_price: Decimal | None = None  # limit orders: UI units of tokenOut per tokenIn
     expires_at: datetime | None = None
     max_price: Decimal | None = None  # sniper orders: UI units of tokenIn per tokenOut
+    waiting_checks: int = 0  # checks that let the order go on waiting (keys their faults)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "OrderRecord":
@@ -82,6 +83,7 @@ class OrderRecord:
             limit_price=row["limit_price"],
             expires_at=row["expires_at"],
             max_price=row["max_price"],
+            waiting_checks=row.get("waiting_checks", 0),
         )
 
     @property

@@ -450,14 +450,19 @@ def cancel(order_id, client_id: uuid.UUID) -> tuple[OrderRecord | None, int | No
             return order, seq
 
 
-def release_waiting(order_id) -> None:
-    """A limit order checked and still waiting: give up the lease and the attempt the claim
-    counted (waiting for a price is no attempt)."""
-    _write_query(
+def release_waiting(order_id, error: str | None = None) -> bool:
+    """A waiting order checked and still waiting (its limit unmet, its pool not trading, or a
+    venue's transient fault, ``error``): give up the lease and the attempt the claim counted
+    (waiting is no attempt), and count the check. False when the order is no longer ``open``
+    (it moved on to ``routing``, or ended): then the caller's attempt was a real one."""
+    row = _write_query(
         "UPDATE orders SET lease_until = NULL, attempts = greatest(attempts - 1, 0),"
+        " waiting_checks = waiting_checks + 1, last_error = coalesce(%s, last_error),"
         " updated_at = now() WHERE id = %s AND status = 'open' RETURNING id",
-        (_uuid(order_id),),
+        (error, _uuid(order_id)),
+        one=True,
     )
+    return row is not None
 
 
 def waiting_pairs() -> list[tuple[str, str]]:
@@ -480,19 +485,37 @@ def waiting_pairs() -> list[tuple[str, str]]:
     return [(r["mint_in"], r["mint_out"]) for r in rows]
 
 
-# The limit orders of a pair that a price meets (limit_price <= price), oldest first: one
-# range read of orders_waiting_limit_idx.
+# The limit orders of a pair that a price meets (limit_price <= price), one page in index
+# order after the (limit_price, id) the last page ended at: one range read of
+# orders_waiting_limit_idx (mint_in, mint_out, limit_price, id) that starts where the last one
+# stopped, so paging through every triggered order reads each row once.
 TRIGGERED_SQL = """
     SELECT * FROM orders
-     WHERE status = 'open' AND mint_in = %s AND mint_out = %s AND limit_price <= %s
-     ORDER BY created_at
-     LIMIT %s
+     WHERE status = 'open' AND mint_in = %(mint_in)s AND mint_out = %(mint_out)s
+       AND limit_price <= %(price)s
+       AND (mint_in, mint_out, limit_price, id)
+           > (%(mint_in)s, %(mint_out)s, %(after_price)s, %(after_id)s)
+     ORDER BY mint_in, mint_out, limit_price, id
+     LIMIT %(limit)s
 """
+TRIGGERED_PAGE = 1000
 
 
-def triggered_orders(mint_in: str, mint_out: str, price, limit: int = 1000) -> list[OrderRecord]:
-    rows = _query(TRIGGERED_SQL, (mint_in, mint_out, price, limit))
-    return [OrderRecord.from_row(r) for r in rows]
+def triggered_orders(
+    mint_in: str, mint_out: str, price, page: int | None = None
+) -> Iterator[list[OrderRecord]]:
+    """Every waiting limit order of the pair that ``price`` meets, in pages of ``page``."""
+    page = page or TRIGGERED_PAGE
+    after_price, after_id = 0, uuid.UUID(int=0)  # limit_price > 0 (a CHECK constraint)
+    while True:
+        params = {"mint_in": mint_in, "mint_out": mint_out, "price": price,
+                  "after_price": after_price, "after_id": after_id, "limit": page}  # fmt: skip
+        orders = [OrderRecord.from_row(r) for r in _query(TRIGGERED_SQL, params)]
+        if orders:
+            yield orders
+        if len(orders) < page:
+            return
+        after_price, after_id = orders[-1].limit_price, orders[-1].id
 
 
 def sniper_line_head(mint_out: str) -> OrderRecord | None:

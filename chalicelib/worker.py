@@ -196,6 +196,18 @@ def _run_claimed(order: OrderRecord, receipt_handle: str, notifier: Notifier) ->
         log.info("order %s moved on elsewhere; this delivery stops", order_id)
         return True
     except DexError as e:
+        if e.transient and order.waits and store.release_waiting(order_id, error=str(e)):
+            # Still waiting in ``open`` (no route formed, nothing sent): a venue's fault
+            # spends no attempt, or a long wait would end "gave up after N attempts". A
+            # fresh message checks again after the base delay; this one is deleted rather
+            # than hidden, since each redelivery counts towards the DLQ, whose handler
+            # fails the order. (The check job would enqueue a limit order again only on
+            # the next price move, so relying on it alone could miss a price that met it.)
+            metrics.count("OrderRetries", Reason=e.code)
+            log.info("order %s waits: %s; checking again in %ss", order_id, e,
+                     settings.retry_base_delay_s)  # fmt: skip
+            queue.send_order(order_id, delay_s=settings.retry_base_delay_s)
+            return True
         if not e.transient or attempt >= settings.max_attempts:
             fail_order(order_id, str(e), e.code, notifier)
             return True
@@ -234,7 +246,9 @@ def _attempt(order: OrderRecord, notifier: Notifier) -> None:
     order_id, attempt = str(order.id), order.attempts
     step = _Steps(order, notifier)
     token_in, token_out = order.token_in, order.token_out
-    faults = Faults.for_attempt(settings.order_engine_seed, order_id, attempt, settings)
+    faults = Faults.for_attempt(
+        settings.order_engine_seed, order_id, attempt, settings, waiting_checks=order.waiting_checks
+    )
     market = get_market(settings)
 
     # A limit order waits in ``open`` until the route at its size meets its limit; a sniper
@@ -267,20 +281,20 @@ def _attempt(order: OrderRecord, notifier: Notifier) -> None:
                 venue, a, b, lambda v, x, y: market.snapshot(v, x, y, faults)
             ),
         )
-    except NoRoute as e:
-        if not waiting:
-            raise
-        log.info("order %s waits: %s", order_id, e)  # e.g. the pool is not trading yet
+        route = router.best_route(
+            snapshots,
+            token_in,
+            token_out,
+            order.amount_in,
+            order.slippage_bps,
+            settings.quote_valid_slots,
+        )
+    except DexError as e:
+        if not waiting or e.transient or not _waits_on(order, e):
+            raise  # a transient fault of a waiting order: see _run_claimed
+        log.info("order %s waits: %s", order_id, e)
         store.release_waiting(order_id)
         return
-    route = router.best_route(
-        snapshots,
-        token_in,
-        token_out,
-        order.amount_in,
-        order.slippage_bps,
-        settings.quote_valid_slots,
-    )
     if order.limit_min_out is not None:
         if waiting and order.type == SNIPER and route.out_amount < order.limit_min_out:
             fail_order(order_id, f"the price is above maxPrice {order.max_price}: "
@@ -319,6 +333,16 @@ def _attempt(order: OrderRecord, notifier: Notifier) -> None:
         _confirm(step, order, route, signature, faults)
 
 
+def _waits_on(order: OrderRecord, error: DexError) -> bool:
+    """Whether a waiting order whose route cannot be formed yet goes on waiting. A limit
+    order does whatever the reason (no pool, a guard's refusal): the check job treats the
+    same as "not yet" and a later price may pass. A sniper order waits for its pool to
+    trade (``NoRoute``); a guard's refusal once it trades fails it, as a price beyond
+    maxPrice does: it heads its token's line, and a new pool moves only with the line's
+    own fills, so waiting would hold up every order behind it for good."""
+    return order.type != SNIPER or isinstance(error, NoRoute)
+
+
 def _check_later(order_id: str, delay_s: float) -> None:
     """A delayed message brings the delivery that checks the transaction; this one ends.
     The lease goes first, or a quick check would find the order still held. A crash
@@ -334,7 +358,13 @@ def _check_landing(order: OrderRecord, notifier: Notifier) -> None:
     if wait_s > 0:  # came early (a duplicate message, the reaper): look again then
         _check_later(str(order.id), wait_s)
         return
-    faults = Faults.for_attempt(settings.order_engine_seed, str(order.id), order.attempts, settings)
+    faults = Faults.for_attempt(
+        settings.order_engine_seed,
+        str(order.id),
+        order.attempts,
+        settings,
+        waiting_checks=order.waiting_checks,
+    )
     _confirm(_Steps(order, notifier), order, order.route, order.tx_hash, faults)
 
 

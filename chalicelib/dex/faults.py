@@ -26,8 +26,13 @@ class Faults:
         self._lock = threading.Lock()
 
     @classmethod
-    def for_attempt(cls, seed: int, order_id: str, attempt: int, settings: Settings) -> "Faults":
-        return cls(f"{seed}:{order_id}:{attempt}", settings)
+    def for_attempt(
+        cls, seed: int, order_id: str, attempt: int, settings: Settings, waiting_checks: int = 0
+    ) -> "Faults":
+        """``waiting_checks``: how often a waiting order was checked before (each check of a
+        waiting order is attempt 1 again, so without it every check would draw alike)."""
+        suffix = f":w{waiting_checks}" if waiting_checks else ""
+        return cls(f"{seed}:{order_id}:{attempt}{suffix}", settings)
 
     def _stream(self, purpose: str) -> random.Random:
         with self._lock:

@@ -48,8 +48,8 @@ def fail_attempts(monkeypatch, failures: int) -> None:
     """Blockhash expiry on the first ``failures`` attempts of every order."""
     real = Faults.for_attempt
 
-    def for_attempt(seed, order_id, attempt, settings):
-        faults = real(seed, order_id, attempt, settings)
+    def for_attempt(seed, order_id, attempt, settings, **keys):
+        faults = real(seed, order_id, attempt, settings, **keys)
         if attempt <= failures:
             monkeypatch.setattr(faults, "blockhash_expires", lambda: True)
         return faults

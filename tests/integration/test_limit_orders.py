@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from chalicelib import cache, limits, queue, store, tokens
+from chalicelib import cache, limits, queue, store, tokens, worker
 from chalicelib.dex import get_market
 from chalicelib.models import OrderStatus
 from chalicelib.tokens import resolve
@@ -208,9 +208,95 @@ def test_the_check_reads_the_orders_that_trigger_not_the_orders_open(client, app
         conn.execute("ANALYZE orders")  # as autovacuum would have
         conn.execute("SET enable_seqscan = off")  # the plan for a big table, on a small one
         plan = conn.execute(
-            "EXPLAIN (FORMAT JSON) " + store.TRIGGERED_SQL, (SOL.mint, USDC.mint, near, 1000)
-        ).fetchone()
+            "EXPLAIN (FORMAT JSON) " + store.TRIGGERED_SQL,
+            {"mint_in": SOL.mint, "mint_out": USDC.mint, "price": near, "after_price": 0,
+             "after_id": uuid.UUID(int=0), "limit": 1000},
+        ).fetchone()  # fmt: skip
     assert "orders_waiting_limit_idx" in json.dumps(plan), json.dumps(plan)
+
+
+def test_the_check_enqueues_every_order_the_price_meets_beyond_one_page(
+    client, app_module, market, monkeypatch
+):
+    """More triggered orders than a page, all at one limit price (ties paged on the id):
+    one check enqueues every one of them, each once."""
+    near = decimal(fill_price(market) * Fraction(1005, 1000))
+    _insert_waiting([(near, i) for i in range(store.TRIGGERED_PAGE + 5)])
+    limits.run(app_module.notifier)  # the price as first seen: nothing triggers
+    sent: list[str] = []
+    monkeypatch.setattr(limits.queue, "send_order", sent.append)
+
+    move_price(market, Fraction(102, 100))
+    result = limits.run(app_module.notifier)
+
+    assert result.candidates == result.enqueued == store.TRIGGERED_PAGE + 5
+    assert len(set(sent)) == len(sent) == store.TRIGGERED_PAGE + 5
+    assert limits.run(app_module.notifier).candidates == 0  # the pair's price is checked
+
+
+def test_paging_reads_each_triggered_order_once_and_no_other(
+    client, app_module, market, monkeypatch
+):
+    spot = fill_price(market)
+    prices = [decimal(spot * Fraction(1000 + bps, 1000)) for bps in (1, 2, 3, 5, 8, 13, 600)]
+    _insert_waiting([(prices[i % len(prices)], i) for i in range(40)])
+    monkeypatch.setattr(store, "TRIGGERED_PAGE", 3)
+    top = prices[4]  # every order up to 8 per mille above the spot
+
+    pages = list(store.triggered_orders(SOL.mint, USDC.mint, top))
+
+    read = [o.id for page in pages for o in page]
+    with store.pool().connection() as conn:
+        expected = conn.execute(
+            "SELECT id FROM orders WHERE limit_price <= %s", (top,)
+        ).fetchall()  # fmt: skip
+    assert sorted(read) == sorted(r["id"] for r in expected) and len(read) == len(set(read))
+    assert all(len(page) <= 3 for page in pages)
+
+
+def test_a_waiting_order_spends_no_attempt_on_a_venue_timeout(client, app_module, market,
+                                                               monkeypatch):  # fmt: skip
+    """Venues time out on the first checks of a triggered order, more of them than
+    ``max_attempts``: it goes on waiting, and executes once they answer."""
+    from chalicelib.dex import Faults
+    from tests.integration.driver import run_until
+
+    limit = decimal(fill_price(market) * Fraction(101, 100))
+    order_id = post(client, limit_body(limit))
+    drain(app_module)
+    real, timeouts = Faults.for_attempt, app_module.get_settings().max_attempts + 2
+
+    def for_attempt(seed, oid, attempt, settings, waiting_checks=0):
+        faults = real(seed, oid, attempt, settings, waiting_checks)
+        if waiting_checks < timeouts:
+            monkeypatch.setattr(faults, "venue_times_out", lambda venue: True)
+        return faults
+
+    monkeypatch.setattr(Faults, "for_attempt", staticmethod(for_attempt))
+    monkeypatch.setattr(worker, "cached_snapshot", lambda venue, a, b, read: read(venue, a, b))
+    move_price(market, Fraction(102, 100))
+    assert limits.run(app_module.notifier).enqueued == 1
+    run_until(app_module, lambda: store.get_order(order_id).status.terminal)
+
+    order = store.get_order(order_id)
+    assert statuses(order_id) == ["pending", "open", "routing", "building", "submitted",
+                                  "confirmed"]  # fmt: skip
+    assert order.attempts == 1 and order.waiting_checks == timeouts  # 1 unmet, then timeouts
+
+
+def test_a_limit_order_the_guards_refuse_waits_as_the_check_job_does(client, app_module, market):
+    """5,000 SOL moves the pool beyond the price-impact cap: the limit is met, the route is
+    refused. The order waits in ``open`` (as the check job, finding the same, leaves it)."""
+    order_id = post(client, limit_body(Decimal("1"), amount="5000"))
+    drain(app_module)
+    order = store.get_order(order_id)
+    assert statuses(order_id) == ["pending", "open"] and order.attempts == 0
+
+    move_price(market, Fraction(102, 100))
+    assert limits.run(app_module.notifier).enqueued == 0
+    queue.send_order(order_id)  # a delivery all the same (the reaper, a duplicate)
+    drain(app_module)
+    assert statuses(order_id) == ["pending", "open"]
 
 
 def _insert_waiting(rows) -> None:

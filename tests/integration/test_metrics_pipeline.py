@@ -45,8 +45,8 @@ def test_a_confirmed_order_counts_and_times_its_confirmation(client, app_module,
 def test_a_failed_order_is_counted_with_its_reason_code(client, app_module, emf, monkeypatch):
     real = Faults.for_attempt
 
-    def expiring(seed, order_id, attempt, settings):  # every attempt's blockhash expires
-        faults = real(seed, order_id, attempt, settings)
+    def expiring(seed, order_id, attempt, settings, **keys):  # every attempt's blockhash expires
+        faults = real(seed, order_id, attempt, settings, **keys)
         monkeypatch.setattr(faults, "blockhash_expires", lambda: True)
         return faults
 
