@@ -16,9 +16,10 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from contextlib import suppress
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
+from typing import TYPE_CHECKING
 
 from ..config import NewListing, Settings
 from ..tokens import Token, by_mint, list_token, resolve
@@ -35,6 +36,9 @@ from .faults import Faults
 from .listing import Pool, build_pools, pool_id, reference_usd
 from .oracle import Oracle
 from .snapshot import AMMS, PoolSnapshot
+
+if TYPE_CHECKING:
+    from chalicelib.listed_pools import RedisListedPools as ListedState
 
 MAX_CATCH_UP_SLOTS = 64
 # A pool 0.5 % above its reference price sees 90 % of background trades selling into it.
@@ -61,8 +65,12 @@ class Market:
         settings: Settings,
         clock: Callable[[], int] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        listed_state: "ListedState | None" = None,
     ):
         self.seed = seed
+        # Where the state of newly listed pools is shared between processes (None: this
+        # market's own copy only, as in a single process).
+        self._listed_state = listed_state
         self.settings = settings
         self._clock = clock or (lambda: time.time_ns() // 1_000_000 // settings.slot_ms)
         self._sleep = sleep
@@ -118,6 +126,7 @@ class Market:
             self._sleep(self.settings.quote_latency_ms / 1000)
         if faults is not None and faults.venue_times_out(venue):
             raise VenueTimeout(f"{venue} did not answer in time", venue=venue)
+        self._load_listed([pool])
         with self._lock:
             now = self.current_slot()
             self._catch_up(pool, now)
@@ -152,6 +161,24 @@ class Market:
         pools = [self._pool_for(leg) for leg in route.legs]
         if faults is not None and faults.blockhash_expires():
             raise BlockhashExpired("the transaction's blockhash expired before it landed")
+        listed = [p.pool_id for p in pools if p.pool_id in self._live_from]
+        held = self._listed_state.locked(listed) if self._listed_state and listed else nullcontext()
+        with held:  # no other process lands on a listed pool between our read and our write
+            self._load_listed(pools)
+            amount_out = self._land_on(route, pools)
+            for pool in pools:
+                if pool.pool_id in listed and self._listed_state:
+                    self._listed_state.save(pool.pool_id, pool.state)
+        first = route.legs[0]
+        return Execution(
+            amount_out=amount_out,
+            executed_price=executed_price(
+                first.mint_in, route.in_amount, first.mint_out, amount_out
+            ),
+        )
+
+    def _land_on(self, route, pools: list[Pool]) -> int:
+        """Fill every leg on the pools, or none; the output."""
         with self._lock:
             now = self.current_slot()
             for pool in pools:
@@ -177,13 +204,18 @@ class Market:
                 )
             for pool in pools:
                 pool.state = staged[pool.pool_id]
-        first = route.legs[0]
-        return Execution(
-            amount_out=amount_out,
-            executed_price=executed_price(
-                first.mint_in, route.in_amount, first.mint_out, amount_out
-            ),
-        )
+        return amount_out
+
+    def _load_listed(self, pools: list[Pool]) -> None:
+        """Read the shared state of the listed pools among ``pools`` (landed elsewhere)."""
+        if self._listed_state is None:
+            return
+        for pool in pools:
+            if pool.pool_id in self._live_from:
+                state = self._listed_state.load(pool.pool_id)
+                if state is not None:
+                    with self._lock:
+                        pool.state = state
 
     def _pool_for(self, leg) -> Pool:
         pool = self._pools.get(leg.pool_id)
@@ -248,5 +280,9 @@ def get_market(settings: Settings) -> Market:
     if _market is None:
         with _market_lock:
             if _market is None:
-                _market = Market(settings.order_engine_seed, settings)
+                from chalicelib.listed_pools import RedisListedPools  # Redis imports the dex
+
+                _market = Market(
+                    settings.order_engine_seed, settings, listed_state=RedisListedPools()
+                )
     return _market

@@ -356,3 +356,53 @@ def test_concurrent_executions_are_atomic():
 def test_get_market_is_one_per_process():
     settings = make_settings()
     assert get_market(settings) is get_market(settings)
+
+
+class SharedState:
+    """What Redis is to the markets of several processes, in memory."""
+
+    def __init__(self):
+        self.states: dict[str, dict] = {}
+        self.locks: list[list[str]] = []
+
+    def load(self, pool_id):
+        return self.states.get(pool_id)
+
+    def save(self, pool_id, state):
+        self.states[pool_id] = json.loads(json.dumps(state))
+
+    def locked(self, pool_ids):
+        self.locks.append(sorted(pool_ids))
+        return threading.Lock()
+
+
+def test_a_listed_pool_filled_in_one_process_is_seen_by_the_next(monkeypatch):
+    """Two processes' markets, one shared state: the second quotes and fills the listed
+    pool as the first's fill left it (the seeded pools need no sharing: arbitrage to the same
+    oracle keeps their copies alike)."""
+    from chalicelib import tokens
+    from chalicelib.config import NewListing
+
+    for name in ("_BY_SYMBOL", "_BY_MINT", "LISTED"):
+        monkeypatch.setattr(tokens, name, getattr(tokens, name).copy())
+    shared, clock = SharedState(), Clock()
+    listing = NewListing(symbol="SHARED", mint="Shared".ljust(44, "1"), decimals=6,
+                         slot=clock.slot, reserve=10**12, quote_reserve=10**10)  # fmt: skip
+    settings = make_settings(listings=(listing,))
+    one, two = (Market(7, settings, clock=clock, listed_state=shared) for _ in range(2))
+    new = resolve("SHARED")
+
+    def buy(market):
+        snap = market.snapshot("raydium", USDC, new)
+        route = best_route([snap], USDC, new, 100_000_000, 100, 10, guards=OFF)
+        return market.execute(route).amount_out
+
+    first, second = buy(one), buy(two)
+
+    assert second < first  # the second bought after the first moved the price
+    pool_id = one._by_pair[("raydium", frozenset((USDC.mint, new.mint)))].pool_id
+    assert shared.locks == [[pool_id], [pool_id]]
+    assert two.snapshot("raydium", USDC, new).state == shared.states[pool_id]
+    sol = best_route([two.snapshot("raydium", USDC, SOL)], USDC, SOL, 10**6, 100, 10, guards=OFF)
+    two.execute(sol)  # a seeded pool: no lock, nothing shared
+    assert len(shared.locks) == 2 and len(shared.states) == 1
