@@ -15,7 +15,9 @@ measures, after a warm-up, over several runs (medians reported):
 - the router micro-benchmark (``bench/router.py``);
 - invocation-seconds per order (handler durations the runtime logs / orders);
 - capacity (``bench/capacity.py``): a burst with one WebSocket client per order, many
-  connections open at once, many POSTs at once, a flood of frames on one socket.
+  connections open at once, many POSTs at once, a flood of frames on one socket;
+- limit orders (``bench/limits.py``): market-order p99 without and with 10,000 open limit
+  orders over 20 pairs, and one limit check's cost as the triggered and the open orders grow.
 
 ``--only PHASE`` runs one phase alone (repeatable); ``--baseline REV`` also runs the bench of
 commit REV (in a temporary git worktree) and reports new / old per metric.
@@ -35,7 +37,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import baseline, capacity, pipeline, push
+from bench import baseline, capacity, limits, pipeline, push
 from bench.report import (
     machine,
     plot,
@@ -50,7 +52,7 @@ from harness.servers import Servers
 
 RESULTS = Path(__file__).parent / "results"
 PHASES = ["zero", "single", "drain", "default", "statements", "router"]
-CAPACITY = ["burst", "connections", "posts", "flood"]
+CAPACITY = ["burst", "connections", "posts", "flood", "limits"]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -160,6 +162,7 @@ async def run_all(args, services: Servers, log_dir: Path) -> dict:
         "connections": (capacity.connections, settings_zero),
         "posts": (capacity.concurrent_posts, settings_zero),
         "flood": (capacity.flood, settings_zero),
+        "limits": (limits.run, settings_zero),
     }
     for name, (scenario, settings) in scenarios.items():
         if name not in args.skip:

@@ -246,11 +246,47 @@ def summary_rows(results: dict) -> list[Row]:
     if "statements" in p:
         rows += _statement_rows(p["statements"])
     rows += _capacity_rows(p)
+    if "limits" in p:
+        rows += _limits_rows(p["limits"])
     if "router" in p and "routes_per_s" in p["router"]:
         r = p["router"]
         note = f"{r.get('quotes_per_s')} venue quotes/s; bench/router.py"
         rows.append(("router: routes/s (one core)", r["routes_per_s"], "", note))
     return rows
+
+
+def _limits_rows(lim: dict) -> list[Row]:
+    """Market p99 without and with the open limit orders; one check's cost per case."""
+    note = f"{lim['orders_per_burst']} market orders, zero latency"
+    open_note = f"{lim['open_limit_orders']} open limit orders over {lim['pairs']} pairs"
+    rows: list[Row] = [
+        ("limits: market p99, none open (ms)", lim["p99_ms"]["without"], "", note),
+        ("limits: market p99, orders open (ms)", lim["p99_ms"]["with"], "", open_note),
+        ("limits: market p99 with / without", lim["p99_ratio"], "", "target <= 1.10"),
+    ]
+    for case in lim.get("check_cost", []):
+        detail = f"{case['candidates']} rows read by the range queries"
+        if "pg_buffers" in case:
+            detail += f", {case['pg_statements']} statements, {case['pg_buffers']} buffers"
+        name = f"limits: one check, {case['open']} open, {case['triggered']} triggered (ms)"
+        rows.append((name, case["wall_ms"], "", detail))
+    return rows
+
+
+def limits_table(lim: dict) -> str:
+    """The check-cost cases as a Markdown table (for the README's Measured section)."""
+    lines = [
+        "| open | triggered | wall ms | rows read (candidates) | statements | rows returned"
+        " | shared buffers |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in lim.get("check_cost", []):
+        lines.append(
+            f"| {c['open']:,} | {c['triggered']:,} | {c['wall_ms']} | {c['candidates']:,}"
+            f" | {c.get('pg_statements', '-')} | {c.get('pg_rows', '-')}"
+            f" | {c.get('pg_buffers', '-')} |"
+        )
+    return "\n".join(lines)
 
 
 def print_table(results: dict) -> None:
