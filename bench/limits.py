@@ -110,7 +110,9 @@ async def market_p99(args, services: Servers, log_dir: Path, settings: dict, db:
                 else:
                     await asyncio.to_thread(clear_open_orders, db)
                 offset += args.orders
+                _reset_statements(db, services.stats)
                 _, e2e = await burst(rt, db, args.orders, args.concurrency, offset, args.timeout)
+                e2e["top_statements"] = _top_statements(db, services.stats)
                 runs[label].append(e2e)
                 say(f"limits: market burst {label} open orders, run {i + 1}: "
                     f"p99 {e2e.get('latency_p99_ms')} ms")  # fmt: skip
@@ -155,6 +157,30 @@ def _statements(db: str, stats: bool) -> dict | None:
             " AND query NOT LIKE '/* bench */%%'"
         ).fetchone()
     return {"statements": int(row[0]), "rows": int(row[1]), "buffers": int(row[2])}
+
+
+def _top_statements(db: str, stats: bool, n: int = 6) -> list[dict]:
+    """The statements that took the most Postgres time since the last reset."""
+    if not stats:
+        return []
+    with psycopg.connect(db, autocommit=True) as conn:
+        rows = conn.execute(
+            MARK + "SELECT query, calls, total_exec_time, rows, shared_blks_hit + shared_blks_read"
+            " FROM pg_stat_statements"
+            " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " AND query NOT LIKE '/* bench */%%' ORDER BY total_exec_time DESC LIMIT %s",
+            (n,),
+        ).fetchall()
+    return [
+        {
+            "query": " ".join(q.split())[:140],
+            "calls": c,
+            "total_ms": round(t, 1),
+            "rows": r,
+            "buffers": b,
+        }  # fmt: skip
+        for q, c, t, r, b in rows
+    ]
 
 
 def _reset_statements(db: str, stats: bool) -> None:

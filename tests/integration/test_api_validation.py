@@ -197,6 +197,26 @@ def test_a_retry_of_an_accepted_order_is_answered_at_the_limit(client, monkeypat
     assert again.json_body["orderId"] == first.json_body["orderId"]
 
 
+def test_far_below_the_ceiling_admissions_do_not_each_count_every_open_order(
+    client, monkeypatch, settings_env
+):
+    """The global count reads every open order (10,000 waiting limit orders, say): within a
+    second, far below the ceiling, one count serves the process's admissions."""
+    counts: list[object] = []
+    real = store._count_open
+
+    def counting(conn, client_id=None):
+        if client_id is None:
+            counts.append(conn)
+        return real(conn, client_id)
+
+    monkeypatch.setattr(store, "_count_open", counting)
+    monkeypatch.setattr(store, "_open_count", (0, float("-inf")))  # none read yet
+    for amount in ("1", "2", "3"):
+        assert post(client, json.dumps({**GOOD, "amount": amount})).status_code == 202
+    assert len(counts) == 1
+
+
 def test_a_min_out_beyond_what_an_order_can_hold_is_422(client):
     answer = post(client, json.dumps({**GOOD, "minOut": str(2**63)}))
     assert answer.status_code == 422, answer.body
