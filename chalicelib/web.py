@@ -89,8 +89,11 @@ def _page(request, route: str, template: str, config: dict) -> Response:
 
 
 def dashboard(request) -> Response:
-    symbols = [t.symbol for t in tokens.TOKENS]
-    return _page(request, "/", "index.html", {"tokens": symbols, "venues": list(VENUES)})
+    # The tokens the market lists later are sniper orders' to buy, against their pool's quote.
+    listed = [{"symbol": t.symbol, "quote": t.quote} for t in get_settings().listings]
+    symbols = [t.symbol for t in tokens.TOKENS] + [t["symbol"] for t in listed]
+    config = {"tokens": symbols, "listed": listed, "venues": list(VENUES)}
+    return _page(request, "/", "index.html", config)
 
 
 def docs(request) -> Response:

@@ -1,5 +1,5 @@
-// The dashboard: sign in with an API key (kept in this tab's sessionStorage), place market
-// market and limit orders, follow them live over one WebSocket, open an order's details, see execution quality.
+// The dashboard: sign in with an API key (kept in this tab's sessionStorage), place market,
+// limit and sniper orders, follow them live over one WebSocket, open an order's details, see execution quality.
 
 import { Api } from "./api.js";
 import { Blotter } from "./blotter.js";
@@ -10,7 +10,9 @@ import { QuotePreview } from "./quote.js";
 import { StatsPanel } from "./stats.js";
 
 const KEY_STORAGE = "orderEngine.apiKey";
-const FIELDS = ["type", "tokenIn", "tokenOut", "amount", "slippageBps", "venues", "limitPrice", "expiresAt"];
+const FIELDS = [
+  "type", "tokenIn", "tokenOut", "amount", "slippageBps", "venues", "limitPrice", "expiresAt", "maxPrice",
+];
 const TERMINAL = new Set(["confirmed", "failed", "cancelled", "expired"]);
 const MINUTE_MS = 60 * 1000;
 const CONNECTION_TEXT = {
@@ -52,12 +54,24 @@ function fillForm() {
   );
 }
 
-// The amount's token, the limit price's pair, and the limit fields only for a limit order.
-function showUnits() {
+// The amount's token, the prices' pairs, and the limit or sniper fields only for that type.
+// A sniper order buys a token the market lists later: picking the type picks the first.
+function showUnits(event) {
+  const type = $("order-type").value;
+  const listed = new Map(config.listed.map((token) => [token.symbol, token.quote]));
+  if (type === "sniper" && event?.target === $("order-type") && listed.size) {
+    if (!listed.has($("token-out").value)) $("token-out").value = config.listed[0].symbol;
+    $("token-in").value = listed.get($("token-out").value); // its pool trades against this
+  }
   const [tokenIn, tokenOut] = [$("token-in").value, $("token-out").value];
   $("amount-unit").textContent = `(${tokenIn})`;
   $("limit-unit").textContent = `(${tokenOut} per ${tokenIn})`;
-  $("limit-fields").hidden = $("order-type").value !== "limit";
+  $("max-price-unit").textContent = `(${tokenIn} per ${tokenOut})`;
+  $("limit-fields").hidden = type !== "limit";
+  $("sniper-fields").hidden = type !== "sniper";
+  $("sniper-note").textContent = listed.size
+    ? `Buys a new listing (${[...listed.keys()].join(", ")}) from its first slot, in arrival order, never above the max price.`
+    : "No new listing is configured (LISTINGS): the API will refuse a sniper order.";
 }
 
 function orderBody() {
@@ -76,6 +90,7 @@ function orderBody() {
     const minutes = Number($("expires-in").value);
     if (minutes > 0) body.expiresAt = new Date(Date.now() + minutes * MINUTE_MS).toISOString();
   }
+  if (body.type === "sniper") body.maxPrice = $("max-price").value.trim();
   return body;
 }
 
@@ -224,8 +239,8 @@ function start() {
   $("sign-in-form").addEventListener("submit", submitKey);
   $("sign-out").addEventListener("click", signOut);
   $("order-form").addEventListener("submit", placeOrder);
-  $("order-form").addEventListener("input", () => {
-    showUnits();
+  $("order-form").addEventListener("input", (event) => {
+    showUnits(event);
     if (state.api) state.quote.update(orderBody());
   });
   showUnits();

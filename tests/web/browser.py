@@ -30,6 +30,9 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 # Slow enough to watch: an order sits ~1.5 s in routing and ~3 s in submitted.
 LATENCY = {"QUOTE_LATENCY_MS": "1500", "EXEC_LATENCY_MIN_MS": "3000", "EXEC_LATENCY_MAX_MS": "3000"}
+# A token the engine's market lists at a slot far ahead (2100): sniper orders for it wait open.
+LISTED = {"symbol": "SNIPE", "mint": "SnipeNew".ljust(44, "1"), "decimals": 6, "quote": "USDC",
+          "slot": 10_000_000_000, "reserve": 10**12, "quote_reserve": 10**10}  # fmt: skip
 # The test run's own Postgres and Redis (tests/conftest.py: the machine's or private ones).
 ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -2,6 +2,7 @@
 Chromium for the module, a fresh page for each test. A failed test leaves a screenshot in
 ``WEB_SCREENSHOTS`` (default ``.data/web-failures/``)."""
 
+import json
 import os
 from pathlib import Path
 
@@ -31,7 +32,8 @@ def engine(tmp_path_factory):
     client.flushdb()
     data_dir = tmp_path_factory.mktemp("data")
     with fresh_database(browser.ADMIN_URL, "order_engine_web") as database_url:
-        runtime = browser.start_engine(database_url, data_dir, **browser.LATENCY)
+        listings = json.dumps([browser.LISTED])
+        runtime = browser.start_engine(database_url, data_dir, **browser.LATENCY, LISTINGS=listings)
         yield runtime
         assert runtime.stop() == 0, runtime.tail()
     client.flushdb()

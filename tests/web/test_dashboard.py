@@ -254,6 +254,28 @@ def test_a_limit_order_far_from_the_market_stays_open_until_cancelled(signed_in)
     expect(page.get_by_role("button", name="Cancel order")).to_be_hidden()
 
 
+def test_a_sniper_order_for_a_new_listing_waits_open_until_cancelled(signed_in, engine):
+    page = signed_in
+    page.get_by_label("Order type").select_option("sniper")
+    expect(page.get_by_label("Buy")).to_have_value("SNIPE")  # the listing, and its quote
+    expect(page.get_by_label("Sell")).to_have_value("USDC")
+    expect(page.locator("#sniper-note")).to_contain_text("SNIPE")
+    expect(page.locator("#limit-fields")).to_be_hidden()
+    page.get_by_label(re.compile("Max price")).fill("0.02")
+    expect(page.locator("#max-price-unit")).to_have_text("(USDC per SNIPE)")
+    order_id = browser.place_order(page, "100", "USDC", "SNIPE")
+    row(page, order_id).locator(".chip[data-status=open]").wait_for(timeout=20_000)
+
+    key = {"Authorization": f"Bearer {browser.api_key(engine.data_dir)}"}
+    status, _, body = request("GET", f"{engine.http}/api/orders/{order_id}", headers=key)
+    order = json.loads(body)["order"]
+    assert status == 200 and (order["type"], order["maxPrice"]) == ("sniper", "0.02")
+    row(page, order_id).get_by_role("button", name=re.compile("Details")).click()
+    expect(page.get_by_role("dialog").locator(".details")).to_contain_text("0.02 USDC per SNIPE")
+    page.get_by_role("button", name="Cancel order").click()
+    row(page, order_id).locator(".chip[data-status=cancelled]").wait_for(timeout=20_000)
+
+
 def test_the_quote_preview_shows_the_real_minimum(signed_in):
     page = signed_in
     with page.expect_response(re.compile(r"/api/quote\?.*amount=0\.1")) as answer:
