@@ -83,6 +83,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--posts", type=int, default=500, help="POSTs sent at once")
     p.add_argument("--flood-frames", type=int, default=3000, help="frames on the flooding socket")
     p.add_argument("--flood-orders", type=int, default=100, help="orders submitted per flood half")
+    p.add_argument(
+        "--limit-check-interval",
+        type=float,
+        default=2,
+        help="limits: seconds between runs of the runtime's schedules (the limit check job)",
+    )
     p.add_argument("--quick", action="store_true", help="one run, small batches (a smoke test)")
     p.add_argument("--skip", action="append", default=[], choices=PHASES + CAPACITY)
     p.add_argument(

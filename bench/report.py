@@ -258,7 +258,10 @@ def summary_rows(results: dict) -> list[Row]:
 def _limits_rows(lim: dict) -> list[Row]:
     """Market p99 without and with the open limit orders; one check's cost per case."""
     note = f"{lim['orders_per_burst']} market orders, zero latency"
-    open_note = f"{lim['open_limit_orders']} open limit orders over {lim['pairs']} pairs"
+    open_note = (
+        f"{lim['open_limit_orders']} open limit orders over {lim['pairs']} pairs, "
+        f"a check every {lim.get('check_interval_s', 2):g} s"
+    )
     rows: list[Row] = [
         ("limits: market p99, none open (ms)", lim["p99_ms"]["without"], "", note),
         ("limits: market p99, orders open (ms)", lim["p99_ms"]["with"], "", open_note),

@@ -12,7 +12,9 @@ signature's status. No invocation waits for the chain. A transient fault (venue 
 expired quote, a blockhash that expired before landing, slippage beyond the bound) ends the
 attempt: the message is hidden for an exponential backoff and the queue redelivers it;
 statuses already recorded are not emitted again. After ``max_attempts`` the order is
-``failed`` with its reason. The Lambda never sleeps.
+``failed`` with its reason. While a limit or sniper order waits in ``open``, such a fault
+spends no attempt: the order goes on waiting and a fresh message checks it again. The Lambda
+never sleeps.
 """
 
 import contextvars
