@@ -88,7 +88,7 @@ def clear_open_orders(db: str) -> None:
             (LEGACY_CLIENT,),
         )
         conn.execute(MARK + "DELETE FROM orders WHERE client_id = %s", (LEGACY_CLIENT,))
-        conn.execute(MARK + "VACUUM ANALYZE orders")
+        conn.execute(MARK + "VACUUM ANALYZE orders, order_status_history")
 
 
 async def market_p99(args, services: Servers, log_dir: Path, settings: dict, db: str) -> dict:
