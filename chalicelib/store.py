@@ -474,16 +474,18 @@ def cancel(order_id, client_id: uuid.UUID) -> tuple[OrderRecord | None, int | No
             return order, seq
 
 
-def release_waiting(order_id, error: str | None = None) -> bool:
+def release_waiting(order_id, lease: datetime, error: str | None = None) -> bool:
     """A waiting order checked and still waiting (its limit unmet, its pool not trading, or a
     venue's transient fault, ``error``): give up the lease and the attempt the claim counted
     (waiting is no attempt), and count the check. False when the order is no longer ``open``
-    (it moved on to ``routing``, or ended): then the caller's attempt was a real one."""
+    (it moved on to ``routing``, or ended), or ``lease`` (the claim's ``lease_until``) is no
+    longer held: then the caller's attempt was a real one, or is another's now."""
     row = _write_query(
         "UPDATE orders SET lease_until = NULL, attempts = greatest(attempts - 1, 0),"
         " waiting_checks = waiting_checks + 1, last_error = coalesce(%s, last_error),"
-        " updated_at = now() WHERE id = %s AND status = 'open' RETURNING id",
-        (error, _uuid(order_id)),
+        " updated_at = now() WHERE id = %s AND status = 'open' AND lease_until = %s"
+        " RETURNING id",
+        (error, _uuid(order_id), lease),
         one=True,
     )
     return row is not None
@@ -566,27 +568,34 @@ def expired_orders(limit: int = 1000) -> list[OrderRecord]:
     return [OrderRecord.from_row(r) for r in rows]
 
 
-def update_fields(order_id, **columns) -> None:
+def update_fields(order_id, lease: datetime, **columns) -> bool:
     """Set columns of an open order without a status change (e.g. a resubmitted
-    transaction's hash); a terminal order never changes."""
+    transaction's hash) while the caller holds ``lease`` (its claim's ``lease_until``): a
+    worker whose lease ran out and was taken by another delivery changes nothing, and a
+    terminal order never changes. False when nothing changed."""
     sets, values = _assignments(columns)
-    _write_query(
+    rows = _write_query(
         sql.SQL(
-            f"UPDATE orders SET {{}}, updated_at = now() WHERE id = %s AND {OPEN} RETURNING id"
+            f"UPDATE orders SET {{}}, updated_at = now() WHERE id = %s AND {OPEN}"
+            " AND lease_until = %s RETURNING id"
         ).format(sql.SQL(", ").join(sets)),
-        (*values, _uuid(order_id)),
+        (*values, _uuid(order_id), lease),
     )
+    return bool(rows)
 
 
-def release(order_id, error: str | None = None) -> None:
-    """Give up the lease of an open order (the next delivery may claim at once). With an
-    ``error`` the attempt failed: it is noted, and a transaction in flight is given up on."""
-    _write_query(
+def release(order_id, lease: datetime, error: str | None = None) -> bool:
+    """Give up the lease of an open order (the next delivery may claim at once), if the
+    caller still holds it (``lease``: its claim's ``lease_until``). With an ``error`` the
+    attempt failed: it is noted, and a transaction in flight is given up on. False when
+    nothing changed (the order ended, or another delivery holds it now)."""
+    rows = _write_query(
         "UPDATE orders SET lease_until = NULL, last_error = coalesce(%s, last_error),"
         " tx_lands_at = CASE WHEN %s::text IS NULL THEN tx_lands_at END,"
-        f" updated_at = now() WHERE id = %s AND {OPEN} RETURNING id",
-        (error, error, _uuid(order_id)),
+        f" updated_at = now() WHERE id = %s AND {OPEN} AND lease_until = %s RETURNING id",
+        (error, error, _uuid(order_id), lease),
     )
+    return bool(rows)
 
 
 def stale_orders(deadline_s: int, unsent_after_s: int, limit: int = 100) -> list[OrderRecord]:

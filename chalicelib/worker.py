@@ -198,7 +198,11 @@ def _run_claimed(order: OrderRecord, receipt_handle: str, notifier: Notifier) ->
         log.info("order %s moved on elsewhere; this delivery stops", order_id)
         return True
     except DexError as e:
-        if e.transient and order.waits and store.release_waiting(order_id, error=str(e)):
+        if (
+            e.transient
+            and order.waits
+            and store.release_waiting(order_id, order.lease_until, error=str(e))
+        ):
             # Still waiting in ``open`` (no route formed, nothing sent): a venue's fault
             # spends no attempt, or a long wait would end "gave up after N attempts". A
             # fresh message checks again after the base delay; this one is deleted rather
@@ -216,7 +220,7 @@ def _run_claimed(order: OrderRecord, receipt_handle: str, notifier: Notifier) ->
         delay = settings.retry_base_delay_s * 2 ** (attempt - 1)
         metrics.count("OrderRetries", Reason=e.code)
         log.info("order %s attempt %d: %s; retrying in %ss", order_id, attempt, e, delay)
-        store.release(order_id, error=str(e))
+        store.release(order_id, order.lease_until, error=str(e))
         queue.retry_later(receipt_handle, delay)
         return False
 
@@ -267,7 +271,7 @@ def _attempt(order: OrderRecord, notifier: Notifier) -> None:
         head = store.sniper_line_head(token_out.mint)
         if head is None or head.id != order.id:
             log.info("order %s waits its turn behind %s", order_id, head and head.id)
-            store.release_waiting(order_id)
+            store.release_waiting(order_id, order.lease_until)
             return
     try:
         snapshots = router.quote_venues(
@@ -295,7 +299,7 @@ def _attempt(order: OrderRecord, notifier: Notifier) -> None:
         if not waiting or e.transient or not _waits_on(order, e):
             raise  # a transient fault of a waiting order: see _run_claimed
         log.info("order %s waits: %s", order_id, e)
-        store.release_waiting(order_id)
+        store.release_waiting(order_id, order.lease_until)
         return
     if order.limit_min_out is not None:
         if waiting and order.type == SNIPER and route.out_amount < order.limit_min_out:
@@ -306,7 +310,7 @@ def _attempt(order: OrderRecord, notifier: Notifier) -> None:
         if waiting and route.out_amount < order.limit_min_out:
             log.info("order %s waits: %d out < limit %d", order_id, route.out_amount,
                      order.limit_min_out)  # fmt: skip
-            store.release_waiting(order_id)
+            store.release_waiting(order_id, order.lease_until)
             return
         # Never worse than the limit, whatever the slippage allows.
         route = replace(route, min_out=max(route.min_out, order.limit_min_out))
@@ -326,11 +330,17 @@ def _attempt(order: OrderRecord, notifier: Notifier) -> None:
     if not step.reached(OrderStatus.SUBMITTED):
         step(StatusChange.submitted(signature, route, lands_at))
     else:  # a retried attempt sends a new transaction; its status was recorded already
-        store.update_fields(
-            order_id, tx_hash=signature, route=route.to_dict(), tx_lands_at=lands_at
+        moved = store.update_fields(
+            order_id,
+            order.lease_until,
+            tx_hash=signature,
+            route=route.to_dict(),
+            tx_lands_at=lands_at,
         )
+        if not moved:  # our lease ran out and another delivery holds the order now
+            raise LostRace(order_id)
     if delay_s > 0:
-        _check_later(order_id, delay_s)
+        _check_later(order, delay_s)
     else:  # landed already (no simulated latency): nothing to wait for, no message to send
         _confirm(step, order, route, signature, faults)
 
@@ -345,12 +355,12 @@ def _waits_on(order: OrderRecord, error: DexError) -> bool:
     return order.type != SNIPER or isinstance(error, NoRoute)
 
 
-def _check_later(order_id: str, delay_s: float) -> None:
+def _check_later(order: OrderRecord, delay_s: float) -> None:
     """A delayed message brings the delivery that checks the transaction; this one ends.
-    The lease goes first, or a quick check would find the order still held. A crash
-    between the two leaves an in-flight order with no message: the reaper sends one."""
-    store.release(order_id)
-    queue.send_order(order_id, delay_s=math.ceil(max(0.0, delay_s)))
+    The lease goes first (if still ours), or a quick check would find the order still held.
+    A crash between the two leaves an in-flight order with no message: the reaper sends one."""
+    store.release(order.id, order.lease_until)
+    queue.send_order(str(order.id), delay_s=math.ceil(max(0.0, delay_s)))
 
 
 def _check_landing(order: OrderRecord, notifier: Notifier) -> None:
@@ -358,7 +368,7 @@ def _check_landing(order: OrderRecord, notifier: Notifier) -> None:
     settings = get_settings()
     wait_s = (order.tx_lands_at - datetime.now(UTC)).total_seconds()
     if wait_s > 0:  # came early (a duplicate message, the reaper): look again then
-        _check_later(str(order.id), wait_s)
+        _check_later(order, wait_s)
         return
     faults = Faults.for_attempt(
         settings.order_engine_seed,

@@ -108,14 +108,16 @@ def test_only_one_of_concurrent_writers_from_the_same_read_wins(new_order):
 
 
 # Every store function that writes an order, as a caller might try it on a terminal one.
+# ``lease``: the lease_until of the claim the caller made before the order ended.
 WRITES = {
-    "advance": lambda o: store.advance(o, 2, change(OrderStatus.ROUTING)),
-    "advance again": lambda o: store.advance(o, 2, StatusChange.failed("again", 1)),
-    "update_fields": lambda o: store.update_fields(o, tx_hash="other", last_error="x"),
-    "release": lambda o: store.release(o, error="late error"),
-    "release quietly": lambda o: store.release(o),
-    "claim": lambda o: store.claim(o, 60),
-    "touch": lambda o: store.touch(o),
+    "advance": lambda o, lease: store.advance(o, 2, change(OrderStatus.ROUTING)),
+    "advance again": lambda o, lease: store.advance(o, 2, StatusChange.failed("again", 1)),
+    "update_fields": lambda o, lease: store.update_fields(o, lease, tx_hash="x", last_error="x"),
+    "release": lambda o, lease: store.release(o, lease, error="late error"),
+    "release quietly": lambda o, lease: store.release(o, lease),
+    "release waiting": lambda o, lease: store.release_waiting(o, lease),
+    "claim": lambda o, lease: store.claim(o, 60),
+    "touch": lambda o, lease: store.touch(o),
 }
 
 
@@ -123,14 +125,14 @@ WRITES = {
 @pytest.mark.parametrize("write", list(WRITES))
 def test_a_terminal_order_never_changes(new_order, terminal, write):
     order_id = new_order()
-    store.claim(order_id, 60)
+    lease = store.claim(order_id, 60).lease_until
     assert store.advance(order_id, 1, StatusChange(terminal, {}, {"tx_hash": "final"})) == 2
     before, history = store.get_order(order_id), store.history(order_id)
     assert before.lease_until is None  # a terminal status gives its lease up
 
-    answer = WRITES[write](order_id)
+    answer = WRITES[write](order_id, lease)
 
-    assert answer is None
+    assert answer in (None, False)
     assert store.get_order(order_id) == before  # every column, updated_at included
     assert store.history(order_id) == history
 
@@ -158,7 +160,26 @@ def test_an_expired_lease_lets_the_next_claim_in(new_order):
 def test_a_released_lease_lets_the_next_claim_in_at_once(new_order):
     order_id = new_order()
     store.claim(order_id, 60)
-    store.release(order_id, error="venue timeout")
+    store.release(order_id, store.get_order(order_id).lease_until, error="venue timeout")
     second = store.claim(order_id, 60)
     assert second is not None and second.attempts == 2
     assert second.last_error == "venue timeout"
+
+
+def test_a_worker_whose_lease_ran_out_changes_nothing_of_the_next_holder(new_order):
+    order_id = new_order()
+    late = store.claim(order_id, 60).lease_until
+    set_lease_expired(order_id)  # the first worker stalled past its lease
+    holder = store.claim(order_id, 60)
+    assert holder is not None
+
+    assert store.update_fields(order_id, late, tx_hash="stale", last_error="stale") is False
+    assert store.release(order_id, late, error="stale") is False
+    assert store.release_waiting(order_id, late) is False
+
+    after = store.get_order(order_id)
+    assert after.lease_until == holder.lease_until and store.is_leased(order_id)
+    assert (after.tx_hash, after.last_error) == (holder.tx_hash, holder.last_error)
+    assert store.update_fields(order_id, holder.lease_until, tx_hash="ours") is True
+    assert store.release(order_id, holder.lease_until) is True
+    assert not store.is_leased(order_id)
