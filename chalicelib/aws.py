@@ -6,9 +6,12 @@ Unset, both are real AWS.
 """
 
 import os
+import threading
 from functools import lru_cache
 
 import boto3
+import botocore.loaders
+import botocore.session
 from botocore.config import Config
 
 from chalicelib.config import Settings, get_settings
@@ -39,12 +42,25 @@ def management_client_config(settings: Settings) -> Config:
     )
 
 
+@lru_cache
+def _loader() -> botocore.loaders.Loader:
+    return botocore.loaders.create_loader()
+
+
+def _core_session() -> botocore.session.Session:
+    """A botocore session that reads service models and endpoint rules through this
+    process's one loader: a session of its own loads (and keeps) its own copy, ~8 MiB."""
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _loader())
+    return core
+
+
 class ConfiguredSession(boto3.session.Session):
     """A boto3 session whose clients get ``config``, merged under the caller's own:
     ``app.websocket_api`` makes its client itself, without a config."""
 
     def __init__(self, config: Config, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(botocore_session=_core_session(), **kwargs)
         self._config = config
 
     def client(self, service_name, **kwargs):  # noqa: D102 - boto3 signature
@@ -86,7 +102,7 @@ def aws_session(settings: Settings | None = None) -> boto3.session.Session:
         from localstack_client.session import Session  # dev dependency, local use only
 
         return Session(region_name=settings.aws_region)
-    return boto3.session.Session(region_name=settings.aws_region)
+    return boto3.session.Session(botocore_session=_core_session(), region_name=settings.aws_region)
 
 
 MANAGEMENT_SECRET_HEADER = "X-Management-Secret"
@@ -112,6 +128,23 @@ def management_session(settings: Settings | None = None) -> boto3.session.Sessio
     return session
 
 
-@lru_cache
+_sqs_client_lock = threading.Lock()
+
+
 def sqs_client():
+    """This process's SQS client, created once: handler threads that need it at the same
+    moment would otherwise each build one (a session and its loaded models, ~9 MiB each)."""
+    with _sqs_client_lock:
+        return _new_sqs_client()
+
+
+@lru_cache
+def _new_sqs_client():
     return aws_session().client("sqs", config=SQS_CLIENT_CONFIG)
+
+
+def load_management_models(session: boto3.session.Session) -> None:
+    """Load the management API's service model and endpoint rules into ``session`` (~8 MiB)
+    by building a client and dropping it: the client ``app.websocket_api`` makes on its first
+    push then costs a fraction of that. The endpoint does not matter, nothing is sent."""
+    session.client("apigatewaymanagementapi", endpoint_url="https://warm-up.invalid")

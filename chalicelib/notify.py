@@ -15,6 +15,7 @@ the worker: a push failure never fails an order.
 """
 
 import logging
+import threading
 
 from chalice import WebsocketDisconnectedError
 from chalice.app import WebsocketAPI
@@ -49,11 +50,13 @@ class Notifier:
     def __init__(self, websocket_api: WebsocketAPI):
         self._api = websocket_api
         self._configured = False
+        self._posted = False
+        self._first_post = threading.Lock()
 
     def send(self, connection_id: str, message: str) -> str:
         """Post one message; DONE, GONE (the connection is closed) or FAILED."""
         try:
-            self._api.send(connection_id, message)
+            self._post(connection_id, message)
             return DONE
         except WebsocketDisconnectedError:
             metrics.count("PushesGone")
@@ -62,6 +65,17 @@ class Notifier:
             log.warning("push to connection %s failed: %r", connection_id, e)
             metrics.count("PushesFailed")
             return FAILED
+
+    def _post(self, connection_id: str, message: str) -> None:
+        """Chalice makes its management client on the first send, unguarded: handler threads
+        pushing at once would each make one (~1 MiB apiece, kept by the allocator). Until a
+        post has gone through, posts go one at a time, so there is one per process."""
+        if self._posted:
+            self._api.send(connection_id, message)
+            return
+        with self._first_post:
+            self._api.send(connection_id, message)
+            self._posted = True
 
     def _configure(self) -> None:
         """Point the WebSocket API at the endpoint recorded by the WebSocket handlers.

@@ -8,6 +8,7 @@ after.
 - ``ensure_queues()``: the orders queue and its DLQ, as ``queue_setup`` defines them;
 - ``requeue_open_orders()``: put every open order on the queue again (a new, empty queue);
 - ``dev_api_key(path)``: the development API key kept at ``path``, created when missing;
+- ``warm_up(session)``: create this process's AWS clients before its first invocation;
 - ``close_clients()``: close this process' Postgres pool and Redis client.
 
 ``main`` is ``python -m chalicelib.store migrate`` (``make migrate``).
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chalicelib import cache, keys, queue, store
-from chalicelib.aws import sqs_client
+from chalicelib.aws import load_management_models, sqs_client
 from chalicelib.config import Settings, get_settings
 from chalicelib.errors import DependencyUnavailable, unavailable_as
 from chalicelib.queue_setup import QueueUrls, create_or_update
@@ -95,6 +96,15 @@ def dev_api_key(path: Path) -> tuple[str, bool]:
     it was created."""
     with _answering(POSTGRES):
         return keys.dev_key(path)
+
+
+def warm_up(management_session) -> None:
+    """What an execution environment's init phase does once, before its first invocation:
+    the SQS client and the WebSocket management API's models. Created lazily instead, they
+    appear during the first burst of pushes or replays, by several handler threads at once,
+    and stay: memory that looks like a leak after the first WebSocket flood."""
+    sqs_client()
+    load_management_models(management_session)
 
 
 def close_clients() -> None:

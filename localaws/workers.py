@@ -10,6 +10,7 @@ A worker process that dies fails the invocations it was running (``WorkerCrashed
 replaced; the pool goes on.
 """
 
+import contextlib
 import itertools
 import logging
 import multiprocessing
@@ -44,9 +45,17 @@ class AppSpec:
 # -- inside a worker process ------------------------------------------------------------------
 
 
-def _serve(spec: AppSpec, conn: Connection, threads: int, log_level: int) -> None:
+def _name_process(name: str) -> None:
+    """Show ``name`` (e.g. ``websocket-1``) as the process's name in ``ps`` and ``/proc``."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/comm").write_text(name[:15])  # Linux keeps 15 bytes
+
+
+def _serve(spec: AppSpec, conn: Connection, threads: int, log_level: int, name: str) -> None:
     import signal
     import sys
+
+    _name_process(name)
 
     # Ctrl-C reaches the whole process group: the gateway drains us when it stops.
     for signum in (signal.SIGINT, getattr(signal, "SIGHUP", None)):
@@ -68,6 +77,11 @@ def _serve(spec: AppSpec, conn: Connection, threads: int, log_level: int) -> Non
 
     functions = load(stage_config(spec.project_dir, spec.stage), spec.app)
     gateway = LocalGateway(functions.app, functions.config)
+    from chalicelib import startup
+
+    # As Lambda's init phase: clients made here are in the idle baseline, not made by the
+    # first burst of invocations (several threads at once) and kept ever after.
+    startup.warm_up(functions.app.websocket_api.session)
     send_lock = threading.Lock()
 
     report = logging.getLogger("localaws.report")
@@ -95,6 +109,7 @@ def _serve(spec: AppSpec, conn: Connection, threads: int, log_level: int) -> Non
                 conn.send((call_id, False, f"unsendable answer: {e!r}"))
 
     pool = ThreadPoolExecutor(threads, thread_name_prefix="invoke")
+    _start_all(pool, threads)
     with send_lock:
         conn.send((0, True, "ready"))
     while True:
@@ -109,9 +124,16 @@ def _serve(spec: AppSpec, conn: Connection, threads: int, log_level: int) -> Non
     pool.shutdown(wait=True)
     # Close the app's Postgres pool and Redis client now, while the interpreter is whole: left
     # to exit, Python 3.13 cannot join the pool's threads and waits 5 s for each.
-    from chalicelib import startup
-
     startup.close_clients()
+
+
+def _start_all(pool: ThreadPoolExecutor, threads: int) -> None:
+    """Start every thread of the pool now (it starts them one per busy submit): their stacks
+    and malloc arenas are then part of the idle process, not added by its first burst."""
+    started = threading.Barrier(threads + 1)
+    for _ in range(threads):
+        pool.submit(started.wait)
+    started.wait()
 
 
 def _rest(gateway, method: str, path: str, headers: dict, body: bytes | None) -> dict:
@@ -139,7 +161,7 @@ class _Worker:
         self.conn, child = _CONTEXT.Pipe()
         self.process = _CONTEXT.Process(
             target=_serve,
-            args=(pool.spec, child, pool.threads, logging.getLogger().level),
+            args=(pool.spec, child, pool.threads, logging.getLogger().level, self.name),
             name=self.name,
             daemon=True,
         )
