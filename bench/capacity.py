@@ -20,7 +20,7 @@ from bench.http import submit_stats
 from bench.postgres import wait_terminal
 from bench.push import burst_with_websockets
 from bench.report import say
-from bench.rss import tree_rss_kib
+from bench.rss import rss_by_process
 from bench.stats import ms, percentile
 from harness import client
 from harness.http import auth_headers
@@ -30,7 +30,9 @@ from harness.servers import Servers, fresh_database
 BURST_CLIENTS = 30  # HTTP clients of the burst: as fast as the gateway takes them
 HANDSHAKES_AT_ONCE = 100  # WebSocket handshakes in flight at one time
 HOLD_S = 3.0  # how long the many connections stay open together
-RSS_BACK_S = 30.0
+RSS_BACK_S = 30.0  # the target: back to the idle RSS within this after a flood
+RSS_STEP_S = 5.0
+WARM_UP_FRAMES = 300  # enough to reach the in-flight cap, as the flood does
 
 
 def _ws(url: str) -> str:
@@ -210,28 +212,40 @@ async def _flood(url: str, frames: int, order_id: str, timeout: float) -> dict:
     }
 
 
-async def _sample_rss(pid: int, stop: asyncio.Event, samples: list[int]) -> None:
+async def _sample_rss(pid: int, stop: asyncio.Event, samples: list[dict[str, int]]) -> None:
     while not stop.is_set():
-        samples.append(tree_rss_kib(pid))
-        await asyncio.sleep(0.2)
+        samples.append(rss_by_process(pid))
+        await asyncio.sleep(0.5)
+
+
+def _mib(kib: int) -> float:
+    return round(kib / 1024, 1)
 
 
 async def flood(args, services: Servers, log_dir: Path, settings: dict) -> dict:
     """Submit p99 of 10 clients alone, then again while one socket sends ``args.flood_frames``
-    frames; the runtime's resident memory before, at peak, and whether it is back (within
-    5% + 2 MiB of before) within ``RSS_BACK_S`` seconds."""
+    frames; the resident memory of each runtime process before, at peak and every
+    ``RSS_STEP_S`` up to ``RSS_BACK_S`` after, and whether the total is back within the
+    tolerance (``_tolerance_kib``) by then."""
     n = args.flood_orders
     with fresh_database(services.admin_url) as db:
         log = log_dir / "runtime-flood.log"
         with services.runtime(db, settings, log, concurrency=args.concurrency) as rt:
             pid = rt.process.pid
             say(f"flood: {n} orders alone, then with {args.flood_frames} frames on one socket")
-            await client.submit_many(rt.http, 30, args.concurrency, offset=30_000)  # warm-up
+            warm, _ = await client.submit_many(rt.http, 30, args.concurrency, offset=30_000)
+            # The warm-up takes the WebSocket path too, as it takes the order path: the first
+            # flood after start also fills the worker processes' connection pools, once.
+            cold = rss_by_process(pid)
+            await _flood(_ws(warm[0].ws_url), WARM_UP_FRAMES, warm[0].order_id, args.timeout)
+            warmed = rss_by_process(pid)
             quiet, wall = await client.submit_many(rt.http, n, args.concurrency, offset=30_100)
             without = submit_stats(quiet, wall)
-            rss_before = tree_rss_kib(pid)
+            idle = [rss_by_process(pid)]
+            await asyncio.sleep(RSS_STEP_S)
+            idle.append(rss_by_process(pid))
             target = quiet[0]
-            samples: list[int] = []
+            samples: list[dict[str, int]] = []
             stop = asyncio.Event()
             sampler = asyncio.create_task(_sample_rss(pid, stop, samples))
             flooding = asyncio.create_task(
@@ -242,14 +256,25 @@ async def flood(args, services: Servers, log_dir: Path, settings: dict) -> dict:
             socket = await flooding
             stop.set()
             await sampler
-            back_after = None
-            started = time.monotonic()
-            while time.monotonic() - started < RSS_BACK_S:
-                if tree_rss_kib(pid) <= rss_before * 1.05 + 2048:
-                    back_after = round(time.monotonic() - started, 1)
-                    break
-                await asyncio.sleep(0.5)
-            rss_end = tree_rss_kib(pid)
+            after = [rss_by_process(pid)]
+            for _ in range(int(RSS_BACK_S / RSS_STEP_S)):
+                await asyncio.sleep(RSS_STEP_S)
+                after.append(rss_by_process(pid))
+    before = idle[-1]
+    names = sorted(set(before).union(*samples, *after))
+    per_process = {
+        name: {
+            "before_mib": _mib(before.get(name, 0)),
+            "peak_mib": _mib(max(s.get(name, 0) for s in [before, *samples, *after])),
+            "after_mib": [_mib(s.get(name, 0)) for s in after],
+        }
+        for name in names
+    }
+    totals_after = [sum(s.values()) for s in after]
+    tolerance = _tolerance_kib(idle)
+    back = [
+        i * RSS_STEP_S for i, t in enumerate(totals_after) if t <= sum(before.values()) + tolerance
+    ]
     return {
         "orders": n,
         "frames": args.flood_frames,
@@ -257,8 +282,21 @@ async def flood(args, services: Servers, log_dir: Path, settings: dict) -> dict:
         "submit_p99_ms_without_flood": without["latency_p99_ms"],
         "submit_p99_ms_with_flood": with_flood["latency_p99_ms"],
         "submit_errors_with_flood": sum(a.status != 202 for a in loud),
-        "rss_before_mib": round(rss_before / 1024, 1),
-        "rss_peak_mib": round(max([rss_before, *samples]) / 1024, 1),
-        "rss_end_mib": round(rss_end / 1024, 1),
-        "rss_back_after_s": back_after,
+        "rss_warm_up_flood_mib": [_mib(sum(cold.values())), _mib(sum(warmed.values()))],
+        "rss_idle_mib": [_mib(sum(s.values())) for s in idle],
+        "rss_tolerance_mib": _mib(tolerance),
+        "rss_before_mib": _mib(sum(before.values())),
+        "rss_peak_mib": _mib(max(sum(s.values()) for s in [before, *samples])),
+        "rss_after_mib": [_mib(t) for t in totals_after],
+        "rss_end_mib": _mib(totals_after[-1]),
+        "rss_back_after_s": back[0] if back else None,
+        "rss_back": bool(back) and totals_after[-1] <= sum(before.values()) + tolerance,
+        "rss_per_process": per_process,
     }
+
+
+def _tolerance_kib(idle: list[dict[str, int]]) -> int:
+    """How far from "before" still counts as back: the larger of 2 MiB and twice the drift of
+    the idle runtime between two samples ``RSS_STEP_S`` apart with no flood."""
+    drift = abs(sum(idle[-1].values()) - sum(idle[0].values()))
+    return max(2048, 2 * drift)

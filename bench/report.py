@@ -174,7 +174,26 @@ def _capacity_rows(p: dict) -> list[Row]:
                 "flood: runtime RSS before / peak / end (MiB)",
                 f"{f['rss_before_mib']} / {f['rss_peak_mib']} / {f['rss_end_mib']}",
                 "",
-                f"back after {back} s" if back is not None else "not back within 30 s",
+                f"every {len(f['rss_after_mib']) - 1} x 5 s after: "
+                + " ".join(str(m) for m in f["rss_after_mib"]),
+            ),
+            (
+                "flood: runtime RSS back within 30 s",
+                "yes" if f.get("rss_back") else "no",
+                "",
+                f"within {f['rss_tolerance_mib']} MiB of before"
+                + (f", after {back} s" if back is not None else "")
+                + "; the warm-up flood (first after start): "
+                + " -> ".join(map(str, f["rss_warm_up_flood_mib"])),
+            ),
+            *(
+                (
+                    f"flood: RSS of {name} before / peak / end (MiB)",
+                    f"{p['before_mib']} / {p['peak_mib']} / {p['after_mib'][-1]}",
+                    "",
+                    "",
+                )
+                for name, p in f["rss_per_process"].items()
             ),
         ]
     return rows
