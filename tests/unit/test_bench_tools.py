@@ -9,7 +9,7 @@ import pytest
 
 from bench import baseline, invocations
 from bench.__main__ import forwarded_options
-from bench.rss import rss_kib, tree_rss_kib
+from bench.rss import rss_by_process, rss_kib, tree_rss_kib
 
 OLD_HELP = """usage: python -m bench [-h] [--runs RUNS] [--orders ORDERS] [--quick]
                        [--skip {zero,single,drain,default,statements,router}] [--out OUT]
@@ -78,3 +78,21 @@ def test_tree_rss_counts_child_processes():
         child.stdin.close()
         child.wait(10)
     assert rss_kib(child.pid) == 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
+def test_rss_by_process_names_the_root_and_named_workers():
+    named = "from pathlib import Path; Path('/proc/self/comm').write_text('websocket-3')"
+    child = subprocess.Popen(
+        [sys.executable, "-c", f"import sys; {named}; print('up', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        child.stdout.readline()
+        by_process = rss_by_process(os.getpid())
+        assert by_process["gateway"] == rss_kib(os.getpid())
+        assert by_process["websocket-3"] == rss_kib(child.pid) > 0
+    finally:
+        child.stdin.close()
+        child.wait(10)
