@@ -104,7 +104,8 @@ def warm_up(management_session) -> None:
     appear during the first burst of pushes or replays, by several handler threads at once,
     and stay: memory that looks like a leak after the first WebSocket flood."""
     sqs_client()
-    load_management_models(management_session)
+    if management_session is not None:  # an app without WebSocket pushes
+        load_management_models(management_session)
 
 
 def close_clients() -> None:
