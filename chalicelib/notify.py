@@ -129,11 +129,15 @@ class Notifier:
         """Catch every subscriber of the order up with its history."""
         order_id = str(order_id)
         try:
-            if not subs.connections(order_id):
+            connection_ids = subs.connections(order_id)
+            if not connection_ids:
                 return
             self._configure()
             with subs.order_lock(order_id):
-                cursors = subs.cursors(order_id, subs.connections(order_id))
+                # Read before the lock, and enough: only the cursors, read under it, say what
+                # to send. A subscription added since has a replay of its own to catch it up;
+                # one dropped since has no cursor left.
+                cursors = subs.cursors(order_id, connection_ids)
                 if not cursors:
                     return
                 entries = store.history(order_id, since=min(cursors.values()))

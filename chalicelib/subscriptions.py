@@ -179,6 +179,7 @@ def order_lock(order_id: str) -> Lock:
         f"ws:lock:{order_id}",
         timeout=settings.ws_lock_lease_s,
         blocking_timeout=settings.ws_lock_wait_s,
+        sleep=settings.ws_lock_poll_s,
     )
 
 

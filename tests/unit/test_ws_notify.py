@@ -411,6 +411,34 @@ def test_concurrent_publishers_never_interleave(fake_store):
         assert api.seqs(c) == list(range(1, total + 1))
 
 
+def test_subscriptions_changed_while_a_publisher_waits_for_the_lock(api, fake_store, monkeypatch):
+    """The publisher reads the subscribers before taking the lock: one that left meanwhile
+    gets nothing, one that joined meanwhile is caught up by its own replay, once."""
+    order = fake_store.new_order()
+    leaving, joining = conn_id(), conn_id()
+    subs.add(leaving, order, 0)
+    real_lock = subs.order_lock
+
+    def lock_after_changes(order_id):
+        subs.remove(leaving, order_id)
+        subs.add(joining, order_id, 0)
+        return real_lock(order_id)
+
+    monkeypatch.setattr(subs, "order_lock", lock_after_changes)
+    Notifier(api).publish(order)
+    monkeypatch.setattr(subs, "order_lock", real_lock)
+    assert api.seqs(leaving) == []
+    assert Notifier(api).replay(order, joining)
+    Notifier(api).publish(order)
+    assert api.seqs(joining) == [1]
+
+
+def test_a_waiting_publisher_retries_the_lock_at_the_configured_pace():
+    from chalicelib.config import get_settings
+
+    assert subs.order_lock("o-1").sleep == get_settings().ws_lock_poll_s < 0.1
+
+
 # -- the handlers ------------------------------------------------------------------------------
 
 
