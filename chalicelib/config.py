@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     ws_lock_wait_s: float = Field(10, gt=0)  # a publisher waits this long for the lock
     # How often a waiting publisher retries the lock: it is held for a few round trips, so
     # redis-py's default (0.1 s) would add up to 100 ms to a push that waited at all.
-    ws_lock_poll_s: float = Field(0.005, gt=0)
+    ws_lock_poll_s: float = Field(0.01, gt=0)
     # A connection younger than this that a post finds gone is presumed still connecting
     # (API Gateway refuses posts until $connect returned).
     ws_connect_grace_s: float = Field(30, gt=0)
