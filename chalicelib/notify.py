@@ -69,12 +69,18 @@ class Notifier:
     def _post(self, connection_id: str, message: str) -> None:
         """Chalice makes its management client on the first send, unguarded: handler threads
         pushing at once would each make one (~1 MiB apiece, kept by the allocator). Until a
-        post has gone through, posts go one at a time, so there is one per process."""
+        post has been tried, posts go one at a time, so there is one per process."""
         if self._posted:
             self._api.send(connection_id, message)
             return
         with self._first_post:
-            self._api.send(connection_id, message)
+            try:
+                self._api.send(connection_id, message)
+            except ValueError:  # no endpoint configured yet: no client was made
+                raise
+            except Exception:  # answered or failed, the client exists now
+                self._posted = True
+                raise
             self._posted = True
 
     def _configure(self) -> None:
