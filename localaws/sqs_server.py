@@ -4,8 +4,8 @@ interpreter). It prints ``ready`` once it listens and runs until its standard in
 runtime closes it to stop the server, and a runtime killed outright closes it too, so no server
 outlives it.
 
-Two things make moto's stock server slow under a burst (figures in docs/BENCHMARKS.md,
-"The SQS emulator"), and this server avoids both:
+Three things make moto's stock server slow under a burst (figures in docs/BENCHMARKS.md,
+"The SQS emulator") or lose a message in one, and this server avoids them:
 
 - ``moto.server`` serves every service behind a dispatcher that matches each request's host
   against every service's URL patterns, under one global lock, and werkzeug's development
@@ -18,8 +18,11 @@ Two things make moto's stock server slow under a burst (figures in docs/BENCHMAR
   a receive O(depth x batch): 26 ms a send and 670 ms a receive at a depth of 1,000. The clock
   here is ``time.time()`` (the same value: seconds since the epoch), and the retention check
   reads the one attribute it needs (``faster_moto``).
+- moto's SQS backend is not thread-safe (a message sent while another is deleted can be lost):
+  every call runs under one lock, and a long poll waits outside it.
 """
 
+import functools
 import sys
 import threading
 import time
@@ -31,10 +34,26 @@ from waitress.server import create_server
 THREADS = 64
 
 
+# moto's SQS backend is not thread-safe: DeleteMessage rebuilds a queue's message list
+# without the lock SendMessage appends under, so a message sent meanwhile is lost, and two
+# receives at once can hand out the same message or fail ("Set changed size during
+# iteration"). Every call runs under this lock; a long poll waits outside it.
+_CALLS = threading.RLock()
+_SERIALIZED = (
+    "create_queue", "get_queue_url", "list_queues", "delete_queue", "get_queue_attributes",
+    "set_queue_attributes", "send_message", "send_message_batch", "delete_message",
+    "delete_message_batch", "change_message_visibility", "change_message_visibility_batch",
+    "purge_queue", "list_dead_letter_source_queues", "tag_queue", "untag_queue",
+)  # fmt: skip
+
+
 def faster_moto() -> None:
-    """moto's SQS with a cheap clock and a retention check of O(1); behaviour unchanged."""
+    """moto's SQS, one call at a time, with a cheap clock and a retention check of O(1)."""
     import moto.sqs.models as models
 
+    backend = models.SQSBackend
+    if getattr(backend, "_serialized", False):
+        return
     models.unix_time = time.time
     models.unix_time_millis = lambda: time.time() * 1000.0
 
@@ -42,9 +61,40 @@ def faster_moto() -> None:
         retention_s = int(self.get_queue(queue_name).message_retention_period)
         return retention_s + message.sent_timestamp / 1000 > time.time()
 
-    models.SQSBackend.is_message_valid_based_on_retention_period = (
-        is_message_valid_based_on_retention_period
-    )
+    backend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
+    for name in _SERIALIZED:
+        setattr(backend, name, _serialized(getattr(backend, name)))
+    backend.receive_message = _long_poll(backend.receive_message)
+    backend._serialized = True
+
+
+def _serialized(method):
+    @functools.wraps(method)
+    def call(*args, **kwargs):
+        with _CALLS:
+            return method(*args, **kwargs)
+
+    return call
+
+
+def _long_poll(receive):
+    """ReceiveMessage: an immediate receive under the lock, then, while nothing came and the
+    wait lasts, the queue's own wait for a visible message (at most a second at a time,
+    since a delayed message turning visible wakes nobody), outside the lock."""
+
+    @functools.wraps(receive)
+    def receive_message(self, queue_name, count, wait_seconds_timeout, visibility_timeout,
+                        *args, **kwargs):  # fmt: skip
+        deadline = time.monotonic() + (wait_seconds_timeout or 0)
+        while True:
+            with _CALLS:
+                messages = receive(self, queue_name, count, 0, visibility_timeout, *args, **kwargs)
+            left = deadline - time.monotonic()
+            if messages or left <= 0:
+                return messages
+            self.get_queue(queue_name).wait_for_messages(min(1.0, left))
+
+    return receive_message
 
 
 class Server:

@@ -1,5 +1,7 @@
-"""The embedded SQS server: moto's SQS alone, with a cheaper clock, and SQS's semantics intact."""
+"""The embedded SQS server: moto's SQS alone, with a cheaper clock, one call at a time, and SQS's
+semantics intact."""
 
+import threading
 import time
 
 import boto3
@@ -80,3 +82,49 @@ def test_counts_and_redrive_still_work(sqs):
     assert len(_receive(sqs, url, VisibilityTimeout=0)) == 3
     assert _receive(sqs, url) == []  # received once already: moved to the DLQ
     assert sorted(m["Body"] for m in _receive(sqs, dlq)) == ["0", "1", "2"]
+
+
+def test_concurrent_sends_receives_and_deletes_lose_no_message(sqs):
+    """moto alone loses messages here: DeleteMessage rebuilds the queue's list while a send
+    appends to it (about one in ten of 2,400 in this test), and concurrent receives fail."""
+    import moto.sqs.models as models
+
+    backend = models.sqs_backends["123456789012"]["us-east-1"]
+    backend.create_queue("race")
+    sent = [f"{s}-{i}" for s in range(6) for i in range(400)]
+    received, errors, senders_done = set(), [], threading.Event()
+
+    def send(bodies):
+        for body in bodies:
+            backend.send_message("race", body)
+
+    def receive_and_delete():
+        try:
+            while True:
+                messages = backend.receive_message("race", 10, 0, 30)
+                if not messages and senders_done.is_set():
+                    return
+                for message in messages:
+                    received.add(message.body)
+                    backend.delete_message("race", message.receipt_handle)
+        except Exception as e:  # noqa: BLE001 - any error is the finding
+            errors.append(e)
+
+    senders = [threading.Thread(target=send, args=(sent[s::6],)) for s in range(6)]
+    receivers = [threading.Thread(target=receive_and_delete) for _ in range(4)]
+    for thread in receivers + senders:
+        thread.start()
+    for thread in senders:
+        thread.join()
+    senders_done.set()
+    for thread in receivers:
+        thread.join(30)
+    assert errors == []
+    assert received == set(sent)
+
+
+def test_a_long_poll_returns_a_message_sent_while_it_waits(sqs):
+    url = _queue(sqs, "long-poll")
+    threading.Timer(0.3, lambda: sqs.send_message(QueueUrl=url, MessageBody="late")).start()
+    (message,) = _receive(sqs, url, WaitTimeSeconds=5)
+    assert message["Body"] == "late"
