@@ -15,7 +15,7 @@ Three things make moto's stock server slow under a burst (figures in docs/BENCHM
 - moto's SQS reads the clock through ``datetime`` arithmetic (~10 us a call) several times per
   queued message on every send and receive, and each received message recomputes every queue
   attribute, message counts included. So a call costs O(queue depth) with a large constant,
-  a receive O(depth x batch): 26 ms a send and 670 ms a receive at a depth of 1,000. The clock
+  a receive O(depth x batch): 26-47 ms a send and 0.7-1 s a receive at a depth of 1,000. The clock
   here is ``time.time()`` (the same value: seconds since the epoch), and the retention check
   reads the one attribute it needs (``faster_moto``).
 - moto's SQS backend is not thread-safe (a message sent while another is deleted can be lost):
