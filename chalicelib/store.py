@@ -88,10 +88,14 @@ def _transaction() -> Iterator[psycopg.Connection]:
         yield conn
 
 
+def _fetch(conn, query, params, one: bool):
+    cur = conn.execute(query, params)
+    return cur.fetchone() if one else cur.fetchall()
+
+
 def _query(query, params=(), *, one=False):
     with unavailable_as("database"), pool().connection() as conn:
-        cur = conn.execute(query, params)
-        return cur.fetchone() if one else cur.fetchall()
+        return _fetch(conn, query, params, one)
 
 
 def _write(work: commit_group.Work):
@@ -106,11 +110,7 @@ def _write(work: commit_group.Work):
 
 
 def _write_query(query, params=(), *, one=False):
-    def work(conn):
-        cur = conn.execute(query, params)
-        return cur.fetchone() if one else cur.fetchall()
-
-    return _write(work)
+    return _write(lambda conn: _fetch(conn, query, params, one))
 
 
 def new_commit_group() -> commit_group.CommitGroup:

@@ -252,9 +252,7 @@ def _attempt(order: OrderRecord, notifier: Notifier) -> None:
     order_id, attempt = str(order.id), order.attempts
     step = _Steps(order, notifier)
     token_in, token_out = order.token_in, order.token_out
-    faults = Faults.for_attempt(
-        settings.order_engine_seed, order_id, attempt, settings, waiting_checks=order.waiting_checks
-    )
+    faults = _faults(order)
     market = get_market(settings)
 
     # A limit order waits in ``open`` until the route at its size meets its limit; a sniper
@@ -365,19 +363,23 @@ def _check_later(order: OrderRecord, delay_s: float) -> None:
 
 def _check_landing(order: OrderRecord, notifier: Notifier) -> None:
     """The transaction was sent: record ``confirmed`` once it has landed, or look again."""
-    settings = get_settings()
     wait_s = (order.tx_lands_at - datetime.now(UTC)).total_seconds()
     if wait_s > 0:  # came early (a duplicate message, the reaper): look again then
         _check_later(order, wait_s)
         return
-    faults = Faults.for_attempt(
+    _confirm(_Steps(order, notifier), order, order.route, order.tx_hash, _faults(order))
+
+
+def _faults(order: OrderRecord) -> Faults:
+    """The seeded venue faults of the order's current attempt (and waiting check)."""
+    settings = get_settings()
+    return Faults.for_attempt(
         settings.order_engine_seed,
         str(order.id),
         order.attempts,
         settings,
         waiting_checks=order.waiting_checks,
     )
-    _confirm(_Steps(order, notifier), order, order.route, order.tx_hash, faults)
 
 
 def _confirm(step: _Steps, order: OrderRecord, route, tx_hash: str, faults: Faults) -> None:
