@@ -22,6 +22,7 @@ export class QuotePreview {
   // `order` is the form's current body; asks after the user pauses typing.
   update(order) {
     clearTimeout(this.timer);
+    this.asked++; // an answer still on its way is for an older form: it is dropped
     if (!this.available) return;
     if (!order.amount) {
       this.note("Enter an amount to see a quote.");

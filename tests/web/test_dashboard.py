@@ -109,6 +109,28 @@ def test_a_bad_amount_shows_the_api_error_next_to_the_field(signed_in):
     assert error.is_hidden()  # cleared by the next good order
 
 
+def test_a_late_quote_for_an_edited_amount_brings_no_error_back(signed_in):
+    page = signed_in
+    held = []  # the bad amount's quote request, answered only when the test says
+    page.route("**/api/quote?*amount=1.5.5*", lambda route: held.append(route))
+    with page.expect_request(lambda asked: "amount=1.5.5" in asked.url):
+        page.get_by_label("Amount").fill("1.5.5")  # asked once the typing pauses
+
+    rows_before = page.locator("#blotter tr").count()
+    page.get_by_label("Amount").fill("2")
+    page.get_by_role("button", name="Place order").click()
+    page.wait_for_function(
+        "n => document.querySelectorAll('#blotter tr').length > n", arg=rows_before
+    )
+    with page.expect_response(lambda answer: "amount=1.5.5" in answer.url) as late:
+        held[0].continue_()
+    assert late.value.status == 422
+    page.evaluate("() => new Promise((done) => setTimeout(done, 200))")  # the page reads it
+
+    assert page.locator("#amount-error").is_hidden()
+    assert page.get_by_label("Amount").get_attribute("aria-invalid") is None
+
+
 def test_the_drawer_shows_history_route_and_signature(signed_in):
     page = signed_in
     order_id = browser.place_order(page, "250", "USDC", "SOL")
