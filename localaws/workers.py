@@ -57,8 +57,9 @@ def _serve(spec: AppSpec, conn: Connection, threads: int, log_level: int, name: 
 
     _name_process(name)
 
-    # Ctrl-C reaches the whole process group: the gateway drains us when it stops.
-    for signum in (signal.SIGINT, getattr(signal, "SIGHUP", None)):
+    # Ctrl-C, or a SIGTERM to the whole process group (docker stop, a service manager), reaches
+    # us too: the gateway drains us when it stops, and a gateway that dies closes our pipe.
+    for signum in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
         if signum is not None:
             signal.signal(signum, signal.SIG_IGN)
 

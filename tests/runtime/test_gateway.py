@@ -4,6 +4,8 @@ SQS event source mapping, and a clean SIGTERM."""
 
 import asyncio
 import json
+import os
+import signal
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -334,3 +336,24 @@ def test_batch_item_failures_are_read_as_lambda_does():
     assert failed_ids({"batchItemFailures": [{"itemIdentifier": "zz"}]}, ids) == set(ids)
     assert failed_ids({"batchItemFailures": [{"itemIdentifier": ""}]}, ids) == set(ids)
     assert failed_ids({"batchItemFailures": "b"}, ids) == set(ids)
+
+
+def test_sigterm_to_the_process_group_drains_the_workers(runtime_env, tmp_path):
+    """As ``docker stop`` of a shell that runs ``make run``, or Ctrl-C in a terminal: every
+    process of the group gets the signal; the workers leave it to the gateway, which drains
+    them, so none dies mid-invocation or is replaced while stopping."""
+    runtime = Runtime(
+        runtime_env(),
+        extra_args=("--app", "tests.runtime.echo_app", "--workers", "1"),
+        health_path=None,
+        data_dir=tmp_path,
+        log_path=tmp_path / "log",
+    ).start()
+    try:
+        os.killpg(runtime.process.pid, signal.SIGTERM)  # its own session: the group is its pid
+        assert runtime.process.wait(40) == 0, runtime.log()
+    finally:
+        runtime.kill()
+    log = runtime.log()
+    assert "died" not in log, log
+    assert "stopped" in log.splitlines()[-1]
