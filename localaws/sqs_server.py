@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 
+from waitress import wasyncore
 from waitress.server import create_server
 
 # Enough request threads for every long poll at once (a runtime's pollers, the tests' and the
@@ -104,16 +105,25 @@ class Server:
         from moto.moto_server.werkzeug_app import create_backend_app
 
         faster_moto()
+        self._sockets: dict = {}  # waitress's socket map: the loop runs while it holds any
         self._server = create_server(
-            create_backend_app("sqs"), host=host, port=port, threads=THREADS, ident="moto-sqs"
+            create_backend_app("sqs"),
+            map=self._sockets,
+            host=host,
+            port=port,
+            threads=THREADS,
+            ident="moto-sqs",
         )
         self._thread = threading.Thread(target=self._server.run, name="sqs-server", daemon=True)
         self._thread.start()
 
     def shutdown(self) -> None:
-        self._server.close()
-        self._server.task_dispatcher.shutdown()
+        # The sockets are closed by the loop's own thread (waitress's trigger runs the thunk
+        # there): closed from this one, the loop's next select() meets a closed descriptor.
+        server = self._server
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(self._sockets))
         self._thread.join(5)
+        server.task_dispatcher.shutdown()
 
 
 def serve(port: int, host: str = "127.0.0.1") -> Server:

@@ -1,6 +1,7 @@
 """The embedded SQS server: moto's SQS alone, with a cheaper clock, one call at a time, and SQS's
 semantics intact."""
 
+import socket
 import threading
 import time
 
@@ -9,6 +10,9 @@ import pytest
 
 from harness.servers import free_port
 from localaws.sqs_server import serve
+
+# A server thread that fails while stopping (a socket closed under its select) fails the test.
+pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +132,21 @@ def test_a_long_poll_returns_a_message_sent_while_it_waits(sqs):
     threading.Timer(0.3, lambda: sqs.send_message(QueueUrl=url, MessageBody="late")).start()
     (message,) = _receive(sqs, url, WaitTimeSeconds=5)
     assert message["Body"] == "late"
+
+
+def test_shutdown_closes_open_connections_and_frees_the_port(monkeypatch):
+    failures = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: failures.append(args.exc_value))
+    port = free_port()
+    server = serve(port)
+    client = socket.create_connection(("127.0.0.1", port), timeout=5)  # a kept-alive one
+    client.sendall(b"GET / HTTP/1.1\r\nHost: sqs\r\n\r\n")
+    assert client.recv(100).startswith(b"HTTP/1.1 ")
+    server.shutdown()
+    assert not server._thread.is_alive()  # it does not wait for the client to hang up
+    while client.recv(4096):  # the rest of the answer, then the end: closed by the server
+        pass
+    client.close()
+    assert failures == []  # e.g. OSError(EBADF): a socket closed under the loop's select
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=5)
