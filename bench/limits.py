@@ -93,7 +93,6 @@ def clear_open_orders(db: str) -> None:
 
 async def market_p99(args, services: Servers, log_dir: Path, settings: dict, db: str) -> dict:
     """(a): bursts of market orders without, then with, the open limit orders."""
-    settings = {**settings, "MAX_OPEN_ORDERS": str(OPEN_ORDERS * 10)}  # the global ceiling
     log = log_dir / "runtime-limits.log"
     runs: dict[str, list] = {"without": [], "with": []}
     interval = args.limit_check_interval

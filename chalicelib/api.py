@@ -283,7 +283,7 @@ def submit_order(request) -> Response:
             spec,
             key,
             fingerprint,
-            max_open=settings.max_open_orders,
+            max_in_flight=settings.max_orders_in_flight,
             client_id=client_id,
             max_open_per_client=settings.max_open_orders_per_client,
         )
@@ -305,7 +305,9 @@ def submit_order(request) -> Response:
         raise ApiError(
             429,
             "too_many_open_orders",
-            f"{e.limit} orders are open; retry shortly",
+            f"you have {e.limit} open orders, the most a client may hold; retry when one ends"
+            if e.scope == "client"
+            else f"{e.limit} orders are being executed; retry shortly",
             headers={"Retry-After": str(_order_duration_s())},
         ) from None
     order_id = str(row.id)

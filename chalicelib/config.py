@@ -80,8 +80,10 @@ class Settings(BaseSettings):
     lease_s: int = Field(60, ge=1)  # how long one worker owns an order; >= worker timeout
     reaper_deadline_s: int = Field(300, ge=1)  # a non-terminal order untouched this long is reaped
     max_body_bytes: int = Field(16 * 1024, ge=256)
-    max_open_orders: int = Field(10_000, ge=1)  # admission control: 429 beyond this
-    max_open_orders_per_client: int = Field(1_000, ge=1)  # exact, per client
+    # Admission control, 429 beyond: orders in flight engine-wide (an order waiting in `open`
+    # is not), and orders not yet terminal per client (waiting ones too; exact).
+    max_orders_in_flight: int = Field(10_000, ge=1)
+    max_open_orders_per_client: int = Field(1_000, ge=1)
     # How often the limit check job runs in AWS (EventBridge rates are whole minutes; the
     # local runtime runs every schedule at its own --schedule-interval).
     limit_check_interval_minutes: int = Field(1, ge=1)

@@ -7,6 +7,7 @@ it to 503 and the WebSocket handlers to a ``dependency_unavailable`` error frame
 
 import contextlib
 from collections.abc import Iterator
+from typing import Literal
 
 import botocore.exceptions
 import psycopg
@@ -39,11 +40,13 @@ class DuplicateClientOrderId(Exception):
 
 
 class TooManyOpenOrders(Exception):
-    """Admitting one more order would exceed the limit of open orders."""
+    """Admitting one more order would exceed a limit: the client's open orders (``scope``
+    "client") or the orders in flight engine-wide ("engine")."""
 
-    def __init__(self, limit: int):
-        super().__init__(limit)
+    def __init__(self, limit: int, scope: Literal["client", "engine"]):
+        super().__init__(limit, scope)
         self.limit = limit
+        self.scope = scope
 
 
 _DRIVER_ERRORS = {

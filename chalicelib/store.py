@@ -57,6 +57,10 @@ ORDER_FIELDS = (
 )
 # The orders that may still change (the migrations' partial index names the same set).
 OPEN = "status NOT IN ({})".format(", ".join(f"'{s.value}'" for s in OrderStatus if s.terminal))
+# The orders the queue and the workers carry now: open, and not waiting (migration 007's index).
+IN_FLIGHT = "status IN ({})".format(
+    ", ".join(f"'{s.value}'" for s in OrderStatus if not s.terminal and s != OrderStatus.OPEN)
+)
 ADMISSION_LOCK = 7132  # pg_advisory_xact_lock(ADMISSION_LOCK, client): one admission at a time
 
 
@@ -177,7 +181,7 @@ def create_order(
     spec: OrderSpec,
     idempotency_key: str | None,
     request_hash: str,
-    max_open: int,
+    max_in_flight: int,
     *,
     client_id: uuid.UUID,
     max_open_per_client: int,
@@ -189,9 +193,12 @@ def create_order(
     The unique index decides between concurrent duplicates, not a read before the write.
     Only a new order counts against the limits (``TooManyOpenOrders``): a retry of an
     accepted one still gets its answer. The client's count is exact: its admissions take
-    one transaction-scoped lock in turn. ``max_open`` is a global ceiling, counted without
-    that lock: concurrent clients may pass it by the number admitted at the same moment
-    (and far below it the count may be a second old: ``_over_ceiling``).
+    one transaction-scoped lock in turn: it counts every order of the client not yet terminal,
+    waiting ones too. ``max_in_flight`` is an engine-wide ceiling on the orders in flight
+    (``IN_FLIGHT``), the backlog of the queue and the workers; orders waiting in ``open``
+    take neither, so they never keep another client's market order out. It is counted
+    without that lock: concurrent clients may pass it by the number admitted at the same
+    moment (and far below it the count may be a second old: ``_over_ceiling``).
     """
     order_id = uuid.uuid4()
     pending = StatusChange.pending(spec)
@@ -239,33 +246,33 @@ def create_order(
                 raise IdempotencyConflict(str(existing["id"]))
             return OrderRecord.from_row(existing), False
         if _count_open(conn, client_id) > max_open_per_client:
-            raise TooManyOpenOrders(max_open_per_client)  # rolls the insert back
-        if _over_ceiling(conn, max_open):
-            raise TooManyOpenOrders(max_open)
+            raise TooManyOpenOrders(max_open_per_client, "client")  # rolls the insert back
+        if _over_ceiling(conn, max_in_flight):
+            raise TooManyOpenOrders(max_in_flight, "engine")
         _insert_history(conn, order_id, 1, pending)
     return OrderRecord.from_row(row), True
 
 
-# The global ceiling is approximate (concurrent admissions may pass it together). Far below
-# it, a count read in this process within OPEN_COUNT_TTL_S stands in for counting every open
-# order at each admission: that count reads the whole open-order index (10,000 waiting limit
-# orders: ~1.5 ms, more under load) inside the client's admission lock, and so held up every
-# admission of the client behind it. Within a margin of the ceiling (a tenth of it, at least
-# MIN_MARGIN orders) it counts each time.
-OPEN_COUNT_TTL_S = 1.0
+# The engine-wide ceiling is approximate (concurrent admissions may pass it together). Far
+# below it, a count read in this process within IN_FLIGHT_COUNT_TTL_S stands in for counting
+# every order in flight at each admission: during a burst of thousands that count reads as
+# many index entries, inside the client's admission lock, and so held up every admission of
+# the client behind it. Within a margin of the ceiling (a tenth of it, at least MIN_MARGIN
+# orders) it counts each time.
+IN_FLIGHT_COUNT_TTL_S = 1.0
 MIN_MARGIN = 100
-_open_count: tuple[int, float] = (0, float("-inf"))  # (count, time.monotonic() read)
+_in_flight_count: tuple[int, float] = (0, float("-inf"))  # (count, time.monotonic() read)
 
 
-def _over_ceiling(conn, max_open: int) -> bool:
-    global _open_count
-    count, read_at = _open_count
-    margin = max(max_open // 10, MIN_MARGIN)
-    if time.monotonic() - read_at < OPEN_COUNT_TTL_S and count + margin < max_open:
+def _over_ceiling(conn, max_in_flight: int) -> bool:
+    global _in_flight_count
+    count, read_at = _in_flight_count
+    margin = max(max_in_flight // 10, MIN_MARGIN)
+    if time.monotonic() - read_at < IN_FLIGHT_COUNT_TTL_S and count + margin < max_in_flight:
         return False
-    count = _count_open(conn)
-    _open_count = (count, time.monotonic())
-    return count > max_open
+    count = _count_in_flight(conn)
+    _in_flight_count = (count, time.monotonic())
+    return count > max_in_flight
 
 
 def order_by_idempotency_key(client_id: uuid.UUID, key: str) -> OrderRecord | None:
@@ -383,9 +390,11 @@ def open_order_ids() -> list[str]:
     return [str(r["id"]) for r in rows]
 
 
-def _count_open(conn, client_id: uuid.UUID | None = None) -> int:
-    if client_id is None:
-        return conn.execute(f"SELECT count(*) AS n FROM orders WHERE {OPEN}").fetchone()["n"]
+def _count_in_flight(conn) -> int:
+    return conn.execute(f"SELECT count(*) AS n FROM orders WHERE {IN_FLIGHT}").fetchone()["n"]
+
+
+def _count_open(conn, client_id: uuid.UUID) -> int:
     return conn.execute(
         f"SELECT count(*) AS n FROM orders WHERE client_id = %s AND {OPEN}", (client_id,)
     ).fetchone()["n"]

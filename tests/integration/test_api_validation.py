@@ -170,25 +170,51 @@ def test_tokens_may_be_named_by_mint(client):
     assert store.get_order(answer.json_body["orderId"]).token_out.symbol == "USDC"
 
 
-def test_admission_control_answers_429_when_too_many_orders_are_open(
+def test_admission_control_answers_429_when_too_many_orders_are_in_flight(
     client, monkeypatch, settings_env
 ):
     from chalicelib import api
 
-    limited = settings_env.model_copy(update={"max_open_orders": 1})
+    limited = settings_env.model_copy(update={"max_orders_in_flight": 1})
     monkeypatch.setattr(api, "get_settings", lambda: limited)
     assert post(client, json.dumps(GOOD)).status_code == 202
     answer = post(client, json.dumps({**GOOD, "amount": "2"}))
     assert answer.status_code == 429
     assert answer.json_body["error"]["code"] == "too_many_open_orders"
+    assert "being executed" in answer.json_body["error"]["message"]
     assert answer.headers["Retry-After"] == "1"
     assert len(store.list_orders(None, 10, None)[0]) == 1  # the refused order left no row
+
+
+def test_orders_waiting_open_leave_the_engine_ceiling_to_orders_in_flight(
+    client, monkeypatch, settings_env
+):
+    """A thousand resting limit orders must not shut market orders out: the engine-wide
+    ceiling counts what the queue and workers carry; a waiting order counts for its client."""
+    from chalicelib import api
+
+    limited = settings_env.model_copy(update={"max_orders_in_flight": 1})
+    monkeypatch.setattr(api, "get_settings", lambda: limited)
+    first = post(client, json.dumps(GOOD))
+    assert first.status_code == 202
+    with store._transaction() as conn:  # as the worker leaves a limit order below its price
+        conn.execute(
+            "UPDATE orders SET status = 'open' WHERE id = %s", (first.json_body["orderId"],)
+        )
+    assert post(client, json.dumps({**GOOD, "amount": "2"})).status_code == 202
+    assert post(client, json.dumps({**GOOD, "amount": "3"})).status_code == 429
+
+    per_client = settings_env.model_copy(update={"max_open_orders_per_client": 2})
+    monkeypatch.setattr(api, "get_settings", lambda: per_client)
+    answer = post(client, json.dumps({**GOOD, "amount": "4"}))  # the waiting one counts here
+    assert answer.status_code == 429
+    assert "you have 2 open orders" in answer.json_body["error"]["message"]
 
 
 def test_a_retry_of_an_accepted_order_is_answered_at_the_limit(client, monkeypatch, settings_env):
     from chalicelib import api
 
-    limited = settings_env.model_copy(update={"max_open_orders": 1})
+    limited = settings_env.model_copy(update={"max_orders_in_flight": 1})
     monkeypatch.setattr(api, "get_settings", lambda: limited)
     first = post(client, json.dumps(GOOD), {"Idempotency-Key": "k-limit"})
     assert first.status_code == 202
@@ -200,18 +226,17 @@ def test_a_retry_of_an_accepted_order_is_answered_at_the_limit(client, monkeypat
 def test_far_below_the_ceiling_admissions_do_not_each_count_every_open_order(
     client, monkeypatch, settings_env
 ):
-    """The global count reads every open order (10,000 waiting limit orders, say): within a
+    """The engine-wide count reads every order in flight (thousands, in a burst): within a
     second, far below the ceiling, one count serves the process's admissions."""
     counts: list[object] = []
-    real = store._count_open
+    real = store._count_in_flight
 
-    def counting(conn, client_id=None):
-        if client_id is None:
-            counts.append(conn)
-        return real(conn, client_id)
+    def counting(conn):
+        counts.append(conn)
+        return real(conn)
 
-    monkeypatch.setattr(store, "_count_open", counting)
-    monkeypatch.setattr(store, "_open_count", (0, float("-inf")))  # none read yet
+    monkeypatch.setattr(store, "_count_in_flight", counting)
+    monkeypatch.setattr(store, "_in_flight_count", (0, float("-inf")))  # none read yet
     for amount in ("1", "2", "3"):
         assert post(client, json.dumps({**GOOD, "amount": amount})).status_code == 202
     assert len(counts) == 1
