@@ -57,7 +57,8 @@ ORDER_FIELDS = (
 )
 # The orders that may still change (the migrations' partial index names the same set).
 OPEN = "status NOT IN ({})".format(", ".join(f"'{s.value}'" for s in OrderStatus if s.terminal))
-# The orders the queue and the workers carry now: open, and not waiting (migration 007's index).
+# The orders the queue and the workers carry now: open, and not waiting (migration 007's
+# index, by updated_at: the reaper reads them stalest first).
 IN_FLIGHT = "status IN ({})".format(
     ", ".join(f"'{s.value}'" for s in OrderStatus if not s.terminal and s != OrderStatus.OPEN)
 )
@@ -613,7 +614,7 @@ def stale_orders(deadline_s: int, unsent_after_s: int, limit: int = 100) -> list
     rows = _query(
         f"""
         SELECT * FROM orders
-         WHERE {OPEN} AND status <> 'open'
+         WHERE {IN_FLIGHT}
            AND (lease_until IS NULL OR lease_until < now())
            AND ((enqueued_at IS NULL AND created_at < now() - make_interval(secs => %s))
                 OR updated_at < now() - make_interval(secs => %s))

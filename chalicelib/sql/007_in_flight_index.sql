@@ -1,5 +1,6 @@
 -- The engine-wide admission ceiling counts the orders in flight: those the queue and the
 -- workers carry now. An order waiting in `open` (a limit order below its price, a sniper
--- before its listing) costs neither and counts only against its client's limit.
-CREATE INDEX orders_in_flight_idx ON orders (id)
+-- before its listing) costs neither and counts only against its client's limit. The reaper
+-- reads the same set, stalest first: by updated_at it need not step over waiting orders.
+CREATE INDEX orders_in_flight_idx ON orders (updated_at)
     WHERE status IN ('pending', 'routing', 'building', 'submitted');

@@ -183,3 +183,20 @@ def test_a_worker_whose_lease_ran_out_changes_nothing_of_the_next_holder(new_ord
     assert store.update_fields(order_id, holder.lease_until, tx_hash="ours") is True
     assert store.release(order_id, holder.lease_until) is True
     assert not store.is_leased(order_id)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        f"SELECT count(*) FROM orders WHERE {store.IN_FLIGHT}",
+        f"SELECT id FROM orders WHERE {store.IN_FLIGHT} ORDER BY updated_at LIMIT 100",
+    ],
+    ids=["admission count", "reaper scan"],
+)
+def test_the_in_flight_queries_match_the_partial_index(settings_env, query):
+    """``IN_FLIGHT`` is built from ``OrderStatus``; the index from a migration's literal list.
+    Should they part, the admission count and the reaper would read every waiting order."""
+    with store._transaction() as conn:
+        conn.execute("SET LOCAL enable_seqscan = off")
+        plan = "\n".join(r["QUERY PLAN"] for r in conn.execute("EXPLAIN " + query).fetchall())
+    assert "orders_in_flight_idx" in plan, plan
