@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     # Order lifecycle
     max_attempts: int = Field(3, ge=1)
     retry_base_delay_s: int = Field(1, ge=0)
+    # A waiting order whose check meets a venue's fault is checked again after the base
+    # delay, doubled for each fault in a row, up to this (SQS delays at most 900 s).
+    waiting_retry_max_delay_s: int = Field(60, ge=0, le=900)
     lease_s: int = Field(60, ge=1)  # how long one worker owns an order; >= worker timeout
     reaper_deadline_s: int = Field(300, ge=1)  # a non-terminal order untouched this long is reaped
     max_body_bytes: int = Field(16 * 1024, ge=256)

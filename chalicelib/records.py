@@ -51,6 +51,7 @@ class OrderRecord:
     expires_at: datetime | None = None
     max_price: Decimal | None = None  # sniper orders: UI units of tokenIn per tokenOut
     waiting_checks: int = 0  # checks that let the order go on waiting (keys their faults)
+    waiting_faults: int = 0  # the last checks in a row that met a venue's fault (back-off)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "OrderRecord":
@@ -84,6 +85,7 @@ class OrderRecord:
             expires_at=row["expires_at"],
             max_price=row["max_price"],
             waiting_checks=row.get("waiting_checks", 0),
+            waiting_faults=row.get("waiting_faults", 0),
         )
 
     @property

@@ -487,15 +487,17 @@ def cancel(order_id, client_id: uuid.UUID) -> tuple[OrderRecord | None, int | No
 def release_waiting(order_id, lease: datetime, error: str | None = None) -> bool:
     """A waiting order checked and still waiting (its limit unmet, its pool not trading, or a
     venue's transient fault, ``error``): give up the lease and the attempt the claim counted
-    (waiting is no attempt), and count the check. False when the order is no longer ``open``
+    (waiting is no attempt), and count the check, and the faults in a row (a check without
+    one starts them over). False when the order is no longer ``open``
     (it moved on to ``routing``, or ended), or ``lease`` (the claim's ``lease_until``) is no
     longer held: then the caller's attempt was a real one, or is another's now."""
     row = _write_query(
         "UPDATE orders SET lease_until = NULL, attempts = greatest(attempts - 1, 0),"
         " waiting_checks = waiting_checks + 1, last_error = coalesce(%s, last_error),"
+        " waiting_faults = CASE WHEN %s::text IS NULL THEN 0 ELSE waiting_faults + 1 END,"
         " updated_at = now() WHERE id = %s AND status = 'open' AND lease_until = %s"
         " RETURNING id",
-        (error, _uuid(order_id), lease),
+        (error, error, _uuid(order_id), lease),
         one=True,
     )
     return row is not None

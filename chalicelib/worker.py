@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 
 from chalicelib import logs, metrics, queue, store
 from chalicelib.cache import cached_snapshot
-from chalicelib.config import get_settings
+from chalicelib.config import Settings, get_settings
 from chalicelib.dex import DexError, Faults, NoRoute, get_market, router
 from chalicelib.models import OrderStatus
 from chalicelib.notify import Notifier
@@ -205,14 +205,15 @@ def _run_claimed(order: OrderRecord, receipt_handle: str, notifier: Notifier) ->
         ):
             # Still waiting in ``open`` (no route formed, nothing sent): a venue's fault
             # spends no attempt, or a long wait would end "gave up after N attempts". A
-            # fresh message checks again after the base delay; this one is deleted rather
-            # than hidden, since each redelivery counts towards the DLQ, whose handler
-            # fails the order. (The check job would enqueue a limit order again only on
-            # the next price move, so relying on it alone could miss a price that met it.)
+            # fresh message checks again after a delay that doubles with each fault in a
+            # row; this one is deleted rather than hidden, since each redelivery counts
+            # towards the DLQ, whose handler fails the order. (The check job would enqueue
+            # a limit order again only on the next price move, so relying on it alone
+            # could miss a price that met it.)
+            delay = _waiting_retry_delay(order.waiting_faults, settings)
             metrics.count("OrderRetries", Reason=e.code)
-            log.info("order %s waits: %s; checking again in %ss", order_id, e,
-                     settings.retry_base_delay_s)  # fmt: skip
-            queue.send_order(order_id, delay_s=settings.retry_base_delay_s)
+            log.info("order %s waits: %s; checking again in %ss", order_id, e, delay)
+            queue.send_order(order_id, delay_s=delay)
             return True
         if not e.transient or attempt >= settings.max_attempts:
             fail_order(order_id, str(e), e.code, notifier)
@@ -351,6 +352,12 @@ def _waits_on(order: OrderRecord, error: DexError) -> bool:
     maxPrice does: it heads its token's line, and a new pool moves only with the line's
     own fills, so waiting would hold up every order behind it for good."""
     return order.type != SNIPER or isinstance(error, NoRoute)
+
+
+def _waiting_retry_delay(faults_before: int, settings: Settings) -> int:
+    """The base delay, doubled for each fault in a row before this one, capped."""
+    cap = settings.waiting_retry_max_delay_s
+    return min(settings.retry_base_delay_s * 2 ** min(faults_before, 16), cap)
 
 
 def _check_later(order: OrderRecord, delay_s: float) -> None:

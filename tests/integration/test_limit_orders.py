@@ -254,10 +254,12 @@ def test_paging_reads_each_triggered_order_once_and_no_other(
     assert all(len(page) <= 3 for page in pages)
 
 
-def test_a_waiting_order_spends_no_attempt_on_a_venue_timeout(client, app_module, market,
-                                                               monkeypatch):  # fmt: skip
+def test_a_waiting_order_spends_no_attempt_on_a_venue_timeout(
+    client, app_module, market, monkeypatch, settings_env
+):
     """Venues time out on the first checks of a triggered order, more of them than
-    ``max_attempts``: it goes on waiting, and executes once they answer."""
+    ``max_attempts``: it goes on waiting, checked again after a delay that doubles up to its
+    cap, and executes once they answer."""
     from chalicelib.dex import Faults
     from tests.integration.driver import run_until
 
@@ -276,12 +278,19 @@ def test_a_waiting_order_spends_no_attempt_on_a_venue_timeout(client, app_module
     monkeypatch.setattr(worker, "cached_snapshot", lambda venue, a, b, read: read(venue, a, b))
     move_price(market, Fraction(102, 100))
     assert limits.run(app_module.notifier).enqueued == 1
+    backoff = {"retry_base_delay_s": 1, "waiting_retry_max_delay_s": 4}
+    monkeypatch.setattr(worker, "get_settings", lambda: settings_env.model_copy(update=backoff))
+    delays, send = [], queue.send_order
+    monkeypatch.setattr(queue, "send_order", lambda oid, delay_s=0: (delays.append(delay_s),
+                                                                     send(oid)))  # fmt: skip
     run_until(app_module, lambda: store.get_order(order_id).status.terminal)
 
     order = store.get_order(order_id)
     assert statuses(order_id) == ["pending", "open", "routing", "building", "submitted",
                                   "confirmed"]  # fmt: skip
     assert order.attempts == 1 and order.waiting_checks == timeouts  # 1 unmet, then timeouts
+    assert delays == [1, 2, 4, 4]  # each of the timeouts in a row doubles it, to the cap
+    assert order.waiting_faults == timeouts - 1
 
 
 def test_a_limit_order_the_guards_refuse_waits_as_the_check_job_does(client, app_module, market):

@@ -166,6 +166,21 @@ def test_a_released_lease_lets_the_next_claim_in_at_once(new_order):
     assert second.last_error == "venue timeout"
 
 
+def test_a_waiting_order_counts_its_faults_in_a_row(new_order):
+    order_id = new_order()
+    with store._transaction() as conn:  # as the worker leaves a limit order below its price
+        conn.execute("UPDATE orders SET status = 'open' WHERE id = %s", (order_id,))
+
+    def check(error=None):
+        assert store.release_waiting(order_id, store.claim(order_id, 60).lease_until, error)
+        return store.get_order(order_id)
+
+    assert [check("venue timeout").waiting_faults for _ in range(3)] == [1, 2, 3]
+    after = check()  # limit unmet: no fault, the back-off starts over
+    assert (after.waiting_faults, after.waiting_checks, after.attempts) == (0, 4, 0)
+    assert after.last_error == "venue timeout"
+
+
 def test_a_worker_whose_lease_ran_out_changes_nothing_of_the_next_holder(new_order):
     order_id = new_order()
     late = store.claim(order_id, 60).lease_until
