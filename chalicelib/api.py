@@ -308,6 +308,7 @@ def submit_order(request) -> Response:
             f"you have {e.limit} open orders, the most a client may hold; retry when one ends"
             if e.scope == "client"
             else f"{e.limit} orders are being executed; retry shortly",
+            {"limit": e.limit, "scope": e.scope},  # client: cancelling a waiting order frees one
             headers={"Retry-After": str(_order_duration_s())},
         ) from None
     order_id = str(row.id)

@@ -10,7 +10,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AliasChoices, BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -85,7 +85,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(16 * 1024, ge=256)
     # Admission control, 429 beyond: orders in flight engine-wide (an order waiting in `open`
     # is not), and orders not yet terminal per client (waiting ones too; exact).
-    max_orders_in_flight: int = Field(10_000, ge=1)
+    # (MAX_OPEN_ORDERS, its name when waiting orders counted too, is still read.)
+    max_orders_in_flight: int = Field(
+        10_000, ge=1, validation_alias=AliasChoices("max_orders_in_flight", "max_open_orders")
+    )
     max_open_orders_per_client: int = Field(1_000, ge=1)
     # How often the limit check job runs in AWS (EventBridge rates are whole minutes; the
     # local runtime runs every schedule at its own --schedule-interval).
@@ -133,6 +136,7 @@ class Settings(BaseSettings):
         _before("ws_client_send_timeout_s", "ws_push_timeout_s", self)
         _before("ws_push_timeout_s", "ws_lock_lease_s", self)
         _before("exec_latency_min_ms", "exec_latency_max_ms", self, strict=False)
+        _before("retry_base_delay_s", "waiting_retry_max_delay_s", self, strict=False)
         return self
 
 

@@ -55,7 +55,7 @@ ORDER_FIELDS = (
     "failure_reason",
     "last_error",
 )
-# The orders that may still change (the migrations' partial index names the same set).
+# The orders that may still change (the partial indexes of migration 005 name the same set).
 OPEN = "status NOT IN ({})".format(", ".join(f"'{s.value}'" for s in OrderStatus if s.terminal))
 # The orders the queue and the workers carry now: open, and not waiting (migration 007's
 # index, by updated_at: the reaper reads them stalest first).

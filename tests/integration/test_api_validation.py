@@ -182,6 +182,7 @@ def test_admission_control_answers_429_when_too_many_orders_are_in_flight(
     assert answer.status_code == 429
     assert answer.json_body["error"]["code"] == "too_many_open_orders"
     assert "being executed" in answer.json_body["error"]["message"]
+    assert answer.json_body["error"]["details"] == {"limit": 1, "scope": "engine"}
     assert answer.headers["Retry-After"] == "1"
     assert len(store.list_orders(None, 10, None)[0]) == 1  # the refused order left no row
 
@@ -209,6 +210,7 @@ def test_orders_waiting_open_leave_the_engine_ceiling_to_orders_in_flight(
     answer = post(client, json.dumps({**GOOD, "amount": "4"}))  # the waiting one counts here
     assert answer.status_code == 429
     assert "you have 2 open orders" in answer.json_body["error"]["message"]
+    assert answer.json_body["error"]["details"] == {"limit": 2, "scope": "client"}
 
 
 def test_a_retry_of_an_accepted_order_is_answered_at_the_limit(client, monkeypatch, settings_env):
