@@ -24,7 +24,7 @@ def run(notifier: Notifier) -> int:
         order_id = str(order.id)
         with logs.bind(orderId=order_id, attempt=order.attempts, status=order.status):
             # An order in flight has a sent transaction to check, which spends no attempt.
-            if order.attempts >= settings.max_attempts and not order.in_flight:
+            if order.attempts >= settings.max_attempts and not order.tx_in_flight:
                 reason = order.last_error or f"no progress after {order.attempts} attempts"
                 fail_order(order_id, f"stuck: {reason}", STUCK, notifier)
             else:

@@ -107,7 +107,7 @@ class OrderRecord:
         return self.limit_min_out is not None
 
     @property
-    def in_flight(self) -> bool:
+    def tx_in_flight(self) -> bool:
         """A transaction was sent and nothing is known of it yet: the next delivery checks
         whether it landed instead of starting a new attempt."""
         return self.tx_lands_at is not None and not self.status.terminal

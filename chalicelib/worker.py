@@ -188,7 +188,7 @@ def _run_claimed(order: OrderRecord, receipt_handle: str, notifier: Notifier) ->
         fail_order(order_id, reason, ATTEMPTS_EXHAUSTED, notifier)
         return True
     try:
-        if order.in_flight:
+        if order.tx_in_flight:
             _check_landing(order, notifier)
         else:
             metrics.count("OrderAttempts")  # a landing check is no new attempt

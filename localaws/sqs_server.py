@@ -121,6 +121,8 @@ class Server:
         # The sockets are closed by the loop's own thread (waitress's trigger runs the thunk
         # there): closed from this one, the loop's next select() meets a closed descriptor.
         server = self._server
+        if not self._thread.is_alive():  # stopped already: its trigger is closed
+            return
         server.trigger.pull_trigger(lambda: wasyncore.close_all(self._sockets))
         self._thread.join(5)
         server.task_dispatcher.shutdown()

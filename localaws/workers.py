@@ -57,7 +57,7 @@ def _serve(spec: AppSpec, conn: Connection, threads: int, log_level: int, name: 
 
     _name_process(name)
 
-    # Ctrl-C, or a SIGTERM to the whole process group (docker stop, a service manager), reaches
+    # Ctrl-C, or a SIGTERM to the whole process group (a service manager, `timeout`), reaches
     # us too: the gateway drains us when it stops, and a gateway that dies closes our pipe.
     for signum in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
         if signum is not None:

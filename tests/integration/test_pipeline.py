@@ -135,7 +135,7 @@ def test_a_crash_before_the_check_is_queued_loses_nothing(
         patched.setattr(worker, "_check_later", die)
         order_id = post(client, ORDER).json_body["orderId"]
         poll_once(app_module.process_orders, queue.queue_url(), wait_s=1)
-    assert store.get_order(order_id).in_flight
+    assert store.get_order(order_id).tx_in_flight
     with store.pool().connection() as conn:  # its lease ran out long ago, on its last attempt
         conn.execute(
             "UPDATE orders SET lease_until = NULL, attempts = 3,"

@@ -339,8 +339,8 @@ def test_batch_item_failures_are_read_as_lambda_does():
 
 
 def test_sigterm_to_the_process_group_drains_the_workers(runtime_env, tmp_path):
-    """As ``docker stop`` of a shell that runs ``make run``, or Ctrl-C in a terminal: every
-    process of the group gets the signal; the workers leave it to the gateway, which drains
+    """As ``timeout`` or systemd (KillMode=control-group) stop ``make run``: every process
+    of the group gets the signal; the workers leave it to the gateway, which drains
     them, so none dies mid-invocation or is replaced while stopping."""
     runtime = Runtime(
         runtime_env(),
