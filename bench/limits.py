@@ -25,7 +25,7 @@ from pathlib import Path
 import psycopg
 
 from bench.pipeline import burst
-from bench.postgres import MARK
+from bench.postgres import ENGINE_STATEMENTS, MARK, statements_reset
 from bench.report import say
 from harness.servers import Servers, fresh_database
 
@@ -112,7 +112,7 @@ async def market_p99(args, services: Servers, log_dir: Path, settings: dict, db:
                 else:
                     await asyncio.to_thread(clear_open_orders, db)
                 offset += args.orders
-                _reset_statements(db, services.stats)
+                statements_reset(db, services.stats)
                 _, e2e = await burst(rt, db, args.orders, args.concurrency, offset, args.timeout)
                 e2e["top_statements"] = _top_statements(db, services.stats)
                 runs[label].append(e2e)
@@ -155,9 +155,7 @@ def _statements(db: str, stats: bool) -> dict | None:
     with psycopg.connect(db, autocommit=True) as conn:
         row = conn.execute(
             MARK + "SELECT coalesce(sum(calls), 0), coalesce(sum(rows), 0),"
-            " coalesce(sum(shared_blks_hit + shared_blks_read), 0) FROM pg_stat_statements"
-            " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
-            " AND query NOT LIKE '/* bench */%%'"
+            " coalesce(sum(shared_blks_hit + shared_blks_read), 0)" + ENGINE_STATEMENTS
         ).fetchone()
     return {"statements": int(row[0]), "rows": int(row[1]), "buffers": int(row[2])}
 
@@ -168,10 +166,10 @@ def _top_statements(db: str, stats: bool, n: int = 6) -> list[dict]:
         return []
     with psycopg.connect(db, autocommit=True) as conn:
         rows = conn.execute(
-            MARK + "SELECT query, calls, total_exec_time, rows, shared_blks_hit + shared_blks_read"
-            " FROM pg_stat_statements"
-            " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
-            " AND query NOT LIKE '/* bench */%%' ORDER BY total_exec_time DESC LIMIT %s",
+            MARK
+            + "SELECT query, calls, total_exec_time, rows, shared_blks_hit + shared_blks_read"
+            + ENGINE_STATEMENTS
+            + " ORDER BY total_exec_time DESC LIMIT %s",
             (n,),
         ).fetchall()
     return [
@@ -184,13 +182,6 @@ def _top_statements(db: str, stats: bool, n: int = 6) -> list[dict]:
         }  # fmt: skip
         for q, c, t, r, b in rows
     ]
-
-
-def _reset_statements(db: str, stats: bool) -> None:
-    if stats:
-        with psycopg.connect(db, autocommit=True) as conn:
-            conn.execute(MARK + "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-            conn.execute(MARK + "SELECT pg_stat_statements_reset()")
 
 
 def one_check_cost(db: str, stats: bool) -> dict:
@@ -212,7 +203,7 @@ def one_check_cost(db: str, stats: bool) -> dict:
         walls, results, pg = [], [], []
         for _ in range(COST_RUNS):
             redis_client().delete(limits.LAST_PRICES)  # every pair's price has moved
-            _reset_statements(db, stats)
+            statements_reset(db, stats)
             started = time.perf_counter()
             results.append(limits.run(Notifier()))
             walls.append(time.perf_counter() - started)

@@ -13,6 +13,12 @@ from harness.orders import TERMINAL
 from harness.runtime import Runtime
 
 MARK = "/* bench */ "  # the benchmark's own queries, told apart in pg_stat_statements
+# pg_stat_statements rows of this database's statements, the benchmark's own left out.
+ENGINE_STATEMENTS = (
+    " FROM pg_stat_statements"
+    " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    " AND query NOT LIKE '/* bench */%%'"
+)
 
 
 def count_terminal(database_url: str, ids: list[str]) -> int:
@@ -90,9 +96,7 @@ def statements_reset(db: str, stats: bool) -> None:
 def statements_read(db: str) -> list[tuple[str, int]]:
     with psycopg.connect(db, autocommit=True) as conn:
         return conn.execute(
-            MARK + "SELECT query, calls FROM pg_stat_statements"
-            " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
-            " AND query NOT LIKE '/* bench */%%' ORDER BY calls DESC"
+            MARK + "SELECT query, calls" + ENGINE_STATEMENTS + " ORDER BY calls DESC"
         ).fetchall()
 
 
