@@ -2,9 +2,14 @@
 
 from chalice import Chalice, Rate
 
-from chalicelib import api, aws, limits, logs, reaper, web, worker, ws
+from chalicelib import logs
+from chalicelib.backends import aws
 from chalicelib.config import get_settings
-from chalicelib.notify import Notifier
+from chalicelib.http import api, web
+from chalicelib.orders import limit_check as limits
+from chalicelib.orders import reaper, worker
+from chalicelib.push import handlers as ws
+from chalicelib.push.notify import Notifier
 
 settings = get_settings()
 logs.configure(settings.log_format, settings.log_level)

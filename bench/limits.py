@@ -141,8 +141,9 @@ def _engine(db: str, services: Servers) -> None:
     from harness.runtime import ZERO_LATENCY
 
     os.environ.update(DATABASE_URL=db, REDIS_URL=services.redis_url, **ZERO_LATENCY)
-    from chalicelib import cache, store
+    from chalicelib.backends import cache
     from chalicelib.config import get_settings
+    from chalicelib.orders import store
 
     store.close()
     get_settings.cache_clear()
@@ -186,8 +187,9 @@ def _top_statements(db: str, stats: bool, n: int = 6) -> list[dict]:
 
 def one_check_cost(db: str, stats: bool) -> dict:
     """``limits.run`` ``COST_RUNS`` times, every pair's price taken as moved: medians."""
-    from chalicelib import limits, queue
-    from chalicelib.cache import redis_client
+    from chalicelib.backends import queue
+    from chalicelib.backends.cache import redis_client
+    from chalicelib.orders import limit_check as limits
 
     class Notifier:  # nothing expires here: nobody to tell
         def publish(self, order_id) -> None:

@@ -4,7 +4,7 @@ the latency of ``GET /api/quote``.
 Fills a scratch database (dropped and made again; never the engine's) with synthetic orders
 spread over 7 days and their history rows, made by ``generate_series`` in Postgres, then
 times each stats statement with ``EXPLAIN ANALYZE`` for a 24h and a 7d window, without and
-with the indexes of ``chalicelib/sql/004_stats.sql`` (its derived columns stay). Then calls
+with the indexes of ``chalicelib/orders/sql/004_stats.sql`` (its derived columns stay). Then calls
 ``GET /api/quote`` through the Chalice test client (with an API key made in the scratch
 database; Redis is ``REDIS_URL``) and reports p50/p99.
 """
@@ -80,7 +80,7 @@ def scratch_database(url: str) -> None:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
-    from chalicelib.store import migrate
+    from chalicelib.orders.store import migrate
 
     migrate(url)
 
@@ -100,7 +100,7 @@ def explain(url: str, window: timedelta) -> dict[str, tuple[float, float]]:
     """Milliseconds of each stats statement: as EXPLAIN ANALYZE measures it (TIMING OFF:
     per-node clocks cost more than the query here), and run for real, at the client (best
     of 3 each)."""
-    from chalicelib.stats import statements
+    from chalicelib.orders.stats import statements
 
     since = datetime.now(UTC) - window
     times = {}
@@ -120,7 +120,7 @@ def explain(url: str, window: timedelta) -> dict[str, tuple[float, float]]:
 
 
 def _indexes_004() -> dict[str, str]:
-    from chalicelib.store import MIGRATIONS
+    from chalicelib.orders.store import MIGRATIONS
 
     text = (MIGRATIONS / "004_stats.sql").read_text()
     return {m[1]: m[0] for m in INDEX_RE.finditer(text)}
@@ -150,7 +150,7 @@ def quote_latency(calls: int) -> tuple[float, float]:
     from chalice.test import Client
 
     import app
-    from chalicelib import keys
+    from chalicelib.access import keys
 
     auth = {"Authorization": f"Bearer {keys.create('stats-bench').key}"}
     path = "/api/quote?tokenIn=SOL&tokenOut=USDC&amount=1.5&slippageBps=100"

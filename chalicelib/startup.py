@@ -1,5 +1,5 @@
 """Start-up and shut-down of the engine outside a request: what a runtime (the local emulator,
-``python -m chalicelib.store migrate``, the benchmarks, the tests) does before serving and
+``python -m chalicelib.orders.store migrate``, the benchmarks, the tests) does before serving and
 after.
 
 - ``migrate()``: the database and its migrations;
@@ -11,7 +11,7 @@ after.
 - ``warm_up(session)``: create this process's AWS clients before its first invocation;
 - ``close_clients()``: close this process' Postgres pool and Redis client.
 
-``main`` is ``python -m chalicelib.store migrate`` (``make migrate``).
+``main`` is ``python -m chalicelib.orders.store migrate`` (``make migrate``).
 """
 
 import contextlib
@@ -21,11 +21,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from chalicelib import cache, keys, queue, store
-from chalicelib.aws import load_management_models, sqs_client
+from chalicelib.access import keys
+from chalicelib.backends import cache, queue
+from chalicelib.backends.aws import load_management_models, sqs_client
+from chalicelib.backends.queue_setup import QueueUrls, create_or_update
 from chalicelib.config import Settings, get_settings
 from chalicelib.errors import DependencyUnavailable, unavailable_as
-from chalicelib.queue_setup import QueueUrls, create_or_update
+from chalicelib.orders import store
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +119,7 @@ def close_clients() -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv != ["migrate"]:
-        print("usage: python -m chalicelib.store migrate", file=sys.stderr)
+        print("usage: python -m chalicelib.orders.store migrate", file=sys.stderr)
         return 2
     logging.basicConfig(level="INFO", format="%(message)s")
     try:

@@ -1,6 +1,6 @@
 """Order bodies and the statuses an order goes through, for clients of a running engine."""
 
-from chalicelib.models import OrderStatus
+from chalicelib.orders.models import OrderStatus
 
 # A market order's happy path, in lifecycle order (``failed`` ends an order instead of
 # ``confirmed``; a limit order also waits in ``open`` after ``pending``).

@@ -14,7 +14,7 @@ event source. The CloudFormation path
 import time
 from collections.abc import Callable
 
-from chalicelib.queue_setup import QueueUrls, create_or_update
+from chalicelib.backends.queue_setup import QueueUrls, create_or_update
 from infra import render
 
 # An event source mapping in one of these states refuses updates (ResourceInUseException).
@@ -24,7 +24,7 @@ POLL_S = 2.0
 
 
 def create_queues(sqs, stage: str = "dev") -> QueueUrls:
-    """The stage's orders queue and DLQ, from ``chalicelib/queue_setup.py`` (idempotent)."""
+    """The stage's orders queue and DLQ, from ``backends/queue_setup.py`` (idempotent)."""
     return create_or_update(sqs, render.stage_settings(stage))
 
 

@@ -2,7 +2,7 @@
 
 Two ``chalice package`` runs: the first shows what chalice generates for the app (its
 functions, their SQS event sources and timeouts), the merge template is rendered from that and
-from ``chalicelib/queue_setup.py``, and the second run merges it (``--merge-template``). The
+from ``backends/queue_setup.py``, and the second run merges it (``--merge-template``). The
 deployment package is built once; the second run reuses chalice's cached zip.
 
 The result is ``build/<stage>/sam.json`` + ``deployment.zip`` (deploy them with

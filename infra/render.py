@@ -4,7 +4,7 @@
 and the schedule. What it does not create is rendered here and merged into its template with
 ``chalice package --merge-template`` (see ``infra/package.py``):
 
-- the orders queue and its dead-letter queue, from ``chalicelib.queue_setup`` (the same
+- the orders queue and its dead-letter queue, from ``chalicelib.backends.queue_setup`` (the same
   definitions ``chalicelib.startup.ensure_queues`` creates), with the redrive policy; both
   are kept (``Retain``) when the stack is deleted or an update would replace them, since they
   can hold the messages of orders still in flight;
@@ -25,8 +25,8 @@ from typing import Any
 
 from chalice.config import Config
 
+from chalicelib.backends.queue_setup import queue_definitions, redrive_policy
 from chalicelib.config import Settings
-from chalicelib.queue_setup import queue_definitions, redrive_policy
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -64,7 +64,7 @@ VPC_ACTIONS = [
 ]
 
 SECRETS_ACTIONS = ["secretsmanager:GetSecretValue"]
-# Stage throttling in API Gateway, in front of the per-client limit (chalicelib/ratelimit.py):
+# Stage throttling in API Gateway, in front of the per-client limit (access/ratelimit.py):
 # what the whole API takes, whoever asks, and what one WebSocket route takes.
 REST_THROTTLE = {"ThrottlingRateLimit": 500, "ThrottlingBurstLimit": 1000}
 WS_THROTTLE = {"ThrottlingRateLimit": 200, "ThrottlingBurstLimit": 400}
@@ -288,7 +288,7 @@ def merge_template(base: dict[str, Any], settings: Settings) -> dict[str, Any]:
             name = sqs_event_queue_name(event["Properties"]["Queue"])
             if name not in ids:
                 raise ValueError(
-                    f"{logical_id} consumes queue {name!r}, which chalicelib/queue_setup.py"
+                    f"{logical_id} consumes queue {name!r}, which backends/queue_setup.py"
                     " does not define"
                 )
             visibility = queues[ids[name]]["Properties"].get(

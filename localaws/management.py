@@ -1,7 +1,7 @@
 """API Gateway's management API for WebSocket connections: ``/@connections/{id}``.
 
 ``app.websocket_api`` (boto3's ``apigatewaymanagementapi``) reaches it through the session
-``chalicelib.aws.management_session`` points at ``WS_MANAGEMENT_ENDPOINT``. As in AWS:
+``chalicelib.backends.aws.management_session`` points at ``WS_MANAGEMENT_ENDPOINT``. As in AWS:
 
 - ``POST`` sends the raw body to the client as one frame (200);
 - ``GET`` answers ``{"connectedAt","identity":{"sourceIp","userAgent"},"lastActiveAt"}``;
@@ -11,9 +11,9 @@
 
 Only the engine may call it: every call must carry ``X-Management-Secret`` with the secret
 the emulator generated at start (``WS_MANAGEMENT_SECRET``, which the app's management session
-sends, see ``chalicelib.aws.management_session``); anything else is 403, as an unsigned call
-to AWS is. It is served on the public port, as in AWS, so nobody else forges a push or a
-disconnect.
+sends, see ``chalicelib.backends.aws.management_session``); anything else is 403, as an
+unsigned call to AWS is. It is served on the public port, as in AWS, so nobody else forges a
+push or a disconnect.
 
 Connection ids arrive URL-encoded (``abc%3D``); aiohttp's router decodes path segments.
 Served at ``/@connections/{id}`` and at ``/{stage}/@connections/{id}`` (the endpoint AWS

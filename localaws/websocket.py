@@ -38,7 +38,7 @@ API_ID = LocalARNBuilder.LOCAL_API_ID  # the id chalice local gives its REST API
 CLOSE_TIMEOUT_S = 5
 MAX_MESSAGE_BYTES = 128 * 1024  # API Gateway's WebSocket message limit (1009 beyond)
 # A push to a client that does not read gives up after this: below the management
-# client's read timeout (chalicelib.aws), so the worker hears 410, not a timeout.
+# client's read timeout (chalicelib.backends.aws), so the worker hears 410, not a timeout.
 SEND_TIMEOUT_S = 4
 
 

@@ -81,7 +81,8 @@ def sqs():
 @pytest.fixture
 def queues(sqs, monkeypatch):
     """A fresh queue and DLQ for one test (SQS allows one purge a minute), used by the engine."""
-    from chalicelib import queue, startup
+    from chalicelib import startup
+    from chalicelib.backends import queue
 
     suffix = uuid.uuid4().hex[:8]
     settings = get_settings().model_copy(
@@ -103,7 +104,8 @@ def database():
     from psycopg import sql
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-    from chalicelib import startup, store
+    from chalicelib import startup
+    from chalicelib.orders import store
 
     url = os.environ["DATABASE_URL"]
     startup.migrate(url)
@@ -118,7 +120,7 @@ def database():
 
 @pytest.fixture(scope="session")
 def redis_db():
-    from chalicelib.cache import redis_client
+    from chalicelib.backends.cache import redis_client
 
     client = redis_client()
     client.flushdb()
@@ -129,7 +131,7 @@ def redis_db():
 @pytest.fixture(scope="session")
 def api_key(database) -> str:
     """The default client's API key; every chalice test client request carries it."""
-    from chalicelib import keys
+    from chalicelib.access import keys
 
     return keys.create(f"tests-{RUN_ID}").key
 
@@ -154,7 +156,7 @@ def settings_env(database, redis_db, queues, api_key, monkeypatch):
     the chalice test client authenticated as the default client."""
     from chalice.test import TestHTTPClient
 
-    from chalicelib import store
+    from chalicelib.orders import store
 
     monkeypatch.setattr(TestHTTPClient, "request", with_key(TestHTTPClient.request, api_key))
     with store.pool().connection() as conn:

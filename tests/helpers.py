@@ -1,6 +1,6 @@
 """Small views of engine state that only tests need."""
 
-from chalicelib.cache import redis_client
+from chalicelib.backends.cache import redis_client
 
 
 def subscribed_orders(connection_id: str) -> list[str]:

@@ -38,7 +38,7 @@ from .oracle import Oracle
 from .snapshot import AMMS, PoolSnapshot
 
 if TYPE_CHECKING:
-    from chalicelib.listed_pools import RedisListedPools as ListedState
+    from chalicelib.backends.listed_pools import RedisListedPools as ListedState
 
 MAX_CATCH_UP_SLOTS = 64
 # A pool 0.5 % above its reference price sees 90 % of background trades selling into it.
@@ -280,7 +280,9 @@ def get_market(settings: Settings) -> Market:
     if _market is None:
         with _market_lock:
             if _market is None:
-                from chalicelib.listed_pools import RedisListedPools  # Redis imports the dex
+                from chalicelib.backends.listed_pools import (
+                    RedisListedPools,  # Redis imports the dex
+                )
 
                 _market = Market(
                     settings.order_engine_seed, settings, listed_state=RedisListedPools()

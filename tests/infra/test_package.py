@@ -2,7 +2,7 @@
 
 One packaging per module (the same ``infra.package.package`` the Makefile runs, without the
 requirements' wheels: the template does not depend on them), then cfn-lint and assertions on
-what the deployment needs: the queues as ``chalicelib/queue_setup.py`` defines them,
+what the deployment needs: the queues as ``chalicelib/backends/queue_setup.py`` defines them,
 batch-failure reporting, IAM, the WebSocket routes and the reaper's schedule; and a zip that
 holds the engine and its runtime dependencies only.
 """
@@ -18,7 +18,7 @@ import pytest
 from cfnlint.api import ManualArgs, lint
 from moto import mock_aws
 
-from chalicelib.queue_setup import create_or_update, queue_definitions
+from chalicelib.backends.queue_setup import create_or_update, queue_definitions
 from infra import render
 from infra.package import copy_without_dependencies, package
 

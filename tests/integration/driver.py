@@ -3,8 +3,8 @@
 import time
 from collections.abc import Callable
 
-from chalicelib import queue
-from chalicelib.aws import sqs_client
+from chalicelib.backends import queue
+from chalicelib.backends.aws import sqs_client
 from chalicelib.dex import Faults
 from harness.orders import FLOW, order_body
 from localaws.poller import lambda_record

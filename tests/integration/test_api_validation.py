@@ -5,7 +5,7 @@ import json
 import pytest
 from chalice.test import Client
 
-from chalicelib import store
+from chalicelib.orders import store
 
 pytestmark = pytest.mark.integration
 
@@ -173,7 +173,7 @@ def test_tokens_may_be_named_by_mint(client):
 def test_admission_control_answers_429_when_too_many_orders_are_in_flight(
     client, monkeypatch, settings_env
 ):
-    from chalicelib import api
+    from chalicelib.http import api
 
     limited = settings_env.model_copy(update={"max_orders_in_flight": 1})
     monkeypatch.setattr(api, "get_settings", lambda: limited)
@@ -192,7 +192,7 @@ def test_orders_waiting_open_leave_the_engine_ceiling_to_orders_in_flight(
 ):
     """A thousand resting limit orders must not shut market orders out: the engine-wide
     ceiling counts what the queue and workers carry; a waiting order counts for its client."""
-    from chalicelib import api
+    from chalicelib.http import api
 
     limited = settings_env.model_copy(update={"max_orders_in_flight": 1})
     monkeypatch.setattr(api, "get_settings", lambda: limited)
@@ -214,7 +214,7 @@ def test_orders_waiting_open_leave_the_engine_ceiling_to_orders_in_flight(
 
 
 def test_a_retry_of_an_accepted_order_is_answered_at_the_limit(client, monkeypatch, settings_env):
-    from chalicelib import api
+    from chalicelib.http import api
 
     limited = settings_env.model_copy(update={"max_orders_in_flight": 1})
     monkeypatch.setattr(api, "get_settings", lambda: limited)

@@ -6,8 +6,10 @@ import uuid
 
 import pytest
 
-from chalicelib import keys, queue, store, worker
-from chalicelib.models import OrderStatus
+from chalicelib.access import keys
+from chalicelib.backends import queue
+from chalicelib.orders import store, worker
+from chalicelib.orders.models import OrderStatus
 from tests.integration.driver import FLOW, ORDER, poll_once, run_until
 
 pytestmark = pytest.mark.integration

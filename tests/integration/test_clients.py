@@ -11,7 +11,8 @@ from chalice import Chalice
 from chalice.local import LocalChalice
 from chalice.test import Client
 
-from chalicelib import keys, store
+from chalicelib.access import keys
+from chalicelib.orders import store
 from tests.integration.driver import ORDER
 
 pytestmark = pytest.mark.integration
@@ -156,7 +157,7 @@ def test_the_open_order_limit_is_per_client_and_exact_under_200_concurrent_posts
     client, other_key, monkeypatch, settings_env
 ):
     import app
-    from chalicelib import api
+    from chalicelib.http import api
 
     limited = settings_env.model_copy(update={"max_open_orders_per_client": 50})
     monkeypatch.setattr(api, "get_settings", lambda: limited)
@@ -179,7 +180,7 @@ def test_the_open_order_limit_is_per_client_and_exact_under_200_concurrent_posts
 
 
 def test_the_rate_limit_answers_429_with_the_bucket_s_retry_after(client, monkeypatch):
-    from chalicelib import ratelimit
+    from chalicelib.access import ratelimit
 
     settings = ratelimit.get_settings().model_copy(
         update={"rate_limit_per_s": 0.1, "rate_limit_burst": 3}

@@ -9,9 +9,9 @@ import time
 import psycopg
 import pytest
 
-from chalicelib import commit_group, store
 from chalicelib.errors import DependencyUnavailable
-from chalicelib.models import OrderStatus
+from chalicelib.orders import commit_group, store
+from chalicelib.orders.models import OrderStatus
 from tests.integration.test_store import change, new_order  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.integration

@@ -10,8 +10,9 @@ from typing import get_args
 
 import pytest
 
-from chalicelib import store, tokens
-from chalicelib.models import OrderRequest
+from chalicelib import tokens
+from chalicelib.orders import store
+from chalicelib.orders.models import OrderRequest
 from chalicelib.tokens import Token
 from tests.integration.conftest import post
 

@@ -14,9 +14,12 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from chalicelib import cache, limits, queue, store, tokens, worker
+from chalicelib import tokens
+from chalicelib.backends import cache, queue
 from chalicelib.dex import get_market
-from chalicelib.models import OrderStatus
+from chalicelib.orders import limit_check as limits
+from chalicelib.orders import store, worker
+from chalicelib.orders.models import OrderStatus
 from chalicelib.tokens import resolve
 from tests.integration.driver import poll_once
 
@@ -310,7 +313,7 @@ def test_a_limit_order_the_guards_refuse_waits_as_the_check_job_does(client, app
 
 def _insert_waiting(rows) -> None:
     """Waiting limit orders written straight to the table (the API would take minutes)."""
-    from chalicelib import keys
+    from chalicelib.access import keys
 
     client_id = keys.create(f"bulk-{datetime.now(UTC).timestamp()}").client_id
     with store.pool().connection() as conn:

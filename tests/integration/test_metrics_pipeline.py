@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from chalicelib import store
 from chalicelib.dex import Faults
+from chalicelib.orders import store
 from tests.integration.driver import ORDER, run_until
 
 pytestmark = pytest.mark.integration

@@ -6,8 +6,9 @@ import threading
 import base58
 import pytest
 
-from chalicelib import queue, reaper, store
-from chalicelib.aws import sqs_client
+from chalicelib.backends import queue
+from chalicelib.backends.aws import sqs_client
+from chalicelib.orders import reaper, store
 from tests.integration.driver import FLOW, ORDER, fail_attempts, poll_once, run_until
 
 pytestmark = pytest.mark.integration
@@ -124,8 +125,8 @@ def test_a_crash_before_the_check_is_queued_loses_nothing(
 ):
     """Sent, then the worker dies before the check message goes out: the order is in
     flight with nothing queued; the reaper finds it and the check confirms it."""
-    from chalicelib import worker
     from chalicelib.dex import Market
+    from chalicelib.orders import worker
 
     def die(order_id, delay_s):
         raise RuntimeError("worker killed")
@@ -306,7 +307,7 @@ def test_reaper_fails_an_order_stuck_past_its_attempts(client, app_module, setti
 
 
 def test_quote_cache_serves_a_burst_on_one_pair(client, app_module, monkeypatch, settings_env):
-    from chalicelib import cache
+    from chalicelib.backends import cache
     from chalicelib.dex import Market
     from chalicelib.dex import market as market_module
 

@@ -8,10 +8,10 @@ from urllib.parse import urlencode
 
 import pytest
 
-from chalicelib import store
-from chalicelib.cache import redis_client
+from chalicelib.backends.cache import redis_client
 from chalicelib.dex import get_market, router
 from chalicelib.dex.guards import OFF
+from chalicelib.orders import store
 from chalicelib.tokens import resolve
 from tests.integration.driver import ORDER, run_until
 
@@ -268,7 +268,7 @@ def test_openapi_documents_quote_and_stats_with_string_amounts(client):
 
 
 def test_stats_count_only_the_callers_orders_and_need_a_key(client, app_module):
-    from chalicelib import keys
+    from chalicelib.access import keys
 
     other = {"Authorization": f"Bearer {keys.create('stats-other').key}"}
     mine = post(client, ORDER).json_body["orderId"]

@@ -7,9 +7,9 @@ import threading
 import pytest
 
 import harness.orders
-from chalicelib import store
-from chalicelib.models import OrderRequest, OrderStatus
-from chalicelib.records import StatusChange
+from chalicelib.orders import store
+from chalicelib.orders.models import OrderRequest, OrderStatus
+from chalicelib.orders.records import StatusChange
 
 pytestmark = pytest.mark.integration
 
@@ -20,7 +20,7 @@ WRITERS = 8
 @pytest.fixture
 def new_order(settings_env, api_key):
     """Makes an order of the tests' client, pending, as the API would."""
-    from chalicelib import keys
+    from chalicelib.access import keys
 
     client_id = keys.client_of(api_key)
     spec = OrderRequest(type="market", tokenIn="SOL", tokenOut="USDC", amount="1.5").to_spec()

@@ -5,9 +5,10 @@ import json
 
 import pytest
 
-from chalicelib import queue, reaper, store, worker
-from chalicelib.aws import sqs_client
-from chalicelib.records import StatusChange
+from chalicelib.backends import queue
+from chalicelib.backends.aws import sqs_client
+from chalicelib.orders import reaper, store, worker
+from chalicelib.orders.records import StatusChange
 from tests.integration.conftest import post
 from tests.integration.driver import FLOW, ORDER, fail_attempts, poll_once, run_until
 

@@ -21,9 +21,10 @@ from moto.apigatewaymanagementapi.models import (
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.exceptions import JsonRESTError
 
-from chalicelib import aws, store
-from chalicelib import subscriptions as subs
-from chalicelib.notify import Notifier
+from chalicelib.backends import aws
+from chalicelib.orders import store
+from chalicelib.push import subscriptions as subs
+from chalicelib.push.notify import Notifier
 from tests.helpers import subscribed_orders
 from tests.integration.driver import FLOW, ORDER, poll_once, run_until
 
@@ -177,7 +178,7 @@ class Gateway:
             pass
 
     def queue_url(self) -> str:
-        from chalicelib import queue
+        from chalicelib.backends import queue
 
         return queue.queue_url()
 

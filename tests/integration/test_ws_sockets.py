@@ -10,8 +10,8 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from chalicelib import keys
-from chalicelib import subscriptions as subs
+from chalicelib.access import keys
+from chalicelib.push import subscriptions as subs
 from harness.http import get_order, request, submit, wait_for
 from harness.orders import FLOW, TERMINAL, order_body
 from harness.runtime import Runtime

@@ -105,7 +105,7 @@ def order_rows(database_url: str, ids: list[str]) -> list[dict]:
 
 GATEWAY_LINE = re.compile(r"localaws\.gateway: [A-Z]+ \S+ (?P<status>\d{3}) ")
 INTERNAL_ERROR_MARKS = (
-    "unexpected error in",  # chalicelib.api: a 500
+    "unexpected error in",  # chalicelib.http.api: a 500
     "$connect handler failed",  # the local gateway: a WebSocket handler raised
     "$default handler failed",
 )

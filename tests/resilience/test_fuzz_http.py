@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from chalicelib import openapi
+from chalicelib.http import openapi
 from tests.resilience.support import assert_no_internal_errors, leaks_traceback, request
 
 pytestmark = [pytest.mark.integration, pytest.mark.resilience]

@@ -9,7 +9,7 @@ import time
 import redis
 from chalice import Chalice, WebsocketDisconnectedError
 
-from chalicelib.aws import management_session
+from chalicelib.backends.aws import management_session
 from chalicelib.config import get_settings
 
 settings = get_settings()

@@ -1,4 +1,4 @@
-"""One set of AWS clients per process (chalicelib.aws, chalicelib.notify): handler threads that
+"""One set of AWS clients per process (backends.aws, push.notify): handler threads that
 need a client at the same moment share one, and every session reads the service models
 through one loader. Each extra copy is megabytes that a burst leaves behind for good."""
 
@@ -10,8 +10,8 @@ from types import SimpleNamespace
 from botocore.config import Config
 from chalice.app import WebsocketAPI
 
-from chalicelib import aws
-from chalicelib.notify import DONE, Notifier
+from chalicelib.backends import aws
+from chalicelib.push.notify import DONE, Notifier
 from localaws.workers import _start_all
 
 THREADS = 8

@@ -3,7 +3,7 @@
 import pydantic
 import pytest
 
-from chalicelib.models import VENUES, OrderRequest, OrderStatus
+from chalicelib.orders.models import VENUES, OrderRequest, OrderStatus
 from chalicelib.tokens import TokenError, max_order, resolve, to_ui
 
 SOL, USDC = resolve("SOL"), resolve("USDC")

@@ -14,9 +14,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from chalicelib import logs, metrics, queue, store, tokens, worker
+from chalicelib import logs, metrics, tokens
+from chalicelib.backends import queue
 from chalicelib.dex import VENUES, Market, NoRoute, Route
-from chalicelib.records import OrderRecord
+from chalicelib.orders import store, worker
+from chalicelib.orders.records import OrderRecord
 
 
 class FakeStore:
@@ -140,7 +142,7 @@ def test_each_line_of_an_order_carries_its_fields(fakes, json_lines, emf):
     first, second = fakes.store.add(), fakes.store.add()
     run_to_confirmed(fakes, first, second)
 
-    lines = [e for e in json_lines() if e["logger"] == "chalicelib.worker"]
+    lines = [e for e in json_lines() if e["logger"] == "chalicelib.orders.worker"]
     for order_id in (first, second):
         mine = [e for e in lines if order_id in e["message"]]
         assert [e["status"] for e in mine] == ["routing", "building", "submitted", "confirmed"]
@@ -198,7 +200,9 @@ def test_documents_sum_counts_keep_timings_and_split_at_100_values():
 
 
 def test_text_format_appends_the_fields_and_writes_no_metrics(capsys):
-    record = logging.LogRecord("chalicelib.worker", logging.INFO, "", 0, "order %s", ("o1",), None)
+    record = logging.LogRecord(
+        "chalicelib.orders.worker", logging.INFO, "", 0, "order %s", ("o1",), None
+    )
     formatter = logs.TextFormatter(logging.Formatter("%(levelname)s %(message)s"))
     with logs.bind(orderId="o1", attempt=2, connectionId=None):
         assert formatter.format(record) == "INFO order o1 [orderId=o1 attempt=2]"

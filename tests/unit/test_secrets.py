@@ -6,7 +6,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib import config, secrets
+from chalicelib import config
+from chalicelib.backends import secrets
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from chalicelib import web
+from chalicelib.http import web
 
 
 def request(path: str) -> SimpleNamespace:

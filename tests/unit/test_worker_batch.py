@@ -4,7 +4,8 @@ import json
 
 from chalice.app import SQSEvent
 
-from chalicelib import queue, worker
+from chalicelib.backends import queue
+from chalicelib.orders import worker
 
 
 def sqs_event(*bodies: str) -> SQSEvent:

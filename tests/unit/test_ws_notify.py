@@ -1,4 +1,4 @@
-"""Catch-up delivery (chalicelib.notify) and the WebSocket handlers (chalicelib.ws).
+"""Catch-up delivery (chalicelib.push.notify) and the WebSocket handlers (chalicelib.push.handlers).
 
 The WebSocket API and the store are fakes here; Redis is the real one (conftest's ``redis_db``).
 """
@@ -16,11 +16,15 @@ import pytest
 from chalice import WebsocketDisconnectedError
 from chalice.app import WebsocketEvent
 
-from chalicelib import keys, notify, queue, store, ws
-from chalicelib import subscriptions as subs
-from chalicelib.models import OrderStatus
-from chalicelib.notify import Notifier
-from chalicelib.records import HistoryRecord
+from chalicelib.access import keys
+from chalicelib.backends import queue
+from chalicelib.orders import store
+from chalicelib.orders.models import OrderStatus
+from chalicelib.orders.records import HistoryRecord
+from chalicelib.push import handlers as ws
+from chalicelib.push import notify
+from chalicelib.push import subscriptions as subs
+from chalicelib.push.notify import Notifier
 from harness.orders import FLOW
 from tests.helpers import subscribed_orders
 
@@ -71,7 +75,7 @@ class FakeWebsocketAPI:
 
 
 class FakeStore:
-    """Orders and their history as ``chalicelib.store`` returns them."""
+    """Orders and their history as ``chalicelib.orders.store`` returns them."""
 
     def __init__(self):
         self.orders: dict[str, dict] = {}

@@ -21,11 +21,13 @@ from chalice import WebsocketDisconnectedError
 from chalice.app import WebsocketAPI
 from redis.exceptions import LockError
 
-from chalicelib import logs, metrics, queue, store
-from chalicelib import subscriptions as subs
+from chalicelib import logs, metrics
+from chalicelib.backends import queue
 from chalicelib.config import get_settings
-from chalicelib.models import StatusEvent
-from chalicelib.records import HistoryRecord
+from chalicelib.orders import store
+from chalicelib.orders.models import StatusEvent
+from chalicelib.orders.records import HistoryRecord
+from chalicelib.push import subscriptions as subs
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import math
 
 import redis
 
-from chalicelib.cache import redis_client
+from chalicelib.backends.cache import redis_client
 from chalicelib.config import get_settings
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """The dashboard and the API docs: one HTML page each, and their static files, from the package.
 
-The files live in ``chalicelib/static/`` so ``chalice package`` ships them. Only files that
+The files live in ``chalicelib/http/static/`` so ``chalice package`` ships them. Only files that
 exist there are served (a fixed list read at import), with their content type and
 ``nosniff``. The pages carry a Content-Security-Policy that allows this origin only, plus
 the WebSocket API's origin, which is another host on AWS. Links in the pages go through a
@@ -18,7 +18,7 @@ from chalice import Response
 
 from chalicelib import tokens
 from chalicelib.config import get_settings
-from chalicelib.models import VENUES
+from chalicelib.orders.models import VENUES
 
 STATIC_DIR = Path(__file__).parent / "static"
 SWAGGER_DIR = STATIC_DIR / "vendor" / "swagger-ui"

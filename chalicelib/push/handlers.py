@@ -23,13 +23,16 @@ import logging
 import pydantic
 from redis.exceptions import LockError
 
-from chalicelib import keys, logs, queue, store
-from chalicelib import subscriptions as subs
-from chalicelib.api import canonical_order_id, clip
+from chalicelib import logs
+from chalicelib.access import keys
+from chalicelib.backends import queue
 from chalicelib.config import get_settings
-from chalicelib.models import SubscribeMessage
-from chalicelib.notify import GONE, Notifier
-from chalicelib.records import OrderRecord
+from chalicelib.http.api import canonical_order_id, clip
+from chalicelib.orders import store
+from chalicelib.orders.models import SubscribeMessage
+from chalicelib.orders.records import OrderRecord
+from chalicelib.push import subscriptions as subs
+from chalicelib.push.notify import GONE, Notifier
 
 log = logging.getLogger(__name__)
 

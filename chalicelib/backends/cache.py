@@ -1,6 +1,6 @@
 """Redis: the shared client and the quote cache.
 
-WebSocket subscriptions live in Redis too (see ``chalicelib/subscriptions.py``).
+WebSocket subscriptions live in Redis too (see ``chalicelib/push/subscriptions.py``).
 """
 
 import json
@@ -10,7 +10,7 @@ from functools import lru_cache
 
 import redis
 
-from chalicelib import secrets
+from chalicelib.backends import secrets
 from chalicelib.config import get_settings
 from chalicelib.dex import PoolSnapshot
 from chalicelib.errors import unavailable_as

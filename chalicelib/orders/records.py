@@ -14,7 +14,7 @@ from typing import Any
 
 from chalicelib import tokens
 from chalicelib.dex import Route
-from chalicelib.models import OrderSpec, OrderStatus
+from chalicelib.orders.models import OrderSpec, OrderStatus
 from chalicelib.tokens import Token
 
 

@@ -2,7 +2,7 @@
 
 Everything is aggregated by SQL over the orders created in the window (and their history),
 so the answer costs a few index scans whatever the number of orders (see
-``chalicelib/sql/004_stats.sql`` and ``python -m bench.stats_query``).
+``chalicelib/orders/sql/004_stats.sql`` and ``python -m bench.stats_query``).
 """
 
 import re
@@ -12,8 +12,8 @@ from decimal import Decimal
 
 from psycopg import sql
 
-from chalicelib import store
-from chalicelib.models import (
+from chalicelib.orders import store
+from chalicelib.orders.models import (
     ExecutionStats,
     OrderStatus,
     Percentiles,

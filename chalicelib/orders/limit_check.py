@@ -18,14 +18,16 @@ import logging
 from dataclasses import dataclass
 from fractions import Fraction
 
-from chalicelib import queue, store, tokens
-from chalicelib.cache import cached_snapshot, redis_client
+from chalicelib import tokens
+from chalicelib.backends import queue
+from chalicelib.backends.cache import cached_snapshot, redis_client
 from chalicelib.config import get_settings
 from chalicelib.dex import DexError, get_market, router
 from chalicelib.dex.snapshot import ratio_to_decimal
-from chalicelib.models import VENUES
-from chalicelib.notify import Notifier
-from chalicelib.worker import expire_order, wake_sniper_line
+from chalicelib.orders import store
+from chalicelib.orders.models import VENUES
+from chalicelib.orders.worker import expire_order, wake_sniper_line
+from chalicelib.push.notify import Notifier
 
 log = logging.getLogger(__name__)
 

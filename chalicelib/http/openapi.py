@@ -4,7 +4,7 @@ from functools import lru_cache
 
 from pydantic.json_schema import models_json_schema
 
-from chalicelib.models import (
+from chalicelib.orders.models import (
     ErrorBody,
     ExecutionStats,
     Order,

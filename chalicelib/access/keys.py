@@ -6,7 +6,7 @@ SHA-256 and not bcrypt: bcrypt's cost protects guessable passwords, but nobody c
 a 256-bit random space whatever the hash, and a fast unsalted hash lets every request find
 its key by one indexed lookup instead of paying ~100 ms of bcrypt.
 
-``python -m chalicelib.keys create NAME | list | revoke PREFIX`` (``make key NAME=...``).
+``python -m chalicelib.access.keys create NAME | list | revoke PREFIX`` (``make key NAME=...``).
 """
 
 import argparse
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import psycopg
 
-from chalicelib import store
 from chalicelib.errors import unavailable_as
+from chalicelib.orders import store
 
 KEY_RE = re.compile(r"(oe_[0-9a-f]{8})_[A-Za-z0-9_-]{43}", re.ASCII)
 BEARER_RE = re.compile(r"Bearer ([!-~]+)", re.ASCII | re.IGNORECASE)
@@ -128,7 +128,7 @@ def dev_key(path: Path, client_name: str = "dev") -> tuple[str, bool]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chalicelib.keys", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m chalicelib.access.keys", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("create", help="a new key for a client (shown once)").add_argument("name")
     commands.add_parser("list", help="every key: prefix, client, created, revoked")

@@ -16,19 +16,9 @@ from decimal import Decimal
 import pydantic
 from chalice import Response
 
-from chalicelib import (
-    cache,
-    keys,
-    logs,
-    metrics,
-    openapi,
-    queue,
-    quotes,
-    ratelimit,
-    stats,
-    store,
-    tokens,
-)
+from chalicelib import logs, metrics, tokens
+from chalicelib.access import keys, ratelimit
+from chalicelib.backends import cache, queue
 from chalicelib.config import get_settings
 from chalicelib.errors import (
     DependencyUnavailable,
@@ -36,7 +26,9 @@ from chalicelib.errors import (
     IdempotencyConflict,
     TooManyOpenOrders,
 )
-from chalicelib.models import (
+from chalicelib.http import openapi
+from chalicelib.orders import quotes, stats, store
+from chalicelib.orders.models import (
     CLIENT_ORDER_ID_PATTERN,
     FieldError,
     HistoryEntry,
@@ -47,7 +39,7 @@ from chalicelib.models import (
     OrderRequest,
     OrderStatus,
 )
-from chalicelib.records import OrderRecord
+from chalicelib.orders.records import OrderRecord
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ history it missed (API Gateway refuses posts to a connection until ``$connect`` 
 import json
 from functools import lru_cache
 
-from chalicelib.aws import sqs_client
+from chalicelib.backends.aws import sqs_client
 from chalicelib.config import get_settings
 from chalicelib.errors import unavailable_as
 

@@ -11,7 +11,7 @@ import contextlib
 import json
 from collections.abc import Iterator
 
-from chalicelib.cache import redis_client
+from chalicelib.backends.cache import redis_client
 from chalicelib.errors import unavailable_as
 
 LOCK_TIMEOUT_S = 10  # a crashed holder's lock runs out after this

@@ -21,7 +21,7 @@ import uuid
 
 from redis.lock import Lock
 
-from chalicelib.cache import redis_client
+from chalicelib.backends.cache import redis_client
 from chalicelib.config import get_settings
 
 ENDPOINT_KEY = "ws:endpoint"

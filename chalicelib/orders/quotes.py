@@ -13,12 +13,13 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from fractions import Fraction
 
-from chalicelib import cache, tokens
+from chalicelib import tokens
+from chalicelib.backends import cache
 from chalicelib.config import get_settings
 from chalicelib.dex import DexError, GuardRefused, Route, get_market, router
 from chalicelib.dex.snapshot import ratio_to_decimal
 from chalicelib.errors import unavailable_as
-from chalicelib.models import OrderSpec, QuoteResponse, RoutePlanLeg
+from chalicelib.orders.models import OrderSpec, QuoteResponse, RoutePlanLeg
 
 AMOUNT_RE = re.compile(r"(0|[1-9][0-9]*)(\.[0-9]+)?", re.ASCII)  # no sign, exponent, spaces
 BPS_RE = re.compile(r"[0-9]{1,5}", re.ASCII)

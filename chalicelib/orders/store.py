@@ -6,7 +6,7 @@ forward by one (only from the value the caller read) and inserts the matching hi
 ``UNIQUE(order_id, seq)`` behind it: a redelivered or concurrent worker can never write
 a status twice or out of order, and a terminal order never changes again.
 
-``python -m chalicelib.store migrate`` applies the migrations in ``chalicelib/sql``.
+``python -m chalicelib.orders.store migrate`` applies the migrations in ``chalicelib/orders/sql``.
 """
 
 import base64
@@ -30,7 +30,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from chalicelib import commit_group, secrets
+from chalicelib.backends import secrets
 from chalicelib.config import get_settings
 from chalicelib.errors import (
     DuplicateClientOrderId,
@@ -38,8 +38,9 @@ from chalicelib.errors import (
     TooManyOpenOrders,
     unavailable_as,
 )
-from chalicelib.models import OrderSpec, OrderStatus
-from chalicelib.records import HistoryRecord, OrderRecord, StatusChange
+from chalicelib.orders import commit_group
+from chalicelib.orders.models import OrderSpec, OrderStatus
+from chalicelib.orders.records import HistoryRecord, OrderRecord, StatusChange
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ def new_commit_group() -> commit_group.CommitGroup:
 
 
 def query(statement, params=()) -> list[dict]:
-    """Rows of a read-only statement, as dicts (for reports such as ``chalicelib.stats``)."""
+    """Rows of a read-only statement, as dicts (for reports such as ``chalicelib.orders.stats``)."""
     return _query(statement, params)
 
 

@@ -8,10 +8,12 @@ all its attempts is failed with the reason.
 
 import logging
 
-from chalicelib import logs, queue, store
+from chalicelib import logs
+from chalicelib.backends import queue
 from chalicelib.config import get_settings
-from chalicelib.notify import Notifier
-from chalicelib.worker import STUCK, fail_order
+from chalicelib.orders import store
+from chalicelib.orders.worker import STUCK, fail_order
+from chalicelib.push.notify import Notifier
 
 log = logging.getLogger(__name__)
 

@@ -26,13 +26,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from chalicelib import logs, metrics, queue, store
-from chalicelib.cache import cached_snapshot
+from chalicelib import logs, metrics
+from chalicelib.backends import queue
+from chalicelib.backends.cache import cached_snapshot
 from chalicelib.config import Settings, get_settings
 from chalicelib.dex import DexError, Faults, NoRoute, get_market, router
-from chalicelib.models import OrderStatus
-from chalicelib.notify import Notifier
-from chalicelib.records import OrderRecord, StatusChange
+from chalicelib.orders import store
+from chalicelib.orders.models import OrderStatus
+from chalicelib.orders.records import OrderRecord, StatusChange
+from chalicelib.push.notify import Notifier
 
 log = logging.getLogger(__name__)
 
