@@ -34,6 +34,7 @@ test: setup  ## unit, property and integration tests (needs Postgres and Redis, 
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 fmt: setup
 	$(BIN)/ruff check --fix .
@@ -53,10 +54,10 @@ package: setup  ## the deployable CloudFormation template + code in build/dev/ (
 	$(BIN)/python -m infra package --stage dev --out build/dev
 
 migrate: setup  ## apply database migrations to DATABASE_URL
-	$(BIN)/python -m chalicelib.orders.store migrate
+	$(BIN)/python -m chalicelib migrate
 
 key: setup  ## a new API key for client NAME (shown once): make key NAME=alice
-	$(BIN)/python -m chalicelib.access.keys create $(or $(NAME),$(error NAME=<client> is required))
+	$(BIN)/python -m chalicelib keys create $(or $(NAME),$(error NAME=<client> is required))
 
 clean:
 	rm -rf $(VENV) .venv-3.13 mutants .data .pytest_cache .ruff_cache .hypothesis build

@@ -177,7 +177,7 @@ async def run_all(args, services: Servers, log_dir: Path) -> dict:
 
 
 def _engine_defaults() -> dict:
-    from chalicelib.config import Settings
+    from chalicelib import config
 
     keep = (
         "worker_batch_size",
@@ -193,7 +193,7 @@ def _engine_defaults() -> dict:
         "order_engine_seed",
         "log_level",
     )
-    defaults = {k: Settings.model_fields[k].default for k in keep}
+    defaults = {k: config.default(k) for k in keep}
     return defaults
 
 

@@ -7,7 +7,7 @@ check job running every ``--limit-check-interval`` seconds all along (and the re
 often): 2 by default, a check during every burst (AWS runs it once a minute, in a Lambda of its
 own; here it shares a worker process and the two cores with the orders).
 
-(b) What does one check cost? ``limits.run`` in this process on the same database, with
+(b) What does one check cost? ``limit_check.run`` in this process on the same database, with
 10,000 open orders of which 0 / 10 / 100 / 1,000 trigger, and with 1,000 / 10,000 open of which
 100 trigger: wall time, the rows its range queries read (``CheckResult.candidates``), and
 from ``pg_stat_statements`` every statement's rows and shared buffers touched. The enqueue
@@ -27,6 +27,7 @@ import psycopg
 from bench.pipeline import burst
 from bench.postgres import ENGINE_STATEMENTS, MARK, statements_reset
 from bench.report import say
+from chalicelib.backends import postgres
 from harness.servers import Servers, fresh_database
 
 OPEN_ORDERS = 10_000
@@ -93,7 +94,7 @@ def clear_open_orders(db: str) -> None:
 
 async def market_p99(args, services: Servers, log_dir: Path, settings: dict, db: str) -> dict:
     """(a): bursts of market orders without, then with, the open limit orders."""
-    log = log_dir / "runtime-limits.log"
+    log = log_dir / "runtime-limit_check.log"
     runs: dict[str, list] = {"without": [], "with": []}
     interval = args.limit_check_interval
     with services.runtime(
@@ -143,9 +144,8 @@ def _engine(db: str, services: Servers) -> None:
     os.environ.update(DATABASE_URL=db, REDIS_URL=services.redis_url, **ZERO_LATENCY)
     from chalicelib.backends import cache
     from chalicelib.config import get_settings
-    from chalicelib.orders import store
 
-    store.close()
+    postgres.close()
     get_settings.cache_clear()
     cache.redis_client.cache_clear()
 
@@ -186,10 +186,10 @@ def _top_statements(db: str, stats: bool, n: int = 6) -> list[dict]:
 
 
 def one_check_cost(db: str, stats: bool) -> dict:
-    """``limits.run`` ``COST_RUNS`` times, every pair's price taken as moved: medians."""
+    """``limit_check.run`` ``COST_RUNS`` times, every pair's price taken as moved: medians."""
     from chalicelib.backends import queue
     from chalicelib.backends.cache import redis_client
-    from chalicelib.orders import limit_check as limits
+    from chalicelib.orders import limit_check
 
     class Notifier:  # nothing expires here: nobody to tell
         def publish(self, order_id) -> None:
@@ -201,13 +201,13 @@ def one_check_cost(db: str, stats: bool) -> dict:
         lambda order_id, delay_s=0: sent.append(order_id),
     )
     try:
-        limits.run(Notifier())  # warm: the pools' snapshots in the quote cache
+        limit_check.run(Notifier())  # warm: the pools' snapshots in the quote cache
         walls, results, pg = [], [], []
         for _ in range(COST_RUNS):
-            redis_client().delete(limits.LAST_PRICES)  # every pair's price has moved
+            redis_client().delete(limit_check.LAST_PRICES)  # every pair's price has moved
             statements_reset(db, stats)
             started = time.perf_counter()
-            results.append(limits.run(Notifier()))
+            results.append(limit_check.run(Notifier()))
             walls.append(time.perf_counter() - started)
             pg.append(_statements(db, stats))
     finally:

@@ -10,7 +10,7 @@ import itertools
 import time
 from fractions import Fraction
 
-from chalicelib.config import Settings
+from chalicelib.config import MarketSettings
 from chalicelib.dex import VENUES, Market, best_route
 from chalicelib.dex.guards import OFF
 from chalicelib.dex.listing import REFERENCE_USD
@@ -32,7 +32,7 @@ def _orders() -> list[tuple[str, str, object, object, int]]:
 
 
 def run(seconds: float = 3.0) -> dict:
-    settings = Settings(
+    settings = MarketSettings(
         quote_latency_ms=0, exec_latency_min_ms=0, exec_latency_max_ms=0, drift_trades_per_slot=0
     )
     market = Market(settings.order_engine_seed, settings, clock=lambda: 0)

@@ -1,32 +1,31 @@
 """Start-up and shut-down of the engine outside a request: what a runtime (the local emulator,
-``python -m chalicelib.orders.store migrate``, the benchmarks, the tests) does before serving and
-after.
+the command line, the benchmarks, the tests) does before serving and after.
 
 - ``migrate()``: the database and its migrations;
 - ``check_dependencies()``: Postgres, Redis and SQS each answer, else one ``StartupError``
   that names the service and the setting that points at it;
-- ``ensure_queues()``: the orders queue and its DLQ, as ``queue_setup`` defines them;
-- ``requeue_open_orders()``: put every open order on the queue again (a new, empty queue);
+- ``ensure_queues()``: the orders queue and its DLQ, as ``backends.queue_setup`` defines them;
+- ``requeue_live_orders()``: put every live order on the queue again (a new, empty queue);
 - ``dev_api_key(path)``: the development API key kept at ``path``, created when missing;
 - ``warm_up(session)``: create this process's AWS clients before its first invocation;
 - ``close_clients()``: close this process' Postgres pool and Redis client.
 
-``main`` is ``python -m chalicelib.orders.store migrate`` (``make migrate``).
+Like ``app.py`` and ``__main__``, this module sits above every wing: no wing imports it.
 """
 
 import contextlib
 import logging
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from chalicelib.access import keys
-from chalicelib.backends import cache, queue
+from chalicelib.backends import cache, postgres, queue
 from chalicelib.backends.aws import load_management_models, sqs_client
+from chalicelib.backends.drivers import Dependency, unavailable_as
 from chalicelib.backends.queue_setup import QueueUrls, create_or_update
 from chalicelib.config import Settings, get_settings
-from chalicelib.errors import DependencyUnavailable, unavailable_as
+from chalicelib.errors import DependencyUnavailable
 from chalicelib.orders import store
 
 log = logging.getLogger(__name__)
@@ -36,7 +35,7 @@ log = logging.getLogger(__name__)
 class Service:
     name: str
     setting: str  # the environment variable that points at it
-    dependency: str  # its name in ``chalicelib.errors``
+    dependency: Dependency
 
 
 POSTGRES = Service("Postgres", "DATABASE_URL", "database")
@@ -44,12 +43,15 @@ REDIS = Service("Redis", "REDIS_URL", "redis")
 SQS = Service("SQS", "AWS_ENDPOINT_URL", "queue")
 
 
-class StartupError(RuntimeError):
+class StartupError(DependencyUnavailable):
     """A service the engine needs does not answer."""
 
-    def __init__(self, service: Service, cause: BaseException | None):
+    def __init__(self, service: Service, cause: BaseException | str):
+        super().__init__(service.dependency, cause)
         self.service = service
-        super().__init__(f"{service.name} ({service.setting}) does not answer: {cause}")
+
+    def __str__(self) -> str:
+        return f"{self.service.name} ({self.service.setting}) does not answer: {self.cause}"
 
 
 @contextlib.contextmanager
@@ -60,7 +62,7 @@ def _answering(service: Service) -> Iterator[None]:
         with unavailable_as(service.dependency):
             yield
     except DependencyUnavailable as e:
-        raise StartupError(service, e.__cause__ or e) from None
+        raise StartupError(service, e.__cause__ or e.cause) from None
 
 
 def migrate(database_url: str | None = None) -> list[str]:
@@ -85,9 +87,9 @@ def ensure_queues(settings: Settings | None = None) -> QueueUrls:
         return create_or_update(sqs_client(), settings or get_settings())
 
 
-def requeue_open_orders() -> int:
+def requeue_live_orders() -> int:
     """Send every order not yet terminal to the queue again; how many were sent."""
-    order_ids = store.open_order_ids()
+    order_ids = store.live_order_ids()
     for order_id in order_ids:
         queue.send_order(order_id)
     return len(order_ids)
@@ -112,24 +114,5 @@ def warm_up(management_session) -> None:
 
 def close_clients() -> None:
     """Close the Postgres pool and the Redis client, if this process opened them."""
-    store.close()
+    postgres.close()
     cache.close()
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv != ["migrate"]:
-        print("usage: python -m chalicelib.orders.store migrate", file=sys.stderr)
-        return 2
-    logging.basicConfig(level="INFO", format="%(message)s")
-    try:
-        applied = migrate()
-    except StartupError as e:
-        print(e, file=sys.stderr)
-        return 1
-    print("applied:", ", ".join(applied) or "nothing (up to date)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

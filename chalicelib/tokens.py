@@ -12,6 +12,7 @@ from decimal import Context, Decimal, Inexact, InvalidOperation
 from functools import cache
 
 from .config import get_settings
+from .errors import InvalidField
 
 WSOL_MINT = "So11111111111111111111111111111111111111112"
 MAX_BASE_UNITS = 2**63 - 1  # what a Postgres bigint (and an SPL token amount) holds
@@ -20,12 +21,10 @@ MAX_BASE_UNITS = 2**63 - 1  # what a Postgres bigint (and an SPL token amount) h
 DECIMAL_RE = re.compile(r"[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|(?i:s?nan|inf(inity)?))", re.ASCII)
 
 
-class TokenError(ValueError):
+class TokenError(InvalidField):
     """A token or amount the engine cannot accept; ``field`` names the input at fault."""
 
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
+    code = "invalid_order"
 
 
 @dataclass(frozen=True)
@@ -69,7 +68,7 @@ def listed_mints() -> list[str]:
 @cache
 def _configured_listings() -> None:
     """The settings' listings, made known on first use (not at import: settings come later)."""
-    for listing in get_settings().listings:
+    for listing in get_settings().market.listings:
         list_token(Token(listing.symbol, listing.mint, listing.decimals))
 
 
@@ -110,7 +109,7 @@ MAX_ORDER_UI = {
 def max_order(token: Token, overrides: Mapping[str, Decimal] | None = None) -> int:
     """The largest amount of ``token`` one order may sell, in base units."""
     if overrides is None:
-        overrides = get_settings().max_order_ui
+        overrides = get_settings().market.max_order_ui
     limit = {k.upper(): v for k, v in overrides.items()}.get(token.symbol)
     if limit is None:
         limit = MAX_ORDER_UI.get(token.symbol)

@@ -1,12 +1,11 @@
 """Order bodies and the statuses an order goes through, for clients of a running engine."""
 
-from chalicelib.orders.models import OrderStatus
+from chalicelib.orders import lifecycle
 
 # A market order's happy path, in lifecycle order (``failed`` ends an order instead of
 # ``confirmed``; a limit order also waits in ``open`` after ``pending``).
-FLOW = [s.value for s in OrderStatus if not s.terminal and s is not OrderStatus.OPEN]
-FLOW.append(OrderStatus.CONFIRMED.value)
-TERMINAL = frozenset(s.value for s in OrderStatus if s.terminal)
+FLOW = [s.value for s in lifecycle.MARKET_PATH]
+TERMINAL = frozenset(s.value for s in lifecycle.TERMINAL)
 PAIRS = [("SOL", "USDC", "1.5"), ("USDC", "SOL", "250"), ("SOL", "USDT", "0.75"),
          ("JUP", "USDC", "400"), ("BONK", "SOL", "25000000")]  # fmt: skip
 

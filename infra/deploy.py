@@ -43,7 +43,7 @@ def configure_event_source(
     ``TimeoutError`` when a mapping has not settled within ``timeout_s``.
     """
     settings = render.stage_settings(stage)
-    url = sqs.get_queue_url(QueueName=settings.orders_queue_name)["QueueUrl"]
+    url = sqs.get_queue_url(QueueName=settings.queue.orders_queue_name)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]

@@ -18,6 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from chalicelib import config
 from infra import render
 
 # What the functions are made of; copied when packaging without dependencies.
@@ -34,7 +35,7 @@ def chalice_env() -> dict[str, str]:
     Chalice exports the stage's ``environment_variables`` itself before importing the app, so
     the decorators (queue names, batch size) see what the deployed functions will see.
     """
-    names = render.settings_env_names() | {"LOCALSTACK_HOST"}
+    names = config.environment_names() | {"LOCALSTACK_HOST"}
     env = {k: v for k, v in os.environ.items() if k.upper() not in names}
     env["AWS_DEFAULT_REGION"] = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
     return env

@@ -25,6 +25,7 @@ from typing import Any
 
 from chalice.config import Config
 
+from chalicelib import config
 from chalicelib.backends.queue_setup import queue_definitions, redrive_policy
 from chalicelib.config import Settings
 
@@ -87,34 +88,12 @@ def chalice_config(stage: str, project_dir: Path = PROJECT_DIR) -> Config:
     )
 
 
-def settings_env_names() -> set[str]:
-    """The environment variables ``Settings`` reads (e.g. DATABASE_URL, AWS_DEFAULT_REGION)."""
-    return {
-        (field.validation_alias if isinstance(field.validation_alias, str) else name).upper()
-        for name, field in Settings.model_fields.items()
-    }
-
-
-class _StageSettings(Settings):
-    """Settings from the given values and the defaults only, never the process environment."""
-
-    @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, **_sources):
-        return (init_settings,)
-
-
 def stage_settings(stage: str, project_dir: Path = PROJECT_DIR) -> Settings:
     """The settings the stage's functions run with: code defaults + the stage's variables.
 
     The shell's environment plays no part, so a package depends on the repository only.
     """
-    env = chalice_config(stage, project_dir).environment_variables or {}
-    values = {}
-    for name, field in Settings.model_fields.items():
-        key = field.validation_alias if isinstance(field.validation_alias, str) else name
-        if key.upper() in env:
-            values[key] = env[key.upper()]
-    return _StageSettings(**values)
+    return config.from_values(chalice_config(stage, project_dir).environment_variables or {})
 
 
 # --- IAM -------------------------------------------------------------------------------------
@@ -129,7 +108,11 @@ def iam_policy(settings: Settings) -> dict[str, Any]:
     interfaces, and reading exactly the stage's two secrets (the database password, the Redis
     token)."""
     queues = [queue_arn_pattern(name) for name in queue_definitions(settings)]
-    secrets = [s for s in (settings.database_password_secret, settings.redis_auth_secret) if s]
+    secrets = [
+        s
+        for s in (settings.storage.database_password_secret, settings.storage.redis_auth_secret)
+        if s
+    ]
     policy = {
         "Version": "2012-10-17",
         "Statement": [
@@ -188,7 +171,10 @@ def _cfn_value(value: str) -> Any:
 
 
 def queue_logical_ids(settings: Settings) -> dict[str, str]:
-    return {settings.orders_queue_name: QUEUE_LOGICAL_ID, settings.orders_dlq_name: DLQ_LOGICAL_ID}
+    return {
+        settings.queue.orders_queue_name: QUEUE_LOGICAL_ID,
+        settings.queue.orders_dlq_name: DLQ_LOGICAL_ID,
+    }
 
 
 def queue_resources(settings: Settings) -> dict[str, Any]:
@@ -199,7 +185,7 @@ def queue_resources(settings: Settings) -> dict[str, Any]:
         if name not in ids:
             raise ValueError(f"queue {name!r} has no CloudFormation logical id in infra/render.py")
         properties = {"QueueName": name, **{k: _cfn_value(v) for k, v in attributes.items()}}
-        if name == settings.orders_queue_name:
+        if name == settings.queue.orders_queue_name:
             policy = json.loads(redrive_policy("DLQ_ARN", settings))
             policy["deadLetterTargetArn"] = {"Fn::GetAtt": [DLQ_LOGICAL_ID, "Arn"]}
             policy["maxReceiveCount"] = int(policy["maxReceiveCount"])
@@ -302,7 +288,7 @@ def merge_template(base: dict[str, Any], settings: Settings) -> dict[str, Any]:
                     "the timeout): lower its lambda_timeout or raise VISIBILITY_TIMEOUT_S"
                 )
             depends_on.append(ids[name])
-            if name == settings.orders_queue_name:
+            if name == settings.queue.orders_queue_name:
                 events[event_id] = {
                     "Properties": {"FunctionResponseTypes": ["ReportBatchItemFailures"]}
                 }

@@ -30,7 +30,8 @@ from chalice.app import ScheduledEventConfig, SQSEventConfig
 from chalice.config import Config
 
 from chalicelib import startup  # of the engine, only its start-up and settings
-from chalicelib.config import Settings, get_settings
+from chalicelib.config import default as default_setting
+from chalicelib.config import get_settings
 from localaws import services
 from localaws.functions import Functions, load, stage_config
 from localaws.gateway import GatewayRunner, create_app
@@ -261,7 +262,7 @@ def export_settings(config: Config, found: services.Services, management: str, p
         "WS_PUBLIC_URL": f"ws://localhost:{port}/api/orders/execute",
         # The dashboard this gateway serves opens WebSockets from its own origin.
         "WS_ALLOWED_ORIGINS": json.dumps([f"http://localhost:{port}", f"http://127.0.0.1:{port}"]),
-        "AWS_DEFAULT_REGION": Settings.model_fields["aws_region"].default,
+        "AWS_DEFAULT_REGION": default_setting("aws_region"),
         **(config.environment_variables or {}),
     }
     for key, value in defaults.items():
@@ -299,7 +300,7 @@ def prepare(found: services.Services) -> None:
     startup.check_dependencies()
     startup.ensure_queues()
     if found.fresh_queues:
-        sent = startup.requeue_open_orders()
+        sent = startup.requeue_live_orders()
         if sent:
             log.info("enqueued %d open order(s) again (the embedded queue starts empty)", sent)
 
@@ -317,7 +318,7 @@ def event_sources(
     sqs = boto3.client(
         "sqs",
         endpoint_url=sqs_endpoint,
-        region_name=settings.aws_region,
+        region_name=settings.queue.aws_region,
         aws_access_key_id="local",
         aws_secret_access_key="local",
         config=BotoConfig(max_pool_connections=threads + 4),
@@ -339,7 +340,7 @@ def event_sources(
                 batch_size=min(config.batch_size, 10),
                 concurrency=config.maximum_concurrency or args.concurrency,
                 wait_s=args.poll_wait,
-                region=settings.aws_region,
+                region=settings.queue.aws_region,
                 invoke=invoke,
             )
         )
@@ -350,7 +351,7 @@ def event_sources(
                     functions,
                     config.name,
                     args.schedule_interval,
-                    settings.aws_region,
+                    settings.queue.aws_region,
                     invoke=invoke,
                 )
             )

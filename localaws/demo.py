@@ -23,7 +23,10 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from harness.orders import FLOW, TERMINAL
+from chalicelib.orders import lifecycle
+
+FLOW = [s.value for s in lifecycle.MARKET_PATH]
+TERMINAL = frozenset(s.value for s in lifecycle.TERMINAL)
 
 # (tokenIn, tokenOut, sizes in UI units): order i takes pair i % 5 and, past the first
 # five, the next size of that pair.

@@ -6,25 +6,18 @@ SHA-256 and not bcrypt: bcrypt's cost protects guessable passwords, but nobody c
 a 256-bit random space whatever the hash, and a fast unsalted hash lets every request find
 its key by one indexed lookup instead of paying ~100 ms of bcrypt.
 
-``python -m chalicelib.access.keys create NAME | list | revoke PREFIX`` (``make key NAME=...``).
+``python -m chalicelib keys create NAME | list | revoke PREFIX`` (``make key NAME=...``).
 """
 
-import argparse
-import contextlib
 import hashlib
 import re
 import secrets
-import sys
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import psycopg
-
-from chalicelib.errors import unavailable_as
-from chalicelib.orders import store
+from chalicelib.backends import postgres
 
 KEY_RE = re.compile(r"(oe_[0-9a-f]{8})_[A-Za-z0-9_-]{43}", re.ASCII)
 BEARER_RE = re.compile(r"Bearer ([!-~]+)", re.ASCII | re.IGNORECASE)
@@ -49,17 +42,11 @@ def _hash(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
 
 
-@contextlib.contextmanager
-def _transaction() -> Iterator[psycopg.Connection]:
-    with unavailable_as("database"), store.pool().connection() as conn, conn.transaction():
-        yield conn
-
-
 def create(client_name: str) -> NewKey:
     """A new key for the client of that name (created when new)."""
     prefix = f"oe_{secrets.token_hex(4)}"
     key = f"{prefix}_{secrets.token_urlsafe(32)}"
-    with _transaction() as conn:
+    with postgres.transaction() as conn:
         conn.execute(
             "INSERT INTO clients (id, name) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
             (uuid.uuid4(), client_name),
@@ -75,7 +62,7 @@ def create(client_name: str) -> NewKey:
 
 
 def list_keys() -> list[KeyInfo]:
-    with _transaction() as conn:
+    with postgres.transaction() as conn:
         rows = conn.execute(
             "SELECT k.prefix, c.name AS client, k.created_at, k.revoked_at"
             " FROM api_keys k JOIN clients c ON c.id = k.client_id ORDER BY k.created_at"
@@ -85,7 +72,7 @@ def list_keys() -> list[KeyInfo]:
 
 def revoke(prefix: str) -> bool:
     """Revoke the key; False when no active key has that prefix."""
-    with _transaction() as conn:
+    with postgres.transaction() as conn:
         row = conn.execute(
             "UPDATE api_keys SET revoked_at = now() WHERE prefix = %s AND revoked_at IS NULL"
             " RETURNING prefix",
@@ -99,7 +86,7 @@ def client_of(key: str | None) -> uuid.UUID | None:
     what is not shaped like a key)."""
     if key is None or not KEY_RE.fullmatch(key):
         return None
-    with _transaction() as conn:
+    with postgres.transaction() as conn:
         row = conn.execute(
             "SELECT client_id FROM api_keys WHERE key_hash = %s AND revoked_at IS NULL",
             (_hash(key),),
@@ -125,33 +112,3 @@ def dev_key(path: Path, client_name: str = "dev") -> tuple[str, bool]:
     path.write_text(new.key + "\n")
     path.chmod(0o600)
     return new.key, True
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chalicelib.access.keys", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("create", help="a new key for a client (shown once)").add_argument("name")
-    commands.add_parser("list", help="every key: prefix, client, created, revoked")
-    commands.add_parser("revoke", help="revoke a key by its prefix").add_argument("prefix")
-    args = parser.parse_args(argv)
-    from chalicelib import startup  # the key tables may not exist yet
-
-    startup.migrate()
-    if args.command == "create":
-        new = create(args.name)
-        print(f"client {args.name} ({new.client_id}), key {new.prefix}; shown once, keep it:")
-        print(new.key)
-    elif args.command == "list":
-        for k in list_keys():
-            revoked = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "active"
-            print(f"{k.prefix}  {k.client:<20} {k.created_at:%Y-%m-%d %H:%M}  {revoked}")
-    elif not revoke(args.prefix):
-        print(f"no active key {args.prefix}", file=sys.stderr)
-        return 1
-    else:
-        print(f"revoked {args.prefix}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,10 +9,10 @@ the next token, which becomes the 429's ``Retry-After``.
 import logging
 import math
 
-import redis
-
 from chalicelib.backends.cache import redis_client
+from chalicelib.backends.drivers import unavailable_as
 from chalicelib.config import get_settings
+from chalicelib.errors import DependencyUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +41,12 @@ def take(client_id) -> int:
     """
     settings = get_settings()
     try:
-        wait_ms = redis_client().register_script(_TAKE)(
-            keys=[f"ratelimit:{client_id}"],
-            args=[settings.rate_limit_per_s, settings.rate_limit_burst],
-        )
-    except redis.RedisError as e:
+        with unavailable_as("redis"):
+            wait_ms = redis_client().register_script(_TAKE)(
+                keys=[f"ratelimit:{client_id}"],
+                args=[settings.access.rate_limit_per_s, settings.access.rate_limit_burst],
+            )
+    except DependencyUnavailable as e:
         log.warning("rate limit not applied to client %s: %s", client_id, e)
         return 0
     return math.ceil(int(wait_ms) / 1000)

@@ -36,7 +36,7 @@ def management_client_config(settings: Settings) -> Config:
     catches up)."""
     return Config(
         connect_timeout=2,
-        read_timeout=settings.ws_push_timeout_s,
+        read_timeout=settings.push.ws_push_timeout_s,
         retries={"max_attempts": 1, "mode": "standard"},
         max_pool_connections=MAX_POOL_CONNECTIONS,
     )
@@ -96,13 +96,17 @@ class EndpointSession(ConfiguredSession):
 def aws_session(settings: Settings | None = None) -> boto3.session.Session:
     """The session SQS clients come from."""
     settings = settings or get_settings()
-    if settings.aws_endpoint_url:
-        return EndpointSession(settings.aws_endpoint_url, settings.aws_region, SQS_CLIENT_CONFIG)
+    if settings.queue.aws_endpoint_url:
+        return EndpointSession(
+            settings.queue.aws_endpoint_url, settings.queue.aws_region, SQS_CLIENT_CONFIG
+        )
     if os.environ.get("LOCALSTACK_HOST"):
         from localstack_client.session import Session  # dev dependency, local use only
 
-        return Session(region_name=settings.aws_region)
-    return boto3.session.Session(botocore_session=_core_session(), region_name=settings.aws_region)
+        return Session(region_name=settings.queue.aws_region)
+    return boto3.session.Session(
+        botocore_session=_core_session(), region_name=settings.queue.aws_region
+    )
 
 
 MANAGEMENT_SECRET_HEADER = "X-Management-Secret"
@@ -116,10 +120,12 @@ def management_session(settings: Settings | None = None) -> boto3.session.Sessio
     call without it. AWS signs the calls instead (SigV4), and needs no such header."""
     settings = settings or get_settings()
     config = management_client_config(settings)
-    if not settings.ws_management_endpoint:
-        return ConfiguredSession(config, region_name=settings.aws_region)
-    session = EndpointSession(settings.ws_management_endpoint, settings.aws_region, config)
-    if secret := settings.ws_management_secret:
+    if not settings.push.ws_management_endpoint:
+        return ConfiguredSession(config, region_name=settings.queue.aws_region)
+    session = EndpointSession(
+        settings.push.ws_management_endpoint, settings.queue.aws_region, config
+    )
+    if secret := settings.push.ws_management_secret:
 
         def add_secret(request, **_):
             request.headers[MANAGEMENT_SECRET_HEADER] = secret

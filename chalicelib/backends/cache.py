@@ -11,9 +11,9 @@ from functools import lru_cache
 import redis
 
 from chalicelib.backends import secrets
+from chalicelib.backends.drivers import unavailable_as
 from chalicelib.config import get_settings
 from chalicelib.dex import PoolSnapshot
-from chalicelib.errors import unavailable_as
 
 log = logging.getLogger(__name__)
 
@@ -24,11 +24,11 @@ def redis_client() -> redis.Redis:
     settings = get_settings()
     password = secrets.redis_password()  # the AUTH token, from Secrets Manager in AWS
     return redis.Redis.from_url(
-        settings.redis_url,
+        settings.storage.redis_url,
         **({"password": password} if password else {}),
         decode_responses=True,
-        socket_timeout=settings.redis_timeout_s,
-        socket_connect_timeout=settings.redis_timeout_s,
+        socket_timeout=settings.storage.redis_timeout_s,
+        socket_connect_timeout=settings.storage.redis_timeout_s,
         health_check_interval=30,
     )
 
@@ -50,7 +50,7 @@ def cached_snapshot(venue: str, token_in, token_out, fetch: Callable):
     latency once per few slots whatever their sizes. Redis being down only costs latency.
     """
     settings = get_settings()
-    ttl_ms = settings.quote_cache_slots * settings.slot_ms
+    ttl_ms = settings.market.quote_cache_slots * settings.market.slot_ms
     if not ttl_ms:
         return fetch(venue, token_in, token_out)
     key = _snapshot_key(venue, token_in.mint, token_out.mint)

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator
 
 from chalicelib.backends.cache import redis_client
-from chalicelib.errors import unavailable_as
+from chalicelib.backends.drivers import unavailable_as
 
 LOCK_TIMEOUT_S = 10  # a crashed holder's lock runs out after this
 

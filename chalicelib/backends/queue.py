@@ -9,19 +9,19 @@ import json
 from functools import lru_cache
 
 from chalicelib.backends.aws import sqs_client
+from chalicelib.backends.drivers import unavailable_as
 from chalicelib.config import get_settings
-from chalicelib.errors import unavailable_as
 
 
 @lru_cache
 def queue_url() -> str:
     settings = get_settings()
-    return settings.orders_queue_url or _url_of(settings.orders_queue_name)
+    return settings.queue.orders_queue_url or _url_of(settings.queue.orders_queue_name)
 
 
 @lru_cache
 def dlq_url() -> str:
-    return _url_of(get_settings().orders_dlq_name)
+    return _url_of(get_settings().queue.orders_dlq_name)
 
 
 def _url_of(name: str) -> str:

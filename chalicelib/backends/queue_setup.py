@@ -20,9 +20,9 @@ class QueueUrls:
 def queue_definitions(settings: Settings) -> dict[str, dict[str, str]]:
     """Queue name -> SQS attributes (the DLQ first: the main queue's redrive names it)."""
     return {
-        settings.orders_dlq_name: {"MessageRetentionPeriod": str(14 * 24 * 3600)},
-        settings.orders_queue_name: {
-            "VisibilityTimeout": str(settings.visibility_timeout_s),
+        settings.queue.orders_dlq_name: {"MessageRetentionPeriod": str(14 * 24 * 3600)},
+        settings.queue.orders_queue_name: {
+            "VisibilityTimeout": str(settings.queue.visibility_timeout_s),
             "MessageRetentionPeriod": str(4 * 24 * 3600),
             "ReceiveMessageWaitTimeSeconds": "20",
             # RedrivePolicy's deadLetterTargetArn is filled in where the DLQ's ARN is known.
@@ -32,7 +32,7 @@ def queue_definitions(settings: Settings) -> dict[str, dict[str, str]]:
 
 def redrive_policy(dlq_arn: str, settings: Settings) -> str:
     return json.dumps(
-        {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(settings.max_receive_count)}
+        {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(settings.queue.max_receive_count)}
     )
 
 
@@ -40,15 +40,15 @@ def create_or_update(sqs, settings: Settings) -> QueueUrls:
     """Create (or update) both queues through an SQS client; idempotent."""
     defs = queue_definitions(settings)
     dlq_url = sqs.create_queue(
-        QueueName=settings.orders_dlq_name, Attributes=defs[settings.orders_dlq_name]
+        QueueName=settings.queue.orders_dlq_name, Attributes=defs[settings.queue.orders_dlq_name]
     )["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
     attributes = {
-        **defs[settings.orders_queue_name],
+        **defs[settings.queue.orders_queue_name],
         "RedrivePolicy": redrive_policy(dlq_arn, settings),
     }
-    queue_url = sqs.create_queue(QueueName=settings.orders_queue_name)["QueueUrl"]
+    queue_url = sqs.create_queue(QueueName=settings.queue.orders_queue_name)["QueueUrl"]
     sqs.set_queue_attributes(QueueUrl=queue_url, Attributes=attributes)
     return QueueUrls(queue=queue_url, dlq=dlq_url)

@@ -19,7 +19,7 @@ from chalicelib.config import get_settings
 
 @lru_cache
 def _read(secret_id: str) -> str:
-    client = boto3.client("secretsmanager", region_name=get_settings().aws_region)
+    client = boto3.client("secretsmanager", region_name=get_settings().queue.aws_region)
     value = client.get_secret_value(SecretId=secret_id)["SecretString"]
     try:
         parsed = json.loads(value)
@@ -29,10 +29,10 @@ def _read(secret_id: str) -> str:
 
 
 def database_password() -> str | None:
-    secret_id = get_settings().database_password_secret
+    secret_id = get_settings().storage.database_password_secret
     return _read(secret_id) if secret_id else None
 
 
 def redis_password() -> str | None:
-    secret_id = get_settings().redis_auth_secret
+    secret_id = get_settings().storage.redis_auth_secret
     return _read(secret_id) if secret_id else None

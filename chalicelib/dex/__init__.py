@@ -16,7 +16,7 @@ from .errors import (
 )
 from .faults import Faults
 from .guards import Guards
-from .market import Execution, Market, get_market
+from .market import Execution, Market
 from .oracle import Oracle, OraclePrice
 from .router import Route, best_route, quote_venues
 from .snapshot import VENUES, PoolSnapshot, Quote
@@ -44,6 +44,5 @@ __all__ = [
     "SlippageExceeded",
     "VenueTimeout",
     "best_route",
-    "get_market",
     "quote_venues",
 ]

@@ -1,14 +1,26 @@
 """What can go wrong at a venue. ``transient`` errors are worth retrying (maybe after a
-fresh quote); the others will fail the same way again."""
+fresh quote); the others will fail the same way again. As an answer (a quote), a transient
+error is a 503 and any other a 422."""
+
+from ..errors import EngineError
 
 
-class DexError(Exception):
+class DexError(EngineError):
     transient = False
     code = "dex_error"
 
     def __init__(self, message: str, **details):
         super().__init__(message)
         self.details = details
+
+    @property
+    def status(self) -> int:  # type: ignore[override]
+        return 503 if self.transient else 422
+
+    def body(self) -> dict:
+        return {
+            "error": {"code": self.code, "message": self.message, "details": self.details or None}
+        }
 
 
 class VenueTimeout(DexError):

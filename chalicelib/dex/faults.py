@@ -10,7 +10,7 @@ import threading
 
 import base58
 
-from ..config import Settings
+from ..config import MarketSettings
 
 
 def new_signature(random_bytes: bytes) -> str:
@@ -19,7 +19,7 @@ def new_signature(random_bytes: bytes) -> str:
 
 
 class Faults:
-    def __init__(self, key: str, settings: Settings):
+    def __init__(self, key: str, settings: MarketSettings):
         self.key = key
         self.settings = settings
         self._streams: dict[str, random.Random] = {}
@@ -27,7 +27,12 @@ class Faults:
 
     @classmethod
     def for_attempt(
-        cls, seed: int, order_id: str, attempt: int, settings: Settings, waiting_checks: int = 0
+        cls,
+        seed: int,
+        order_id: str,
+        attempt: int,
+        settings: MarketSettings,
+        waiting_checks: int = 0,
     ) -> "Faults":
         """``waiting_checks``: how often a waiting order was checked before (each check of a
         waiting order is attempt 1 again, so without it every check would draw alike)."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from fractions import Fraction
 
-from ..config import Settings
+from ..config import MarketSettings
 from ..tokens import Token
 from .amm import BPS
 from .errors import PriceDeviatesFromOracle, PriceImpactTooHigh
@@ -24,7 +24,7 @@ class Guards:
     oracle_deviation_bps: int = 500
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Guards":
+    def from_settings(cls, settings: MarketSettings) -> "Guards":
         return cls(settings.price_impact_cap_bps, settings.oracle_deviation_bps)
 
 

@@ -16,12 +16,12 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from contextlib import nullcontext, suppress
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from ..config import NewListing, Settings
+from ..config import MarketSettings, NewListing
 from ..tokens import Token, by_mint, list_token, resolve
 from . import arbitrage, cpmm
 from .errors import (
@@ -37,8 +37,17 @@ from .listing import Pool, build_pools, pool_id, reference_usd
 from .oracle import Oracle
 from .snapshot import AMMS, PoolSnapshot
 
-if TYPE_CHECKING:
-    from chalicelib.backends.listed_pools import RedisListedPools as ListedState
+
+class ListedState(Protocol):
+    """Where the state of newly listed pools is shared between processes (a landing on one
+    reads it, swaps and writes it back under its lock)."""
+
+    def load(self, pool_id: str) -> dict | None: ...
+
+    def save(self, pool_id: str, state: dict) -> None: ...
+
+    def locked(self, pool_ids: list[str]) -> AbstractContextManager[None]: ...
+
 
 MAX_CATCH_UP_SLOTS = 64
 # A pool 0.5 % above its reference price sees 90 % of background trades selling into it.
@@ -62,10 +71,10 @@ class Market:
     def __init__(
         self,
         seed: int,
-        settings: Settings,
+        settings: MarketSettings,
         clock: Callable[[], int] | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        listed_state: "ListedState | None" = None,
+        listed_state: ListedState | None = None,
     ):
         self.seed = seed
         # Where the state of newly listed pools is shared between processes (None: this
@@ -268,23 +277,3 @@ class Market:
             return
         with suppress(InsufficientLiquidity):  # that trader found no liquidity: no trade
             pool.state = amm.swap(amm.settle(pool.state, slot), x_to_y, amount, slot).state
-
-
-_market: Market | None = None
-_market_lock = threading.Lock()
-
-
-def get_market(settings: Settings) -> Market:
-    """The process's market, built on first use from ``settings``."""
-    global _market
-    if _market is None:
-        with _market_lock:
-            if _market is None:
-                from chalicelib.backends.listed_pools import (
-                    RedisListedPools,  # Redis imports the dex
-                )
-
-                _market = Market(
-                    settings.order_engine_seed, settings, listed_state=RedisListedPools()
-                )
-    return _market

@@ -173,7 +173,7 @@ def best_route(
     by_id = {snap.pool_id: snap for snap in pools}
     ideal = sum(by_id[leg.pool_id].ideal_out(mint, leg.in_amount - leg.fee) for leg in legs)
     assessment = _guarded(
-        guards or Guards.from_settings(get_settings()),
+        guards or Guards.from_settings(get_settings().market),
         price_impact(ideal, out_amount),
         Fraction(out_amount, amount_in),
         _oracle(pools, mint),

@@ -4,6 +4,7 @@ from functools import lru_cache
 
 from pydantic.json_schema import models_json_schema
 
+from chalicelib.orders.lifecycle import OrderStatus
 from chalicelib.orders.models import (
     ErrorBody,
     ExecutionStats,
@@ -12,7 +13,6 @@ from chalicelib.orders.models import (
     OrderDetail,
     OrderPage,
     OrderRequest,
-    OrderStatus,
     QuoteResponse,
 )
 

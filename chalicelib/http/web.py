@@ -18,7 +18,7 @@ from chalice import Response
 
 from chalicelib import tokens
 from chalicelib.config import get_settings
-from chalicelib.orders.models import VENUES
+from chalicelib.dex import VENUES
 
 STATIC_DIR = Path(__file__).parent / "static"
 SWAGGER_DIR = STATIC_DIR / "vendor" / "swagger-ui"
@@ -73,7 +73,7 @@ def _template(name: str) -> Template:
 
 
 def _page(request, route: str, template: str, config: dict) -> Response:
-    ws_url = get_settings().ws_public_url
+    ws_url = get_settings().push.ws_public_url
     # JSON inside <script type="application/json">: "<" escaped so it cannot close the tag.
     config_json = json.dumps({"wsUrl": ws_url, **config}).replace("<", "\\u003c")
     body = _template(template).substitute(
@@ -90,7 +90,7 @@ def _page(request, route: str, template: str, config: dict) -> Response:
 
 def dashboard(request) -> Response:
     # The tokens the market lists later are sniper orders' to buy, against their pool's quote.
-    listed = [{"symbol": t.symbol, "quote": t.quote} for t in get_settings().listings]
+    listed = [{"symbol": t.symbol, "quote": t.quote} for t in get_settings().market.listings]
     symbols = [t.symbol for t in tokens.TOKENS] + [t["symbol"] for t in listed]
     config = {"tokens": symbols, "listed": listed, "venues": list(VENUES)}
     return _page(request, "/", "index.html", config)

@@ -19,15 +19,15 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from chalicelib import tokens
-from chalicelib.backends import queue
-from chalicelib.backends.cache import cached_snapshot, redis_client
+from chalicelib.backends import queue, venues
+from chalicelib.backends.cache import redis_client
 from chalicelib.config import get_settings
-from chalicelib.dex import DexError, get_market, router
+from chalicelib.dex import VENUES, DexError, router
 from chalicelib.dex.snapshot import ratio_to_decimal
-from chalicelib.orders import store
-from chalicelib.orders.models import VENUES
-from chalicelib.orders.worker import expire_order, wake_sniper_line
-from chalicelib.push.notify import Notifier
+from chalicelib.orders import moves, store
+from chalicelib.orders.lifecycle import Actor
+from chalicelib.orders.moves import Publisher
+from chalicelib.orders.worker import wake_sniper_line
 
 log = logging.getLogger(__name__)
 
@@ -44,16 +44,16 @@ class CheckResult:
     snipers_woken: int = 0
 
 
-def run(notifier: Notifier) -> CheckResult:
+def run(publisher: Publisher) -> CheckResult:
     result = CheckResult()
     for order in store.expired_orders():
-        result.expired += expire_order(str(order.id), notifier)
+        result.expired += moves.expire(str(order.id), Actor.LIMIT_CHECK, publisher)
     settings = get_settings()
-    market = get_market(settings)
+    fetch = venues.cached_fetch()
     last = redis_client().hgetall(LAST_PRICES)
     for mint_in, mint_out in store.waiting_pairs():
         token_in, token_out = tokens.resolve(mint_in), tokens.resolve(mint_out)
-        snapshots = _snapshots(market, token_in, token_out)
+        snapshots = _snapshots(fetch, token_in, token_out)
         if not snapshots:
             continue
         prices = {snap.venue: _spot_price(snap, token_in, token_out) for snap in snapshots}
@@ -67,7 +67,7 @@ def run(notifier: Notifier) -> CheckResult:
         for page in store.triggered_orders(mint_in, mint_out, price):
             result.candidates += len(page)
             for order in page:
-                if _meets_limit(order, snapshots, settings.quote_valid_slots):
+                if _meets_limit(order, snapshots, settings.market.quote_valid_slots):
                     queue.send_order(str(order.id))
                     result.enqueued += 1
         redis_client().hset(LAST_PRICES, key, seen)
@@ -78,11 +78,11 @@ def run(notifier: Notifier) -> CheckResult:
     return result
 
 
-def _snapshots(market, token_in, token_out) -> list:
+def _snapshots(fetch: venues.Fetch, token_in, token_out) -> list:
     snapshots = []
     for venue in VENUES:
         try:
-            snapshots.append(cached_snapshot(venue, token_in, token_out, market.snapshot))
+            snapshots.append(fetch(venue, token_in, token_out))
         except DexError as e:  # no pool on this venue, or it timed out: the others decide
             log.debug("limit check: %s %s/%s: %s", venue, token_in, token_out, e)
     return snapshots

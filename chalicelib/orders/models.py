@@ -1,9 +1,9 @@
-"""Request, response and event models; the order status enum."""
+"""The API's request and response models (pydantic), and ``OrderSpec``, a validated order."""
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import (
@@ -18,52 +18,22 @@ from pydantic import (
 )
 
 from chalicelib import tokens
-from chalicelib.tokens import Token
+from chalicelib.dex import VENUES
+from chalicelib.errors import InvalidField
+from chalicelib.orders.lifecycle import OrderStatus, OrderType
+from chalicelib.tokens import MAX_BASE_UNITS, Token
 
-MAX_BASE_UNITS = 2**63 - 1  # Postgres bigint: the largest amount an order can hold
-
-VENUES = ("raydium", "meteora")
-
-
-class OrderStatus(StrEnum):
-    """In lifecycle order: a market order skips ``open`` (where a limit order waits)."""
-
-    PENDING = "pending"
-    OPEN = "open"
-    ROUTING = "routing"
-    BUILDING = "building"
-    SUBMITTED = "submitted"
-    CONFIRMED = "confirmed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    EXPIRED = "expired"
-
-    @property
-    def terminal(self) -> bool:
-        return self in TERMINAL_STATUSES
-
-    @property
-    def cancellable(self) -> bool:
-        """Nothing has been sent yet: from ``submitted`` on, the transaction may land."""
-        return self in (OrderStatus.PENDING, OrderStatus.OPEN, OrderStatus.ROUTING,
-                        OrderStatus.BUILDING)  # fmt: skip
-
-
-TERMINAL_STATUSES = frozenset(
-    {OrderStatus.CONFIRMED, OrderStatus.FAILED, OrderStatus.CANCELLED, OrderStatus.EXPIRED}
-)
 # A client's own reference for an order: 1..64 printable ASCII characters.
 CLIENT_ORDER_ID_PATTERN = r"^[\x20-\x7e]{1,64}$"
+# Only the canonical form of an order id is one: lowercase, hyphenated, nothing around it.
+ORDER_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.ASCII)
 LIMIT_PRICE_PATTERN = r"^[0-9]{1,20}(\.[0-9]{1,18})?$"  # a plain decimal, like amounts
 MAX_EXPIRY_SLOTS = 30 * 24 * 3600 * 1000 // 400  # about 30 days
 
 
-class FieldError(ValueError):
-    """A check across fields that still names the one field at fault."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
+def canonical_order_id(value) -> str | None:
+    """The order id a client gave, if it is one (anything else names no order)."""
+    return value if isinstance(value, str) and ORDER_ID_RE.fullmatch(value) else None
 
 
 class _Camel(BaseModel):
@@ -73,7 +43,7 @@ class _Camel(BaseModel):
 class OrderRequest(_Camel):
     """Body of ``POST /api/orders/execute``."""
 
-    type: Literal["market", "limit", "sniper"] = Field(
+    type: OrderType = Field(
         description="market: now; limit: once the route's price at this size meets limitPrice;"
         " sniper: buy tokenOut, a newly listed token, once its pool trades (in arrival order)."
     )
@@ -86,7 +56,7 @@ class OrderRequest(_Camel):
     )
     # A JSON integer only: not "100", 100.0, 1e2 or true.
     slippage_bps: StrictInt = Field(50, alias="slippageBps", ge=1, le=5000)
-    venues: list[Literal["raydium", "meteora"]] | None = Field(
+    venues: list[Literal[VENUES]] | None = Field(
         None, min_length=1, description="Optional venue allow-list; both when omitted."
     )
     quote_id: str | None = Field(
@@ -131,34 +101,38 @@ class OrderRequest(_Camel):
     @model_validator(mode="after")
     def _limit_fields(self) -> "OrderRequest":
         limit_fields = (self.limit_price, self.expires_at, self.expires_in_slots)
-        if self.type == "market":
+        if self.type == OrderType.MARKET:
             if any(f is not None for f in limit_fields) or self.max_price is not None:
-                raise FieldError("type", "limitPrice, maxPrice and an expiry are not for market")
+                raise InvalidField("type", "limitPrice, maxPrice and an expiry are not for market")
             return self
-        if self.type == "sniper":
+        if self.type == OrderType.SNIPER:
             return self._sniper_fields()
         if self.max_price is not None:
-            raise FieldError("maxPrice", "maxPrice belongs to sniper orders")
+            raise InvalidField("maxPrice", "maxPrice belongs to sniper orders")
         if self.limit_price is None or Decimal(self.limit_price) <= 0:
-            raise FieldError("limitPrice", "a limit order needs a positive limitPrice")
+            raise InvalidField("limitPrice", "a limit order needs a positive limitPrice")
         if (self.expires_at is None) == (self.expires_in_slots is None):
-            raise FieldError("expiresAt", "a limit order needs one of expiresAt and expiresInSlots")
+            raise InvalidField(
+                "expiresAt", "a limit order needs one of expiresAt and expiresInSlots"
+            )
         if self.expires_at is not None and self.expires_at <= datetime.now(UTC):
-            raise FieldError("expiresAt", "expiresAt is in the past")
+            raise InvalidField("expiresAt", "expiresAt is in the past")
         return self
 
     def _default_venues(self) -> tuple[str, ...]:
-        return ("raydium",) if self.type == "sniper" else VENUES  # new tokens list on Raydium
+        return (
+            ("raydium",) if self.type == OrderType.SNIPER else VENUES
+        )  # new tokens list on Raydium
 
     def _sniper_fields(self) -> "OrderRequest":
         if self.max_price is None or Decimal(self.max_price) <= 0:
-            raise FieldError("maxPrice", "a sniper order needs a positive maxPrice")
+            raise InvalidField("maxPrice", "a sniper order needs a positive maxPrice")
         if self.limit_price is not None:
-            raise FieldError("limitPrice", "a sniper order is bounded by maxPrice")
+            raise InvalidField("limitPrice", "a sniper order is bounded by maxPrice")
         if self.expires_at is not None and self.expires_in_slots is not None:
-            raise FieldError("expiresAt", "one of expiresAt and expiresInSlots, not both")
+            raise InvalidField("expiresAt", "one of expiresAt and expiresInSlots, not both")
         if self.expires_at is not None and self.expires_at <= datetime.now(UTC):
-            raise FieldError("expiresAt", "expiresAt is in the past")
+            raise InvalidField("expiresAt", "expiresAt is in the past")
         return self
 
     @field_validator("min_out")
@@ -173,7 +147,7 @@ class OrderRequest(_Camel):
         token_in = tokens.resolve(self.token_in, "tokenIn")
         token_out = tokens.resolve(self.token_out, "tokenOut")
         tokens.check_pair(token_in, token_out)
-        if self.type == "sniper" and token_out.mint not in tokens.LISTED:
+        if self.type == OrderType.SNIPER and token_out.mint not in tokens.LISTED:
             raise tokens.TokenError("tokenOut", f"{token_out.symbol} is not a new listing")
         expires_at = self.expires_at
         if self.expires_in_slots is not None:
@@ -206,7 +180,7 @@ class OrderSpec:
     venues: tuple[str, ...] = VENUES
     quote_id: str | None = None
     min_out: int | None = None  # the least output the client accepted (base units of tokenOut)
-    type: str = "market"
+    type: OrderType = OrderType.MARKET
     client_order_id: str | None = None
     limit_price: Decimal | None = None  # UI units of tokenOut per tokenIn
     expires_at: datetime | None = None
@@ -274,26 +248,6 @@ class ErrorInfo(BaseModel):
 
 class ErrorBody(BaseModel):
     error: ErrorInfo
-
-
-class StatusEvent(BaseModel):
-    """One status change as pushed over the WebSocket: ``{"orderId","seq","status",...payload}``."""
-
-    model_config = ConfigDict(extra="allow")
-    type: Literal["status"] = "status"
-    orderId: str
-    seq: int
-    status: OrderStatus
-
-
-class SubscribeMessage(_Camel):
-    action: Literal["subscribe", "unsubscribe"]
-    order_id: str = Field(alias="orderId", min_length=1, max_length=64)
-    since: int = Field(0, ge=0)
-
-
-class PingMessage(_Camel):
-    action: Literal["ping"]
 
 
 class RoutePlanLeg(BaseModel):

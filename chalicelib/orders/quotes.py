@@ -14,11 +14,12 @@ from decimal import Decimal
 from fractions import Fraction
 
 from chalicelib import tokens
-from chalicelib.backends import cache
+from chalicelib.backends import cache, venues
+from chalicelib.backends.drivers import unavailable_as
 from chalicelib.config import get_settings
-from chalicelib.dex import DexError, GuardRefused, Route, get_market, router
+from chalicelib.dex import Route, router
 from chalicelib.dex.snapshot import ratio_to_decimal
-from chalicelib.errors import unavailable_as
+from chalicelib.errors import InvalidField, InvalidInput, clip
 from chalicelib.orders.models import OrderSpec, QuoteResponse, RoutePlanLeg
 
 AMOUNT_RE = re.compile(r"(0|[1-9][0-9]*)(\.[0-9]+)?", re.ASCII)  # no sign, exponent, spaces
@@ -26,12 +27,8 @@ BPS_RE = re.compile(r"[0-9]{1,5}", re.ASCII)
 QUERY_FIELDS = {"tokenIn", "tokenOut", "amount", "slippageBps", "venues"}
 
 
-class QuoteError(Exception):
-    """A quote that cannot be given or honoured: ``code`` is the API's error code."""
-
-    def __init__(self, code: str, message: str, details=None, status: int = 422):
-        super().__init__(message)
-        self.code, self.details, self.status = code, details, status
+def _invalid(field: str, message: str) -> InvalidField:
+    return InvalidField(field, message, code="invalid_order")
 
 
 def query_to_body(params: dict[str, list[str]]) -> dict:
@@ -41,15 +38,15 @@ def query_to_body(params: dict[str, list[str]]) -> dict:
     body: dict = {"type": "market"}
     for name, values in params.items():
         if name not in QUERY_FIELDS:
-            raise QuoteError("invalid_order", f"unknown parameter {name!r}", name)
+            raise _invalid(clip(name), f"unknown parameter {clip(name)!r}")
         if len(values) != 1:
-            raise QuoteError("invalid_order", f"{name} is given more than once", name)
+            raise _invalid(clip(name), f"{clip(name)} is given more than once")
         body[name] = values[0]
     if "amount" in body and not AMOUNT_RE.fullmatch(body["amount"]):
-        raise QuoteError("invalid_order", "amount must be a plain decimal like 1.5", "amount")
+        raise _invalid("amount", "amount must be a plain decimal like 1.5")
     if "slippageBps" in body:
         if not BPS_RE.fullmatch(body["slippageBps"]):
-            raise QuoteError("invalid_order", "slippageBps must be ASCII digits", "slippageBps")
+            raise _invalid("slippageBps", "slippageBps must be ASCII digits")
         body["slippageBps"] = int(body["slippageBps"])
     if "venues" in body:
         body["venues"] = body["venues"].split(",")
@@ -57,33 +54,25 @@ def query_to_body(params: dict[str, list[str]]) -> dict:
 
 
 def quote(spec: OrderSpec) -> QuoteResponse:
-    """Route ``spec`` now and remember the quote; ``QuoteError`` when no route passes."""
+    """Route ``spec`` now and remember the quote; a ``DexError`` when no route passes (a
+    venue timing out is worth retrying: 503, not 422)."""
     settings = get_settings()
-    market = get_market(settings)
-    try:
-        snapshots = router.quote_venues(
-            market,
-            spec.token_in,
-            spec.token_out,
-            list(spec.venues),
-            fetch=lambda venue, a, b: cache.cached_snapshot(venue, a, b, market.snapshot),
-        )
-        route = router.best_route(
-            snapshots,
-            spec.token_in,
-            spec.token_out,
-            spec.amount_in,
-            spec.slippage_bps,
-            settings.quote_valid_slots,
-        )
-    except GuardRefused as e:
-        raise QuoteError(e.code, str(e), e.details) from None
-    except DexError as e:  # a venue timing out is worth retrying: 503, not 422
-        raise QuoteError(e.code, str(e), e.details or None, 503 if e.transient else 422) from None
+    market = venues.market()
+    snapshots = router.quote_venues(
+        market, spec.token_in, spec.token_out, list(spec.venues), fetch=venues.cached_fetch()
+    )
+    route = router.best_route(
+        snapshots,
+        spec.token_in,
+        spec.token_out,
+        spec.amount_in,
+        spec.slippage_bps,
+        settings.market.quote_valid_slots,
+    )
     quote_id = uuid.uuid4().hex
     context_slot = min(leg.slot for leg in route.legs)
     expires_at = min(leg.expires_at_slot for leg in route.legs)
-    valid_ms = max(1, expires_at - market.current_slot()) * settings.slot_ms
+    valid_ms = max(1, expires_at - market.current_slot()) * settings.market.slot_ms
     _remember(quote_id, StoredQuote.of(spec, route.min_out), valid_ms)
     return _answer(quote_id, spec, route, context_slot, expires_at)
 
@@ -186,14 +175,14 @@ def _recall(quote_id: str) -> StoredQuote | None:
 
 def bind(spec: OrderSpec) -> OrderSpec:
     """The order with the least output it accepts: the larger of its own ``minOut`` and
-    its quote's. ``QuoteError`` when the quote is unknown, expired, or for another order."""
+    its quote's. ``InvalidInput`` when the quote is unknown, expired, or for another order."""
     if spec.quote_id is None:
         return spec
     stored = _recall(spec.quote_id)
     if stored is None:
-        raise QuoteError("quote_expired", "the quote is unknown or has expired; quote again")
+        raise InvalidInput("the quote is unknown or has expired; quote again", code="quote_expired")
     if stored != StoredQuote.of(spec, stored.min_out):
-        raise QuoteError(
-            "quote_mismatch", "the quote was for another pair, amount, slippage or venues"
+        raise InvalidInput(
+            "the quote was for another pair, amount, slippage or venues", code="quote_mismatch"
         )
     return replace(spec, min_out=max(spec.min_out or 0, stored.min_out))

@@ -11,16 +11,18 @@ import logging
 from chalicelib import logs
 from chalicelib.backends import queue
 from chalicelib.config import get_settings
-from chalicelib.orders import store
-from chalicelib.orders.worker import STUCK, fail_order
-from chalicelib.push.notify import Notifier
+from chalicelib.orders import moves, store
+from chalicelib.orders.lifecycle import Actor
+from chalicelib.orders.moves import Publisher
 
 log = logging.getLogger(__name__)
 
+STUCK = "stuck"  # the failure reason's code
 
-def run(notifier: Notifier) -> int:
+
+def run(publisher: Publisher) -> int:
     """Returns how many orders it acted on."""
-    settings = get_settings()
+    settings = get_settings().lifecycle
     stale = store.stale_orders(settings.reaper_deadline_s, settings.unsent_after_s)
     for order in stale:
         order_id = str(order.id)
@@ -28,7 +30,7 @@ def run(notifier: Notifier) -> int:
             # An order in flight has a sent transaction to check, which spends no attempt.
             if order.attempts >= settings.max_attempts and not order.tx_in_flight:
                 reason = order.last_error or f"no progress after {order.attempts} attempts"
-                fail_order(order_id, f"stuck: {reason}", STUCK, notifier)
+                moves.fail(order_id, f"stuck: {reason}", STUCK, Actor.REAPER, publisher)
             else:
                 log.info("reaper: re-enqueueing order %s (%s)", order_id, order.status)
                 queue.send_order(order_id)

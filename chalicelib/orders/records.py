@@ -14,7 +14,8 @@ from typing import Any
 
 from chalicelib import tokens
 from chalicelib.dex import Route
-from chalicelib.orders.models import OrderSpec, OrderStatus
+from chalicelib.orders.lifecycle import OrderStatus, OrderType
+from chalicelib.orders.models import OrderSpec
 from chalicelib.tokens import Token
 
 
@@ -23,7 +24,7 @@ class OrderRecord:
     """One row of ``orders``."""
 
     id: uuid.UUID
-    type: str
+    type: OrderType
     status: OrderStatus
     token_in: Token
     token_out: Token
@@ -58,7 +59,7 @@ class OrderRecord:
         return cls(
             id=row["id"],
             client_id=row["client_id"],
-            type=row["type"],
+            type=OrderType(row["type"]),
             status=OrderStatus(row["status"]),
             token_in=tokens.resolve(row["token_in"]),
             token_out=tokens.resolve(row["token_out"]),

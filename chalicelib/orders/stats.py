@@ -12,10 +12,11 @@ from decimal import Decimal
 
 from psycopg import sql
 
+from chalicelib.errors import InvalidInput, clip
 from chalicelib.orders import store
+from chalicelib.orders.lifecycle import OrderStatus
 from chalicelib.orders.models import (
     ExecutionStats,
-    OrderStatus,
     Percentiles,
     StatusCount,
     VenueShare,
@@ -25,6 +26,7 @@ WINDOW_RE = re.compile(r"([1-9][0-9]{0,3})([mhd])", re.ASCII)
 UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 MAX_WINDOW = timedelta(days=366)
 FRACTIONS = [0.5, 0.9, 0.99]
+BAD = "invalid_query"
 
 STATUS_COUNTS = """
 SELECT status, count(*) AS n FROM orders WHERE created_at >= %(since)s {scope} GROUP BY status
@@ -77,13 +79,13 @@ QUERIES = {
 
 def parse_window(text: str) -> timedelta:
     """``"90m"``, ``"1h"``, ``"24h"``, ``"7d"``: a positive whole number of minutes, hours or
-    days, up to a year; ``ValueError`` for anything else."""
+    days, up to a year; ``InvalidInput`` for anything else."""
     match = WINDOW_RE.fullmatch(text)
     if not match:
-        raise ValueError(f"window must look like 1h, 24h or 7d, not {text!r}")
+        raise InvalidInput(f"window must look like 1h, 24h or 7d, not {clip(text)!r}", code=BAD)
     window = timedelta(**{UNITS[match[2]]: int(match[1])})
     if window > MAX_WINDOW:
-        raise ValueError("window must be at most 366d")
+        raise InvalidInput("window must be at most 366d", code=BAD)
     return window
 
 
@@ -99,7 +101,7 @@ def statements(since: datetime, client_id: uuid.UUID | None = None) -> dict[str,
 
 
 def execution_stats(window: str, client_id: uuid.UUID | None = None) -> ExecutionStats:
-    """The stats of the orders created in the last ``window`` (``ValueError`` if malformed)."""
+    """The stats of the orders created in the last ``window`` (``InvalidInput`` if malformed)."""
     since = datetime.now(UTC) - parse_window(window)
     rows = {name: store.query(q, p) for name, q, p in _named(statements(since, client_id))}
     by_status = {r["status"]: r["n"] for r in rows["status_counts"]}

@@ -1,45 +1,35 @@
-"""Postgres persistence (psycopg 3): orders, their status history, idempotency, leases.
+"""The orders in Postgres: orders, their status history, idempotency, leases.
 
 Every status change is one transaction (shared with the other orders of its SQS batch:
 ``commit_group``, each change in a savepoint of its own) that moves ``orders.last_seq``
-forward by one (only from the value the caller read) and inserts the matching history row, with
-``UNIQUE(order_id, seq)`` behind it: a redelivered or concurrent worker can never write
-a status twice or out of order, and a terminal order never changes again.
+forward by one (only from the status and seq the caller read) and inserts the matching
+history row, with ``UNIQUE(order_id, seq)`` behind it: a redelivered or concurrent worker can
+never write a status twice or out of order, and a terminal order never changes again. A move
+``lifecycle.TRANSITIONS`` does not have is refused before any SQL runs.
 
-``python -m chalicelib.orders.store migrate`` applies the migrations in ``chalicelib/orders/sql``.
+The migrations are in ``sql/`` (``python -m chalicelib migrate``).
 """
 
 import base64
-import contextlib
-import hashlib
-import json
 import logging
-import sys
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool
 
-from chalicelib.backends import secrets
+from chalicelib.backends import postgres
+from chalicelib.backends.drivers import unavailable_as
 from chalicelib.config import get_settings
-from chalicelib.errors import (
-    DuplicateClientOrderId,
-    IdempotencyConflict,
-    TooManyOpenOrders,
-    unavailable_as,
-)
-from chalicelib.orders import commit_group
-from chalicelib.orders.models import OrderSpec, OrderStatus
+from chalicelib.errors import DuplicateClientOrderId, InvalidInput, TooManyOpenOrders
+from chalicelib.orders import commit_group, lifecycle
+from chalicelib.orders.lifecycle import Actor, OrderStatus
+from chalicelib.orders.models import OrderSpec
 from chalicelib.orders.records import HistoryRecord, OrderRecord, StatusChange
 
 log = logging.getLogger(__name__)
@@ -56,42 +46,17 @@ ORDER_FIELDS = (
     "failure_reason",
     "last_error",
 )
-# The orders that may still change (the partial indexes of migration 005 name the same set).
-OPEN = "status NOT IN ({})".format(", ".join(f"'{s.value}'" for s in OrderStatus if s.terminal))
-# The orders the queue and the workers carry now: open, and not waiting (migration 007's
-# index, by updated_at: the reaper reads them stalest first).
-IN_FLIGHT = "status IN ({})".format(
-    ", ".join(f"'{s.value}'" for s in OrderStatus if not s.terminal and s != OrderStatus.OPEN)
-)
+
+
+def _statuses(statuses: frozenset[OrderStatus]) -> str:
+    # In the enum's order, as the partial indexes of migrations 005 and 007 name them: the
+    # planner uses such an index for a query whose clause is the index's own.
+    return ", ".join(f"'{s.value}'" for s in OrderStatus if s in statuses)
+
+
+LIVE = f"status NOT IN ({_statuses(lifecycle.TERMINAL)})"  # the orders that may still change
+IN_FLIGHT = f"status IN ({_statuses(lifecycle.IN_FLIGHT)})"  # what the queue and workers carry
 ADMISSION_LOCK = 7132  # pg_advisory_xact_lock(ADMISSION_LOCK, client): one admission at a time
-
-
-@lru_cache
-def pool() -> ConnectionPool:
-    """One pool per process: Lambda keeps it warm across invocations."""
-    settings = get_settings()
-    password = secrets.database_password()  # from Secrets Manager in AWS
-    return ConnectionPool(
-        settings.database_url,
-        min_size=1,
-        max_size=settings.db_pool_max,
-        # Autocommit: a single statement is its own transaction, without a BEGIN and a
-        # COMMIT round trip around it; ``_transaction`` opens one for several.
-        kwargs={
-            "row_factory": dict_row,
-            "autocommit": True,
-            **({"password": password} if password else {}),
-        },
-        timeout=settings.db_pool_timeout_s,
-        check=ConnectionPool.check_connection,
-        open=True,
-    )
-
-
-@contextlib.contextmanager
-def _transaction() -> Iterator[psycopg.Connection]:
-    with unavailable_as("database"), pool().connection() as conn, conn.transaction():
-        yield conn
 
 
 def _fetch(conn, query, params, one: bool):
@@ -100,7 +65,7 @@ def _fetch(conn, query, params, one: bool):
 
 
 def _query(query, params=(), *, one=False):
-    with unavailable_as("database"), pool().connection() as conn:
+    with postgres.connection() as conn:
         return _fetch(conn, query, params, one)
 
 
@@ -109,7 +74,7 @@ def _write(work: commit_group.Work):
     one of an SQS batch's (``commit_group``), else a transaction of its own."""
     group = commit_group.current()
     if group is None:
-        with _transaction() as conn:
+        with postgres.transaction() as conn:
             return work(conn)
     with unavailable_as("database"):
         return group.run(work)
@@ -121,7 +86,7 @@ def _write_query(query, params=(), *, one=False):
 
 def new_commit_group() -> commit_group.CommitGroup:
     """A group for the writes of an SQS batch's orders (``worker.process_batch``)."""
-    return commit_group.CommitGroup(_transaction)
+    return commit_group.CommitGroup(postgres.transaction)
 
 
 def query(statement, params=()) -> list[dict]:
@@ -136,67 +101,41 @@ def _order(row: dict | None) -> OrderRecord | None:
 # -- migrations ---------------------------------------------------------------------------
 
 
-def ensure_database(database_url: str) -> None:
-    """Create the database named in the URL when it does not exist yet."""
-    params = conninfo_to_dict(database_url)
-    name = params.get("dbname") or "postgres"
-    admin = make_conninfo(database_url, dbname="postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            log.info("created database %s", name)
-
-
 def migrate(database_url: str | None = None) -> list[str]:
-    """Apply pending migrations in order; safe to run concurrently. Returns what it applied."""
-    database_url = database_url or get_settings().database_url
-    ensure_database(database_url)
-    applied = []
-    with psycopg.connect(database_url) as conn:
-        conn.execute("SELECT pg_advisory_xact_lock(7131)")  # one migrator at a time
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations"
-            " (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
-        for path in sorted(MIGRATIONS.glob("*.sql")):
-            if path.stem in done:
-                continue
-            conn.execute(path.read_text())
-            conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (path.stem,))
-            applied.append(path.stem)
-        conn.commit()
-    for version in applied:
-        log.info("applied migration %s", version)
-    return applied
+    """Create the database when missing and apply pending migrations; what was applied."""
+    url = database_url or get_settings().storage.database_url
+    return postgres.apply_migrations(url, MIGRATIONS)
 
 
 # -- orders -------------------------------------------------------------------------------
 
 
-def request_fingerprint(body: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+@dataclass(frozen=True)
+class Admission:
+    """The limits a new order is admitted under (``TooManyOpenOrders`` beyond)."""
+
+    max_in_flight: int  # engine-wide, orders in flight
+    max_live_per_client: int  # per client, orders not yet terminal
+    retry_after_s: int  # what the 429 tells the client to wait
 
 
 def create_order(
     spec: OrderSpec,
     idempotency_key: str | None,
     request_hash: str,
-    max_in_flight: int,
     *,
     client_id: uuid.UUID,
-    max_open_per_client: int,
+    limits: Admission,
 ) -> tuple[OrderRecord, bool]:
     """Insert the client's order and its ``pending`` history row in one transaction.
 
     Returns ``(order, created)``. A reused idempotency key (the client's own) returns the
-    first order (``created`` False) or raises ``IdempotencyConflict`` when the body differs.
-    The unique index decides between concurrent duplicates, not a read before the write.
+    order it made first (``created`` False; ``intake`` compares the bodies). The unique index
+    decides between concurrent duplicates, not a read before the write.
     Only a new order counts against the limits (``TooManyOpenOrders``): a retry of an
     accepted one still gets its answer. The client's count is exact: its admissions take
     one transaction-scoped lock in turn: it counts every order of the client not yet terminal,
-    waiting ones too. ``max_in_flight`` is an engine-wide ceiling on the orders in flight
+    waiting ones too. ``limits.max_in_flight`` is an engine-wide ceiling on the orders in flight
     (``IN_FLIGHT``), the backlog of the queue and the workers; orders waiting in ``open``
     take neither, so they never keep another client's market order out. It is counted
     without that lock: concurrent clients may pass it by the number admitted at the same
@@ -204,7 +143,13 @@ def create_order(
     """
     order_id = uuid.uuid4()
     pending = StatusChange.pending(spec)
-    with _duplicate_client_order_id(spec.client_order_id), _transaction() as conn:
+    duplicate = DuplicateClientOrderId(spec.client_order_id)
+    # (A replay of the same Idempotency-Key never meets that index: the other one is the
+    # insert's arbiter.)
+    with (
+        postgres.unique_violation_as("orders_client_order_id_idx", duplicate),
+        postgres.transaction() as conn,
+    ):
         conn.execute(
             "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (ADMISSION_LOCK, str(client_id))
         )
@@ -232,7 +177,7 @@ def create_order(
                 idempotency_key,
                 request_hash,
                 spec.min_out,
-                spec.type,
+                str(spec.type),
                 spec.client_order_id,
                 spec.limit_price,
                 spec.expires_at,
@@ -244,13 +189,12 @@ def create_order(
                 "SELECT * FROM orders WHERE client_id = %s AND idempotency_key = %s",
                 (client_id, idempotency_key),
             ).fetchone()
-            if existing["request_hash"] != request_hash:
-                raise IdempotencyConflict(str(existing["id"]))
             return OrderRecord.from_row(existing), False
-        if _count_open(conn, client_id) > max_open_per_client:
-            raise TooManyOpenOrders(max_open_per_client, "client")  # rolls the insert back
-        if _over_ceiling(conn, max_in_flight):
-            raise TooManyOpenOrders(max_in_flight, "engine")
+        if _count_live(conn, client_id) > limits.max_live_per_client:
+            # rolls the insert back
+            raise TooManyOpenOrders(limits.max_live_per_client, "client", limits.retry_after_s)
+        if _over_ceiling(conn, limits.max_in_flight):
+            raise TooManyOpenOrders(limits.max_in_flight, "engine", limits.retry_after_s)
         _insert_history(conn, order_id, 1, pending)
     return OrderRecord.from_row(row), True
 
@@ -285,18 +229,6 @@ def order_by_idempotency_key(client_id: uuid.UUID, key: str) -> OrderRecord | No
             one=True,
         )
     )
-
-
-@contextlib.contextmanager
-def _duplicate_client_order_id(client_order_id: str | None) -> Iterator[None]:
-    """The unique index on (client_id, client_order_id) decides, as a ``DuplicateClientOrderId``.
-    (A replay of the same Idempotency-Key never gets here: that index is the insert's arbiter.)"""
-    try:
-        yield
-    except psycopg.errors.UniqueViolation as e:
-        if e.diag.constraint_name != "orders_client_order_id_idx":
-            raise
-        raise DuplicateClientOrderId(client_order_id) from None
 
 
 def _insert_history(conn, order_id: uuid.UUID, seq: int, change: StatusChange) -> None:
@@ -347,12 +279,12 @@ def _encode_cursor(order: OrderRecord) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    """Raises ValueError for a cursor this module did not make."""
+    """``InvalidInput`` for a cursor this module did not make."""
     try:
         created, oid = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
         return datetime.fromisoformat(created), uuid.UUID(oid)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ValueError("malformed cursor") from e
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("malformed cursor", code="invalid_query") from None
 
 
 def list_orders(
@@ -386,9 +318,9 @@ def list_orders(
     return orders[:limit], next_cursor
 
 
-def open_order_ids() -> list[str]:
+def live_order_ids() -> list[str]:
     """Every order not yet terminal, oldest first."""
-    rows = _query(f"SELECT id FROM orders WHERE {OPEN} ORDER BY created_at")
+    rows = _query(f"SELECT id FROM orders WHERE {LIVE} ORDER BY created_at")
     return [str(r["id"]) for r in rows]
 
 
@@ -396,9 +328,9 @@ def _count_in_flight(conn) -> int:
     return conn.execute(f"SELECT count(*) AS n FROM orders WHERE {IN_FLIGHT}").fetchone()["n"]
 
 
-def _count_open(conn, client_id: uuid.UUID) -> int:
+def _count_live(conn, client_id: uuid.UUID) -> int:
     return conn.execute(
-        f"SELECT count(*) AS n FROM orders WHERE client_id = %s AND {OPEN}", (client_id,)
+        f"SELECT count(*) AS n FROM orders WHERE client_id = %s AND {LIVE}", (client_id,)
     ).fetchone()["n"]
 
 
@@ -426,7 +358,7 @@ def claim(order_id, lease_s: int) -> OrderRecord | None:
         UPDATE orders
            SET lease_until = now() + make_interval(secs => %s),
                attempts = attempts + (tx_lands_at IS NULL)::int, updated_at = now()
-         WHERE id = %s AND {OPEN}
+         WHERE id = %s AND {LIVE}
            AND (lease_until IS NULL OR lease_until < now())
         RETURNING *
         """,
@@ -445,44 +377,35 @@ def _assignments(columns: dict[str, Any]) -> tuple[list[sql.Composable], list[An
     return sets, values
 
 
-def advance(order_id, from_seq: int, change: StatusChange) -> int | None:
-    """Record one status change and its history row; returns the new seq.
+def advance(
+    order_id, from_status: OrderStatus, from_seq: int, change: StatusChange, actor: Actor
+) -> int | None:
+    """Record one status change, made by ``actor``, and its history row; returns the new seq.
 
-    None when the order moved on since ``from_seq`` was read, or is terminal: the
-    caller lost a race with another delivery and must stop.
+    ``IllegalTransition`` when ``lifecycle.TRANSITIONS`` has no such move for the actor.
+    None when the order moved on since ``from_seq`` was read, or is terminal: the caller lost
+    a race with another delivery and must stop.
     """
-    return _write(lambda conn: _advance_in(conn, order_id, from_seq, change))
+    lifecycle.check(from_status, change.status, actor)
+    return _write(lambda conn: _advance_in(conn, order_id, from_status, from_seq, change))
 
 
-def _advance_in(conn, order_id, from_seq: int, change: StatusChange) -> int | None:
+def _advance_in(conn, order_id, from_status: OrderStatus, from_seq: int, change: StatusChange):
     columns = dict(change.columns)
     if change.status.terminal:
         columns["lease_until"] = None
     sets, values = _assignments(columns)
     update = sql.SQL(
         "UPDATE orders SET status = %s, last_seq = last_seq + 1, updated_at = now(){extra}"
-        f" WHERE id = %s AND last_seq = %s AND {OPEN} RETURNING last_seq"
+        " WHERE id = %s AND last_seq = %s AND status = %s RETURNING last_seq"
     ).format(extra=sql.SQL("").join(sql.SQL(", ") + s for s in sets))
     oid = _uuid(order_id)
-    row = conn.execute(update, (change.status.value, *values, oid, from_seq)).fetchone()
+    params = (change.status.value, *values, oid, from_seq, from_status.value)
+    row = conn.execute(update, params).fetchone()
     if row is None:
         return None
     _insert_history(conn, oid, row["last_seq"], change)
     return row["last_seq"]
-
-
-def cancel(order_id, client_id: uuid.UUID) -> tuple[OrderRecord | None, int | None]:
-    """Cancel the client's order unless it has reached ``submitted``: ``(order, seq)``, where
-    ``order`` is as last read (None: not the client's) and ``seq`` the ``cancelled`` row's
-    (None: not cancellable). The one ``advance`` from the seq read decides against a worker;
-    a lost race reads again, and refuses once the order has reached ``submitted``."""
-    while True:
-        order = get_order(order_id, client_id)
-        if order is None or not order.status.cancellable:
-            return order, None
-        seq = advance(order.id, order.last_seq, StatusChange.cancelled(order.status))
-        if seq is not None:
-            return order, seq
 
 
 def release_waiting(order_id, lease: datetime, error: str | None = None) -> bool:
@@ -589,7 +512,7 @@ def update_fields(order_id, lease: datetime, **columns) -> bool:
     sets, values = _assignments(columns)
     rows = _write_query(
         sql.SQL(
-            f"UPDATE orders SET {{}}, updated_at = now() WHERE id = %s AND {OPEN}"
+            f"UPDATE orders SET {{}}, updated_at = now() WHERE id = %s AND {LIVE}"
             " AND lease_until = %s RETURNING id"
         ).format(sql.SQL(", ").join(sets)),
         (*values, _uuid(order_id), lease),
@@ -605,7 +528,7 @@ def release(order_id, lease: datetime, error: str | None = None) -> bool:
     rows = _write_query(
         "UPDATE orders SET lease_until = NULL, last_error = coalesce(%s, last_error),"
         " tx_lands_at = CASE WHEN %s::text IS NULL THEN tx_lands_at END,"
-        f" updated_at = now() WHERE id = %s AND {OPEN} AND lease_until = %s RETURNING id",
+        f" updated_at = now() WHERE id = %s AND {LIVE} AND lease_until = %s RETURNING id",
         (error, error, _uuid(order_id), lease),
     )
     return bool(rows)
@@ -633,23 +556,10 @@ def touch(order_id) -> None:
     """Note that an open order was sent again (the reaper); a terminal order never changes."""
     _query(
         "UPDATE orders SET updated_at = now(), enqueued_at = coalesce(enqueued_at, now())"
-        f" WHERE id = %s AND {OPEN} RETURNING id",
+        f" WHERE id = %s AND {LIVE} RETURNING id",
         (_uuid(order_id),),
     )
 
 
 def ping() -> None:
     _query("SELECT 1", one=True)
-
-
-def close() -> None:
-    """Close the pool if this process opened one (before its server goes away)."""
-    if pool.cache_info().currsize:
-        pool().close()
-        pool.cache_clear()
-
-
-if __name__ == "__main__":
-    from chalicelib.startup import main
-
-    sys.exit(main())

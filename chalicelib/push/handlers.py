@@ -19,36 +19,53 @@
 
 import json
 import logging
+from collections.abc import Callable
 
 import pydantic
-from redis.exceptions import LockError
 
-from chalicelib import logs
+from chalicelib import logs, strict_json
 from chalicelib.access import keys
 from chalicelib.backends import queue
 from chalicelib.config import get_settings
-from chalicelib.http.api import canonical_order_id, clip
+from chalicelib.errors import (
+    BadRequest,
+    DependencyUnavailable,
+    EngineError,
+    Forbidden,
+    InvalidInput,
+    OrderNotFound,
+    TooManyRequests,
+    Unauthorized,
+    clip,
+)
 from chalicelib.orders import store
-from chalicelib.orders.models import SubscribeMessage
+from chalicelib.orders.models import canonical_order_id
 from chalicelib.orders.records import OrderRecord
 from chalicelib.push import subscriptions as subs
-from chalicelib.push.notify import GONE, Notifier
+from chalicelib.push.messages import SubscribeMessage
+from chalicelib.push.notify import Delivery, Notifier
 
 log = logging.getLogger(__name__)
 
 ACCEPT = {"statusCode": 200}
 
 
-def _error(code: str, message: str, details=None) -> dict:
-    return {"code": code, "message": message, "details": details}
-
-
-def _reject(status: int, code: str, message: str) -> dict:
+def _refusal(error: EngineError) -> dict:
+    """A ``$connect`` answer that refuses the connection with the error."""
     return {
-        "statusCode": status,
+        "statusCode": error.status,
         "headers": {"Content-Type": "application/json"},
-        "body": json.dumps({"error": _error(code, message)}),
+        "body": json.dumps(error.body()),
     }
+
+
+def _frame(error: EngineError) -> dict:
+    """An error answered on the socket; the connection stays usable."""
+    return {"type": "error", **error.body()}
+
+
+class InvalidMessage(InvalidInput):
+    code = "invalid_message"
 
 
 def _header(headers: dict, name: str) -> str | None:
@@ -56,13 +73,10 @@ def _header(headers: dict, name: str) -> str | None:
     return next((v for k, v in (headers or {}).items() if k.lower() == name), None)
 
 
-def _refusal(raw: dict) -> dict | None:
-    """The answer to a ``$connect`` that is not allowed in, else None."""
-    headers = raw.get("headers") or {}
-    origin = _header(headers, "origin")
-    if origin is not None and origin not in get_settings().ws_allowed_origins:
-        return _reject(403, "origin_not_allowed", f"Origin {clip(origin)!r} is not allowed")
-    return None
+def _check_origin(raw: dict) -> None:
+    origin = _header(raw.get("headers") or {}, "origin")
+    if origin is not None and origin not in get_settings().push.ws_allowed_origins:
+        raise Forbidden(f"Origin {clip(origin)!r} is not allowed", code="origin_not_allowed")
 
 
 def _client_of(raw: dict):
@@ -108,7 +122,7 @@ def _subscribe(
             announce()
             subs.add(connection_id, order_id, since)
         return True
-    except LockError:
+    except subs.LockBusy:
         # Busy (many subscribers, a long delivery): record it anyway and let a replay job
         # catch it up under the lock. At worst a delivery under way raised the cursor we
         # lower here, and the replay sends a status twice; never one lost.
@@ -119,51 +133,54 @@ def _subscribe(
         return False
 
 
-def _since_beyond(order: OrderRecord, since: int) -> str | None:
-    """The error when ``since`` names a seq the order never had: nothing after it would
-    ever be delivered, the terminal status included."""
+def _check_since(order: OrderRecord, since: int, error: Callable[..., EngineError]) -> None:
+    """Refuse a ``since`` that names a seq the order never had: nothing after it would ever
+    be delivered, the terminal status included."""
     if since > order.last_seq:
-        return f"since {since} is beyond the order's last seq {order.last_seq}"
-    return None
+        beyond = f"since {since} is beyond the order's last seq {order.last_seq}"
+        raise error(beyond, [{"field": "since", "message": beyond}])
 
 
 def connect(event) -> dict:
     """``$connect``: the return value is the handler's answer (200 accepts)."""
+    try:
+        _connect(event)
+    except EngineError as e:
+        if isinstance(e, DependencyUnavailable):
+            log.warning("$connect %s: %s", event.connection_id, e)
+        return _refusal(e)
+    except Exception:
+        log.exception("$connect %s failed", event.connection_id)
+        return _refusal(DependencyUnavailable("unknown", "unexpected error"))
+    return ACCEPT
+
+
+def _connect(event) -> None:
     raw = event.to_dict()
     context = raw.get("requestContext") or {}
     params = raw.get("queryStringParameters") or {}
     connection_id = event.connection_id
-    if refusal := _refusal(raw):
-        return refusal
-    try:
-        client_id = _client_of(raw)
-    except Exception:
-        log.exception("$connect %s: could not check its key", connection_id)
-        return _reject(503, "dependency_unavailable", "a dependency is unavailable")
+    _check_origin(raw)
+    client_id = _client_of(raw)
     if client_id is None:
-        return _reject(401, "unauthorized", "a valid API key is required")
+        raise Unauthorized("a valid API key is required")
     order_param, since_param = params.get("orderId"), params.get("since")
     logs.update(orderId=order_param)
     since = _parse_since(since_param)
     if since is None:
-        return _reject(400, "invalid_query", "since must be a non-negative integer")
+        raise BadRequest("since must be a non-negative integer", code="invalid_query")
     if order_param is None:
         if since_param is not None:
-            return _reject(400, "invalid_query", "since needs an orderId")
-        try:
-            subs.save_endpoint(context.get("apiId"), event.domain_name, event.stage)
-            subs.seen(connection_id, client_id)
-        except Exception:
-            log.exception("$connect %s: could not record the connection", connection_id)
-            return _reject(503, "dependency_unavailable", "a dependency is unavailable")
-        return ACCEPT
+            raise BadRequest("since needs an orderId", code="invalid_query")
+        subs.save_endpoint(context.get("apiId"), event.domain_name, event.stage)
+        subs.seen(connection_id, client_id)
+        return
+    canonical = canonical_order_id(order_param)
+    order = None if canonical is None else store.get_order(canonical, client_id)
+    if order is None:
+        raise OrderNotFound(order_param)
+    _check_since(order, since, lambda message, _: BadRequest(message, code="invalid_query"))
     try:
-        canonical = canonical_order_id(order_param)
-        order = None if canonical is None else store.get_order(canonical, client_id)
-        if order is None:
-            return _reject(404, "order_not_found", f"no order {clip(order_param)}")
-        if beyond := _since_beyond(order, since):
-            return _reject(400, "invalid_query", beyond)
         subs.save_endpoint(context.get("apiId"), event.domain_name, event.stage)
         subs.seen(connection_id, client_id)
         # No lock: nothing can be delivered to a connection before its $connect returned
@@ -172,13 +189,11 @@ def connect(event) -> dict:
         if _subscribe(connection_id, order, since, locked=False):
             queue.send_replay(connection_id, str(order.id), since)
     except Exception:
-        log.exception("$connect %s to order %s failed", connection_id, clip(order_param))
         try:  # a rejected $connect gets no $disconnect
             subs.remove_connection(connection_id)
         except Exception:
             log.exception("$connect %s: could not drop its subscriptions", connection_id)
-        return _reject(503, "dependency_unavailable", "a dependency is unavailable")
-    return ACCEPT
+        raise
 
 
 def disconnect(event) -> None:
@@ -193,49 +208,42 @@ def message(event, notifier: Notifier) -> None:
     connection_id = event.connection_id
     try:
         _handle(event, notifier, connection_id)
+        return
+    except EngineError as e:
+        if isinstance(e, DependencyUnavailable):
+            log.warning("message from %s: %s", connection_id, e)
+        answer = _frame(e)
     except Exception:
         log.exception("message from %s failed", connection_id)
-        try:
-            _reply(
-                notifier,
-                connection_id,
-                {
-                    "type": "error",
-                    "error": _error("dependency_unavailable", "a dependency is unavailable"),
-                },
-            )
-        except Exception:  # Redis down while dropping a gone connection
-            log.exception("could not answer %s", connection_id)
+        answer = _frame(DependencyUnavailable("unknown", "unexpected error"))
+    try:
+        _reply(notifier, connection_id, answer)
+    except Exception:  # Redis down while dropping a gone connection
+        log.exception("could not answer %s", connection_id)
 
 
 def _reply(notifier: Notifier, connection_id: str, body: dict) -> None:
-    if notifier.send(connection_id, json.dumps(body)) == GONE:
+    if notifier.send(connection_id, json.dumps(body)) == Delivery.GONE:
         subs.remove_connection(connection_id)
 
 
 def _handle(event, notifier: Notifier, connection_id: str) -> None:
-    def error(code: str, text: str, details=None) -> None:
-        _reply(notifier, connection_id, {"type": "error", "error": _error(code, text, details)})
-
-    try:
-        body = json.loads(event.body)
-    except ValueError:
-        return error("malformed_json", "the message is not valid JSON")
+    body = strict_json.loads(event.body, "the message", too_deep="invalid_frame")
     if not isinstance(body, dict):
-        return error("invalid_message", "the message must be a JSON object")
+        raise InvalidMessage("the message must be a JSON object")
     action = body.get("action")
     if action == "ping":
         return _reply(notifier, connection_id, {"type": "pong"})
     if action not in ("subscribe", "unsubscribe"):
-        return error(
-            "unknown_action",
+        raise InvalidInput(
             f"unknown action {clip(repr(action))}; use subscribe, unsubscribe or ping",
+            code="unknown_action",
         )
     try:
         request = SubscribeMessage.model_validate(body)
     except pydantic.ValidationError as e:
         details = [{"field": ".".join(map(str, x["loc"])), "message": x["msg"]} for x in e.errors()]
-        return error("invalid_message", f"invalid {action} message", details)
+        raise InvalidMessage(f"invalid {action} message", details) from None
 
     if request.action == "unsubscribe":
         order_id = canonical_order_id(request.order_id)
@@ -254,14 +262,15 @@ def _handle(event, notifier: Notifier, connection_id: str) -> None:
     if client_id is not None and canonical is not None:
         order = store.get_order(canonical, client_id)
     if order is None:  # another client's order is as unknown as a missing one
-        return error("order_not_found", f"no order {clip(request.order_id)}")
-    if beyond := _since_beyond(order, request.since):
-        return error("invalid_message", beyond, [{"field": "since", "message": beyond}])
+        raise OrderNotFound(request.order_id)
+    _check_since(order, request.since, InvalidMessage)
     order_id = str(order.id)
     already, count = subs.subscribed(connection_id, order_id)
-    limit = get_settings().ws_max_subscriptions
+    limit = get_settings().push.ws_max_subscriptions
     if not already and count >= limit:
-        return error("too_many_subscriptions", f"a connection may watch at most {limit} orders")
+        raise TooManyRequests(
+            f"a connection may watch at most {limit} orders", 0, code="too_many_subscriptions"
+        )
     subs.save_endpoint(
         (event.to_dict().get("requestContext") or {}).get("apiId"), event.domain_name, event.stage
     )

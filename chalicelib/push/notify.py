@@ -16,33 +16,28 @@ the worker: a push failure never fails an order.
 
 import logging
 import threading
+from enum import StrEnum
 
 from chalice import WebsocketDisconnectedError
 from chalice.app import WebsocketAPI
-from redis.exceptions import LockError
 
 from chalicelib import logs, metrics
 from chalicelib.backends import queue
 from chalicelib.config import get_settings
 from chalicelib.orders import store
-from chalicelib.orders.models import StatusEvent
-from chalicelib.orders.records import HistoryRecord
 from chalicelib.push import subscriptions as subs
+from chalicelib.push.messages import status_message
 
 log = logging.getLogger(__name__)
 
-_CORE_FIELDS = frozenset({"type", "orderId", "seq", "status"})
 
-# Outcomes of pushing to one connection.
-DONE, PENDING, GONE, FAILED = "done", "pending", "gone", "failed"
+class Delivery(StrEnum):
+    """How pushing to one connection went."""
 
-
-def status_message(order_id: str, entry: HistoryRecord) -> str:
-    """One history row as the client sees it: ``{"type":"status","orderId","seq","status",...}``."""
-    extra = {k: v for k, v in entry.payload.items() if k not in _CORE_FIELDS}
-    extra.setdefault("createdAt", entry.created_at.isoformat())
-    event = StatusEvent(orderId=str(order_id), seq=entry.seq, status=entry.status, **extra)
-    return event.model_dump_json()
+    SENT = "sent"
+    CONNECTING = "connecting"  # refused as gone, but its $connect may not have returned yet
+    GONE = "gone"  # the connection is closed: its subscriptions are dropped
+    UNSENT = "unsent"  # another failure: a replay job tries again
 
 
 class Notifier:
@@ -55,18 +50,18 @@ class Notifier:
         self._posted = False
         self._first_post = threading.Lock()
 
-    def send(self, connection_id: str, message: str) -> str:
-        """Post one message; DONE, GONE (the connection is closed) or FAILED."""
+    def send(self, connection_id: str, message: str) -> Delivery:
+        """Post one message: SENT, GONE (the connection is closed) or UNSENT."""
         try:
             self._post(connection_id, message)
-            return DONE
+            return Delivery.SENT
         except WebsocketDisconnectedError:
             metrics.count("PushesGone")
-            return GONE
+            return Delivery.GONE
         except Exception as e:  # a push failure must never escape
             log.warning("push to connection %s failed: %r", connection_id, e)
             metrics.count("PushesFailed")
-            return FAILED
+            return Delivery.UNSENT
 
     def _post(self, connection_id: str, message: str) -> None:
         """Chalice makes its management client on the first send, unguarded: handler threads
@@ -107,26 +102,28 @@ class Notifier:
         if endpoint.get("domain"):
             self._api.configure(endpoint["domain"], stage)
 
-    def _deliver(self, order_id: str, connection_id: str, last: int, entries) -> str:
+    def _deliver(self, order_id: str, connection_id: str, last: int, entries) -> Delivery:
         """Send ``entries`` after ``last`` to one connection and record how far it got."""
         with logs.bind(orderId=order_id, connectionId=connection_id):
             return self._deliver_entries(order_id, connection_id, last, entries)
 
-    def _deliver_entries(self, order_id: str, connection_id: str, last: int, entries) -> str:
-        sent, outcome, terminal = last, DONE, False
+    def _deliver_entries(self, order_id: str, connection_id: str, last: int, entries) -> Delivery:
+        sent, outcome, terminal = last, Delivery.SENT, False
         for entry in entries:
             if entry.seq <= sent:
                 continue
             outcome = self.send(connection_id, status_message(order_id, entry))
-            if outcome != DONE:
+            if outcome != Delivery.SENT:
                 break
             sent, terminal = entry.seq, entry.status.terminal
-        if outcome == GONE:
+        if outcome == Delivery.GONE:
             if sent == last and _is_connecting(connection_id):
-                return PENDING  # not open yet: the replay queued on $connect will catch up
+                return (
+                    Delivery.CONNECTING
+                )  # not open yet: the replay queued on $connect will catch up
             log.info("connection %s is gone; dropping its subscriptions", connection_id)
             subs.remove_connection(connection_id)
-            return GONE
+            return Delivery.GONE
         if sent > last:
             # A terminal status delivered ends the subscription; the socket stays open (it
             # may watch other orders).
@@ -164,7 +161,7 @@ class Notifier:
                 log.exception("could not queue replays of order %s", order_id)
             return
         for connection_id, outcome in outcomes.items():
-            if outcome == FAILED:
+            if outcome == Delivery.UNSENT:
                 _queue_replay(connection_id, order_id)
 
     def replay(self, order_id, connection_id: str) -> bool:
@@ -182,18 +179,18 @@ class Notifier:
                     return True
                 entries = store.history(order_id, since=last)
                 outcome = self._deliver(order_id, connection_id, last, entries)
-        except LockError:
+        except subs.LockBusy:
             log.warning("replay of order %s to %s: lock busy, later", order_id, connection_id)
             return False
         except Exception:
             log.exception("replay of order %s to %s failed", order_id, connection_id)
             return False
-        return outcome in (DONE, GONE)
+        return outcome in (Delivery.SENT, Delivery.GONE)
 
 
 def _is_connecting(connection_id: str) -> bool:
     age = subs.age_s(connection_id)
-    return age is not None and age < get_settings().ws_connect_grace_s
+    return age is not None and age < get_settings().push.ws_connect_grace_s
 
 
 def _queue_replay(connection_id: str, order_id: str) -> None:

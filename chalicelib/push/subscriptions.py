@@ -16,13 +16,16 @@ Keys (every one with the subscription TTL, refreshed on subscribe and on deliver
 - ``ws:lock:{order}``      short lock: one publisher per order at a time
 """
 
+import contextlib
 import time
 import uuid
+from collections.abc import Iterator
 
-from redis.lock import Lock
+from redis.exceptions import LockError
 
 from chalicelib.backends.cache import redis_client
 from chalicelib.config import get_settings
+from chalicelib.errors import DependencyUnavailable
 
 ENDPOINT_KEY = "ws:endpoint"
 
@@ -48,7 +51,7 @@ def _client_key(connection_id: str) -> str:
 
 
 def _ttl() -> int:
-    return get_settings().ws_subscription_ttl_s
+    return get_settings().push.ws_subscription_ttl_s
 
 
 def seen(connection_id: str, client_id: uuid.UUID | None = None) -> None:
@@ -171,16 +174,29 @@ def delivered(connection_id: str, order_id: str, seq: int, *, done: bool = False
     pipe.execute()
 
 
-def order_lock(order_id: str) -> Lock:
-    """``with order_lock(id):`` raises ``redis.exceptions.LockError`` when not acquired in time.
+class LockBusy(DependencyUnavailable):
+    """An order's publish lock was not had in time (or was lost while held)."""
+
+    def __init__(self, order_id: str):
+        super().__init__("redis", f"the publish lock of order {order_id} is busy")
+
+
+@contextlib.contextmanager
+def order_lock(order_id: str) -> Iterator[None]:
+    """Hold the order's publish lock; ``LockBusy`` when not had within ``ws_lock_wait_s``.
     A publisher holding it past ``ws_lock_lease_s`` is presumed dead."""
-    settings = get_settings()
-    return redis_client().lock(
+    settings = get_settings().push
+    lock = redis_client().lock(
         f"ws:lock:{order_id}",
         timeout=settings.ws_lock_lease_s,
         blocking_timeout=settings.ws_lock_wait_s,
         sleep=settings.ws_lock_poll_s,
     )
+    try:
+        with lock:
+            yield
+    except LockError:
+        raise LockBusy(order_id) from None
 
 
 def save_endpoint(api_id: str | None, domain: str | None, stage: str | None) -> None:

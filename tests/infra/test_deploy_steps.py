@@ -47,8 +47,8 @@ def test_create_queues_then_configure_the_event_source(aws):
     settings = render.stage_settings("dev")
     urls = create_queues(sqs, "dev")
     attributes = sqs.get_queue_attributes(QueueUrl=urls.queue, AttributeNames=["All"])["Attributes"]
-    assert attributes["VisibilityTimeout"] == str(settings.visibility_timeout_s)
-    assert urls.dlq.endswith(settings.orders_dlq_name)
+    assert attributes["VisibilityTimeout"] == str(settings.queue.visibility_timeout_s)
+    assert urls.dlq.endswith(settings.queue.orders_dlq_name)
 
     uuid = deploy_worker(lambda_client, attributes["QueueArn"])
     assert configure_event_source(sqs, lambda_client, "dev") == [uuid]

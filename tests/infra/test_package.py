@@ -100,20 +100,20 @@ def test_cfn_lint_is_really_checking(template):
 
 def test_queue_and_dlq_match_the_definitions(template, settings):
     definitions = queue_definitions(settings)
-    assert set(definitions) == {settings.orders_queue_name, settings.orders_dlq_name}
+    assert set(definitions) == {settings.queue.orders_queue_name, settings.queue.orders_dlq_name}
     for name, attributes in definitions.items():
         properties = queue_named(template, name)["Properties"]
         for key, value in attributes.items():
             assert str(properties[key]) == value, (name, key)
 
-    queue = queue_named(template, settings.orders_queue_name)["Properties"]
-    assert queue["VisibilityTimeout"] == settings.visibility_timeout_s
+    queue = queue_named(template, settings.queue.orders_queue_name)["Properties"]
+    assert queue["VisibilityTimeout"] == settings.queue.visibility_timeout_s
     assert queue["RedrivePolicy"] == {
         "deadLetterTargetArn": {"Fn::GetAtt": [render.DLQ_LOGICAL_ID, "Arn"]},
-        "maxReceiveCount": settings.max_receive_count,
+        "maxReceiveCount": settings.queue.max_receive_count,
     }
     dlq = template["Resources"][render.DLQ_LOGICAL_ID]["Properties"]
-    assert dlq["QueueName"] == settings.orders_dlq_name
+    assert dlq["QueueName"] == settings.queue.orders_dlq_name
     assert "RedrivePolicy" not in dlq
 
 
@@ -124,11 +124,11 @@ def test_local_queues_are_the_cloud_queues(template, settings, monkeypatch):
         sqs = boto3.client("sqs", region_name="us-east-1")
         urls = create_or_update(sqs, settings)
         local = sqs.get_queue_attributes(QueueUrl=urls.queue, AttributeNames=["All"])["Attributes"]
-    cloud = queue_named(template, settings.orders_queue_name)["Properties"]
+    cloud = queue_named(template, settings.queue.orders_queue_name)["Properties"]
     for key in ("VisibilityTimeout", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds"):
         assert local[key] == str(cloud[key]), key
     redrive = json.loads(local["RedrivePolicy"])
-    assert redrive["deadLetterTargetArn"].endswith(":" + settings.orders_dlq_name)
+    assert redrive["deadLetterTargetArn"].endswith(":" + settings.queue.orders_dlq_name)
     assert int(redrive["maxReceiveCount"]) == cloud["RedrivePolicy"]["maxReceiveCount"]
 
 
@@ -139,16 +139,18 @@ def test_sqs_event_sources_consume_the_defined_queues(template, settings, packag
         consumed[name] = (fid, fn, event)
         logical_id = render.queue_logical_ids(settings)[name]
         assert logical_id in fn["DependsOn"], "the queue must exist before its event source"
-    assert set(consumed) == {settings.orders_queue_name, settings.orders_dlq_name}
+    assert set(consumed) == {settings.queue.orders_queue_name, settings.queue.orders_dlq_name}
 
-    fid, fn, event = consumed[settings.orders_queue_name]
+    fid, fn, event = consumed[settings.queue.orders_queue_name]
     assert fn["Properties"]["Handler"] == "app.process_orders"
     properties = event["Properties"]
     assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert properties["BatchSize"] == settings.worker_batch_size
+    assert properties["BatchSize"] == settings.queue.worker_batch_size
     # From the decorator (chalice writes it), not from infra/: the stage pins the value.
-    assert settings.worker_max_concurrency == 10
-    assert properties["ScalingConfig"]["MaximumConcurrency"] == settings.worker_max_concurrency
+    assert settings.queue.worker_max_concurrency == 10
+    assert (
+        properties["ScalingConfig"]["MaximumConcurrency"] == settings.queue.worker_max_concurrency
+    )
     merged = (packaged.parent / "merge-template.json").read_text()
     assert "ScalingConfig" not in merged
 
@@ -183,8 +185,12 @@ def test_timeouts_are_consistent(template, settings):
         # AWS: visibility timeout >= 6 x the function timeout (and never below it).
         assert 6 * fn["Properties"]["Timeout"] <= visibility, name
     worker = functions(template)["ProcessOrders"]["Properties"]
-    assert settings.lease_s >= worker["Timeout"], "a lease must outlive the worker invocation"
-    assert settings.reaper_deadline_s > settings.visibility_timeout_s, "SQS redelivers first"
+    assert settings.lifecycle.lease_s >= worker["Timeout"], (
+        "a lease must outlive the worker invocation"
+    )
+    assert settings.lifecycle.reaper_deadline_s > settings.queue.visibility_timeout_s, (
+        "SQS redelivers first"
+    )
     assert functions(template)["APIHandler"]["Properties"]["Timeout"] <= 29  # API Gateway's cap
 
 
@@ -202,8 +208,8 @@ def test_iam_policy_grants_sqs_and_websocket_push(template, settings):
         assert actions >= REQUIRED_ACTIONS, fid
         (sqs,) = [s for s in statements if "sqs:SendMessage" in s["Action"]]
         assert set(sqs["Resource"]) == {
-            render.queue_arn_pattern(settings.orders_queue_name),
-            render.queue_arn_pattern(settings.orders_dlq_name),
+            render.queue_arn_pattern(settings.queue.orders_queue_name),
+            render.queue_arn_pattern(settings.queue.orders_dlq_name),
         }
 
 
@@ -320,8 +326,8 @@ def test_packaging_ignores_the_shell_environment(monkeypatch):
     monkeypatch.setenv("ORDERS_QUEUE_NAME", "from-the-shell")
     monkeypatch.setenv("VISIBILITY_TIMEOUT_S", "1")
     settings = render.stage_settings(STAGE)
-    assert settings.orders_queue_name != "from-the-shell"
-    assert settings.visibility_timeout_s != 1
+    assert settings.queue.orders_queue_name != "from-the-shell"
+    assert settings.queue.visibility_timeout_s != 1
     from infra.package import chalice_env
 
     assert "ORDERS_QUEUE_NAME" not in chalice_env()
@@ -377,25 +383,30 @@ def test_plain_chalice_package_ignores_the_shell_environment(tmp_path, settings)
         render.sqs_event_queue_name(e["Properties"]["Queue"]): e["Properties"]
         for _, _, e in sqs_events(template)
     }
-    assert set(events) == {settings.orders_queue_name, settings.orders_dlq_name}
-    worker = events[settings.orders_queue_name]
-    assert worker["BatchSize"] == settings.worker_batch_size == 10
-    assert worker["ScalingConfig"] == {"MaximumConcurrency": settings.worker_max_concurrency}
+    assert set(events) == {settings.queue.orders_queue_name, settings.queue.orders_dlq_name}
+    worker = events[settings.queue.orders_queue_name]
+    assert worker["BatchSize"] == settings.queue.worker_batch_size == 10
+    assert worker["ScalingConfig"] == {"MaximumConcurrency": settings.queue.worker_max_concurrency}
     for role in resources_of(template, "AWS::IAM::Role").values():
         (policy,) = role["Properties"]["Policies"]
         statements = policy["PolicyDocument"]["Statement"]
         (sqs,) = [s for s in statements if s["Sid"] == "OrdersQueues"]
-        assert render.queue_arn_pattern(settings.orders_queue_name) in sqs["Resource"]
+        assert render.queue_arn_pattern(settings.queue.orders_queue_name) in sqs["Resource"]
 
 
 def test_secrets_come_from_secrets_manager_and_only_the_stage_s_two(template, settings):
-    assert settings.database_password_secret and settings.redis_auth_secret
-    assert "@" in settings.database_url and ":" not in settings.database_url.split("@")[0][13:]
+    assert settings.storage.database_password_secret and settings.storage.redis_auth_secret
+    assert (
+        "@" in settings.storage.database_url
+        and ":" not in settings.storage.database_url.split("@")[0][13:]
+    )
     roles = resources_of(template, "AWS::IAM::Role")
     for fid, fn in functions(template).items():
         variables = fn["Properties"]["Environment"]["Variables"]
-        assert variables["DATABASE_PASSWORD_SECRET"] == settings.database_password_secret, fid
-        assert variables["REDIS_AUTH_SECRET"] == settings.redis_auth_secret, fid
+        assert variables["DATABASE_PASSWORD_SECRET"] == settings.storage.database_password_secret, (
+            fid
+        )
+        assert variables["REDIS_AUTH_SECRET"] == settings.storage.redis_auth_secret, fid
         role_id = fn["Properties"]["Role"]["Fn::GetAtt"][0]
         statements = [
             s
@@ -408,7 +419,10 @@ def test_secrets_come_from_secrets_manager_and_only_the_stage_s_two(template, se
                 "Sid": "Secrets",
                 "Effect": "Allow",
                 "Action": ["secretsmanager:GetSecretValue"],
-                "Resource": [settings.database_password_secret, settings.redis_auth_secret],
+                "Resource": [
+                    settings.storage.database_password_secret,
+                    settings.storage.redis_auth_secret,
+                ],
             }
         ], fid
 

@@ -5,9 +5,18 @@ import json
 import pytest
 from chalice.test import Client
 
+from tests.services import (  # noqa: F401 - fixtures
+    api_key,
+    database,
+    queues,
+    redis_db,
+    settings_env,
+    sqs,
+)
+
 
 @pytest.fixture
-def app_module(settings_env):
+def app_module(settings_env):  # noqa: F811 - the fixture imported above
     import app
 
     return app

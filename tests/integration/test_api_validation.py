@@ -5,7 +5,8 @@ import json
 import pytest
 from chalice.test import Client
 
-from chalicelib.orders import store
+from chalicelib.backends import postgres
+from chalicelib.orders import intake, store
 
 pytestmark = pytest.mark.integration
 
@@ -124,7 +125,7 @@ def test_a_body_that_is_not_an_object_is_422(client, raw):
 
 
 def test_oversized_body_is_413(client, settings_env):
-    body = {**GOOD, "tokenIn": "SOL" + " " * settings_env.max_body_bytes}
+    body = {**GOOD, "tokenIn": "SOL" + " " * settings_env.access.max_body_bytes}
     answer = post(client, json.dumps(body))
     assert answer.status_code == 413
     assert answer.json_body["error"]["code"] == "body_too_large"
@@ -173,10 +174,9 @@ def test_tokens_may_be_named_by_mint(client):
 def test_admission_control_answers_429_when_too_many_orders_are_in_flight(
     client, monkeypatch, settings_env
 ):
-    from chalicelib.http import api
 
-    limited = settings_env.model_copy(update={"max_orders_in_flight": 1})
-    monkeypatch.setattr(api, "get_settings", lambda: limited)
+    limited = settings_env.updated(**{"max_orders_in_flight": 1})
+    monkeypatch.setattr(intake, "get_settings", lambda: limited)
     assert post(client, json.dumps(GOOD)).status_code == 202
     answer = post(client, json.dumps({**GOOD, "amount": "2"}))
     assert answer.status_code == 429
@@ -192,21 +192,20 @@ def test_orders_waiting_open_leave_the_engine_ceiling_to_orders_in_flight(
 ):
     """A thousand resting limit orders must not shut market orders out: the engine-wide
     ceiling counts what the queue and workers carry; a waiting order counts for its client."""
-    from chalicelib.http import api
 
-    limited = settings_env.model_copy(update={"max_orders_in_flight": 1})
-    monkeypatch.setattr(api, "get_settings", lambda: limited)
+    limited = settings_env.updated(**{"max_orders_in_flight": 1})
+    monkeypatch.setattr(intake, "get_settings", lambda: limited)
     first = post(client, json.dumps(GOOD))
     assert first.status_code == 202
-    with store._transaction() as conn:  # as the worker leaves a limit order below its price
+    with postgres.transaction() as conn:  # as the worker leaves a limit order below its price
         conn.execute(
             "UPDATE orders SET status = 'open' WHERE id = %s", (first.json_body["orderId"],)
         )
     assert post(client, json.dumps({**GOOD, "amount": "2"})).status_code == 202
     assert post(client, json.dumps({**GOOD, "amount": "3"})).status_code == 429
 
-    per_client = settings_env.model_copy(update={"max_open_orders_per_client": 2})
-    monkeypatch.setattr(api, "get_settings", lambda: per_client)
+    per_client = settings_env.updated(**{"max_open_orders_per_client": 2})
+    monkeypatch.setattr(intake, "get_settings", lambda: per_client)
     answer = post(client, json.dumps({**GOOD, "amount": "4"}))  # the waiting one counts here
     assert answer.status_code == 429
     assert "you have 2 open orders" in answer.json_body["error"]["message"]
@@ -214,10 +213,9 @@ def test_orders_waiting_open_leave_the_engine_ceiling_to_orders_in_flight(
 
 
 def test_a_retry_of_an_accepted_order_is_answered_at_the_limit(client, monkeypatch, settings_env):
-    from chalicelib.http import api
 
-    limited = settings_env.model_copy(update={"max_orders_in_flight": 1})
-    monkeypatch.setattr(api, "get_settings", lambda: limited)
+    limited = settings_env.updated(**{"max_orders_in_flight": 1})
+    monkeypatch.setattr(intake, "get_settings", lambda: limited)
     first = post(client, json.dumps(GOOD), {"Idempotency-Key": "k-limit"})
     assert first.status_code == 202
     again = post(client, json.dumps(GOOD), {"Idempotency-Key": "k-limit"})

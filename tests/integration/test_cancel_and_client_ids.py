@@ -8,8 +8,8 @@ import pytest
 
 from chalicelib.access import keys
 from chalicelib.backends import queue
-from chalicelib.orders import store, worker
-from chalicelib.orders.models import OrderStatus
+from chalicelib.orders import moves, store, worker
+from chalicelib.orders.lifecycle import OrderStatus
 from tests.integration.driver import FLOW, ORDER, poll_once, run_until
 
 pytestmark = pytest.mark.integration
@@ -99,9 +99,10 @@ def test_cancel_racing_a_worker_ends_with_exactly_one_terminal_status(client, ap
 
         def run_cancel(order_id=order_id, start=start, refused=refused, client_id=client_id):
             start.wait()
-            order, seq = store.cancel(order_id, client_id)
-            if seq is None:
-                refused.append(order.status)
+            try:
+                moves.cancel(order_id, client_id, app_module.notifier)
+            except moves.NotCancellable as e:
+                refused.append(OrderStatus(e.details["status"]))
 
         threads = [threading.Thread(target=run_worker), threading.Thread(target=run_cancel)]
         for t in threads:

@@ -12,7 +12,8 @@ from chalice.local import LocalChalice
 from chalice.test import Client
 
 from chalicelib.access import keys
-from chalicelib.orders import store
+from chalicelib.backends import postgres
+from chalicelib.orders import intake, store
 from tests.integration.driver import ORDER
 
 pytestmark = pytest.mark.integration
@@ -107,7 +108,7 @@ def test_a_key_that_cannot_be_checked_is_503_never_a_pass(client, monkeypatch):
 
 def test_a_key_is_stored_hashed_with_its_prefix(settings_env):
     new = keys.create("hashed")
-    with store.pool().connection() as conn:
+    with postgres.connection() as conn:
         row = conn.execute(
             "SELECT prefix, key_hash FROM api_keys WHERE prefix = %s", (new.prefix,)
         ).fetchone()
@@ -157,10 +158,9 @@ def test_the_open_order_limit_is_per_client_and_exact_under_200_concurrent_posts
     client, other_key, monkeypatch, settings_env
 ):
     import app
-    from chalicelib.http import api
 
-    limited = settings_env.model_copy(update={"max_open_orders_per_client": 50})
-    monkeypatch.setattr(api, "get_settings", lambda: limited)
+    limited = settings_env.updated(**{"max_open_orders_per_client": 50})
+    monkeypatch.setattr(intake, "get_settings", lambda: limited)
     # Requests side by side: the app keeps current_request per thread, as the runtime does.
     monkeypatch.setattr(app.app, "__class__", type("Threaded", (LocalChalice, Chalice), {}))
     start, answers = threading.Barrier(200), Counter()
@@ -182,9 +182,7 @@ def test_the_open_order_limit_is_per_client_and_exact_under_200_concurrent_posts
 def test_the_rate_limit_answers_429_with_the_bucket_s_retry_after(client, monkeypatch):
     from chalicelib.access import ratelimit
 
-    settings = ratelimit.get_settings().model_copy(
-        update={"rate_limit_per_s": 0.1, "rate_limit_burst": 3}
-    )
+    settings = ratelimit.get_settings().updated(**{"rate_limit_per_s": 0.1, "rate_limit_burst": 3})
     monkeypatch.setattr(ratelimit, "get_settings", lambda: settings)
     assert [client.http.get("/api/orders").status_code for _ in range(3)] == [200] * 3
     answer = post(client)

@@ -9,10 +9,11 @@ import time
 import psycopg
 import pytest
 
+from chalicelib.backends import postgres
 from chalicelib.errors import DependencyUnavailable
 from chalicelib.orders import commit_group, store
-from chalicelib.orders.models import OrderStatus
-from tests.integration.test_store import change, new_order  # noqa: F401 - fixture
+from chalicelib.orders.lifecycle import OrderStatus
+from tests.integration.test_store import advance, change, new_order  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +43,7 @@ def _in_group(group, n: int, write):
 
 def _status_elsewhere(order_id) -> OrderStatus:
     """The order's status as another connection sees it (committed data only)."""
-    with psycopg.connect(store.get_settings().database_url) as conn:
+    with psycopg.connect(store.get_settings().storage.database_url) as conn:
         return OrderStatus(
             conn.execute("SELECT status FROM orders WHERE id = %s", (order_id,)).fetchone()[0]
         )
@@ -79,7 +80,7 @@ def test_writes_queued_during_a_flush_share_the_next_commit(new_order):  # noqa:
     group = store.new_commit_group()
 
     def write(i, conn):
-        return store._advance_in(conn, ids[i], 1, change(OrderStatus.ROUTING))
+        return store._advance_in(conn, ids[i], OrderStatus.PENDING, 1, change(OrderStatus.ROUTING))
 
     seqs = _in_group(group, len(ids), _first_waits_for_the_others(group, len(ids), write))
     assert seqs == [2] * len(ids)
@@ -97,7 +98,7 @@ def test_a_writer_sees_its_result_only_once_it_is_committed(new_order):  # noqa:
     group = store.new_commit_group()
 
     def write(i):
-        seq = store.advance(ids[i], 1, change(OrderStatus.ROUTING))
+        seq = advance(ids[i], OrderStatus.PENDING, 1, change(OrderStatus.ROUTING))
         return seq, _status_elsewhere(ids[i])  # another connection, once advance returned
 
     assert _in_group(group, len(ids), write) == [(2, OrderStatus.ROUTING)] * len(ids)
@@ -111,7 +112,7 @@ def test_a_failing_write_fails_alone(new_order):  # noqa: F811
         if i == 2:  # records its status, then fails: its savepoint is rolled back
             _advance_sql(conn, ids[i])
             return 1 / 0
-        return store._advance_in(conn, ids[i], 1, change(OrderStatus.ROUTING))
+        return store._advance_in(conn, ids[i], OrderStatus.PENDING, 1, change(OrderStatus.ROUTING))
 
     results = _in_group(group, len(ids), _first_waits_for_the_others(group, len(ids), write))
     assert group.commits == 2
@@ -130,13 +131,15 @@ def test_a_failed_commit_fails_every_write_and_keeps_none(new_order):  # noqa: F
 
     @contextlib.contextmanager
     def commit_fails():
-        with store._transaction() as conn:
+        with postgres.transaction() as conn:
             yield conn
             raise psycopg.OperationalError("the server closed the connection")
 
     group = commit_group.CommitGroup(commit_fails)
     results = _in_group(
-        group, len(ids), lambda i: store.advance(ids[i], 1, change(OrderStatus.ROUTING))
+        group,
+        len(ids),
+        lambda i: advance(ids[i], OrderStatus.PENDING, 1, change(OrderStatus.ROUTING)),
     )
     assert all(isinstance(r, DependencyUnavailable) for r in results), results
     assert [store.get_order(i).status for i in ids] == [OrderStatus.PENDING] * 3
@@ -145,5 +148,5 @@ def test_a_failed_commit_fails_every_write_and_keeps_none(new_order):  # noqa: F
 def test_outside_a_group_each_write_commits_by_itself(new_order):  # noqa: F811
     order_id = new_order()
     assert commit_group.current() is None
-    assert store.advance(order_id, 1, change(OrderStatus.ROUTING)) == 2
+    assert advance(order_id, OrderStatus.PENDING, 1, change(OrderStatus.ROUTING)) == 2
     assert _status_elsewhere(order_id) == OrderStatus.ROUTING

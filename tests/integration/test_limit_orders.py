@@ -15,11 +15,9 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from chalicelib import tokens
-from chalicelib.backends import cache, queue
-from chalicelib.dex import get_market
-from chalicelib.orders import limit_check as limits
-from chalicelib.orders import store, worker
-from chalicelib.orders.models import OrderStatus
+from chalicelib.backends import cache, postgres, queue, venues
+from chalicelib.orders import limit_check, moves, store, worker
+from chalicelib.orders.lifecycle import OrderStatus
 from chalicelib.tokens import resolve
 from tests.integration.driver import poll_once
 
@@ -35,7 +33,7 @@ def market(settings_env, monkeypatch):
     the tokens it lists known to this test only)."""
     for name in ("_BY_SYMBOL", "_BY_MINT", "LISTED"):
         monkeypatch.setattr(tokens, name, getattr(tokens, name).copy())
-    market = get_market(settings_env)
+    market = venues.market()
     slot = market.current_slot()
     monkeypatch.setattr(market, "_clock", lambda: slot)
     saved = {pool_id: dict(pool.state) for pool_id, pool in market._pools.items()}
@@ -107,11 +105,11 @@ def test_a_limit_order_waits_open_then_executes_when_the_price_meets_it(client, 
     drain(app_module)
     assert statuses(order_id) == ["pending", "open"]
     assert store.get_order(order_id).attempts == 0  # waiting spends no attempt
-    limits.run(app_module.notifier)  # the price has not moved: nothing to do
-    assert limits.run(app_module.notifier).pairs_moved == 0
+    limit_check.run(app_module.notifier)  # the price has not moved: nothing to do
+    assert limit_check.run(app_module.notifier).pairs_moved == 0
 
     move_price(market, Fraction(102, 100))
-    result = limits.run(app_module.notifier)
+    result = limit_check.run(app_module.notifier)
     drain(app_module)
 
     assert result.enqueued == 1
@@ -144,7 +142,7 @@ def test_a_limit_order_never_executes_worse_than_its_limit_and_triggers_within_o
     client, app_module, market, limit_bps, move_bps
 ):
     pool, saved = raydium_pool(market), dict(raydium_pool(market).state)
-    cache.redis_client().delete(limits.LAST_PRICES)  # each example starts from no check
+    cache.redis_client().delete(limit_check.LAST_PRICES)  # each example starts from no check
     start = fill_price(market)
     limit = decimal(start * Fraction(10_000 + limit_bps, 10_000))
     order_id = post(client, limit_body(limit))
@@ -152,7 +150,7 @@ def test_a_limit_order_never_executes_worse_than_its_limit_and_triggers_within_o
     move_price(market, Fraction(10_000 + move_bps, 10_000))
     met_after_move = fill_price(market) >= Fraction(limit)
 
-    limits.run(app_module.notifier)  # one check after the move
+    limit_check.run(app_module.notifier)  # one check after the move
     drain(app_module)
 
     order = store.get_order(order_id)
@@ -162,7 +160,8 @@ def test_a_limit_order_never_executes_worse_than_its_limit_and_triggers_within_o
     else:
         assert order.status == OrderStatus.OPEN
         assert not met_after_move, "the price met the limit but one check did not execute it"
-    store.cancel(order_id, order.client_id)  # leave no order waiting for the next example
+    if order.status == OrderStatus.OPEN:  # leave no order waiting for the next example
+        moves.cancel(order_id, order.client_id, app_module.notifier)
     pool.state = saved
     move_price(market, Fraction(1))
 
@@ -174,14 +173,14 @@ def test_a_limit_order_expires(client, app_module, market):
     drain(app_module)
     assert store.get_order(order_id).status == OrderStatus.OPEN
 
-    with store.pool().connection() as conn:  # its time runs out
+    with postgres.connection() as conn:  # its time runs out
         conn.execute("UPDATE orders SET expires_at = now() - interval '1 s' WHERE id = %s",
                      (order_id,))  # fmt: skip
-    result = limits.run(app_module.notifier)
+    result = limit_check.run(app_module.notifier)
 
     assert result.expired == 1
     assert statuses(order_id) == ["pending", "open", "expired"]
-    assert limits.run(app_module.notifier).expired == 0
+    assert limit_check.run(app_module.notifier).expired == 0
 
 
 def test_an_open_limit_order_can_be_cancelled(client, app_module, market):
@@ -204,10 +203,10 @@ def test_the_check_reads_the_orders_that_trigger_not_the_orders_open(client, app
     assert {store.get_order(o).status for o in near_ids} == {OrderStatus.OPEN}
 
     move_price(market, Fraction(102, 100))
-    result = limits.run(app_module.notifier)
+    result = limit_check.run(app_module.notifier)
 
     assert result.candidates == 3 and result.enqueued == 3
-    with store.pool().connection() as conn:
+    with postgres.connection() as conn:
         conn.execute("ANALYZE orders")  # as autovacuum would have
         conn.execute("SET enable_seqscan = off")  # the plan for a big table, on a small one
         plan = conn.execute(
@@ -225,16 +224,16 @@ def test_the_check_enqueues_every_order_the_price_meets_beyond_one_page(
     one check enqueues every one of them, each once."""
     near = decimal(fill_price(market) * Fraction(1005, 1000))
     _insert_waiting([(near, i) for i in range(store.TRIGGERED_PAGE + 5)])
-    limits.run(app_module.notifier)  # the price as first seen: nothing triggers
+    limit_check.run(app_module.notifier)  # the price as first seen: nothing triggers
     sent: list[str] = []
-    monkeypatch.setattr(limits.queue, "send_order", sent.append)
+    monkeypatch.setattr(limit_check.queue, "send_order", sent.append)
 
     move_price(market, Fraction(102, 100))
-    result = limits.run(app_module.notifier)
+    result = limit_check.run(app_module.notifier)
 
     assert result.candidates == result.enqueued == store.TRIGGERED_PAGE + 5
     assert len(set(sent)) == len(sent) == store.TRIGGERED_PAGE + 5
-    assert limits.run(app_module.notifier).candidates == 0  # the pair's price is checked
+    assert limit_check.run(app_module.notifier).candidates == 0  # the pair's price is checked
 
 
 def test_paging_reads_each_triggered_order_once_and_no_other(
@@ -249,7 +248,7 @@ def test_paging_reads_each_triggered_order_once_and_no_other(
     pages = list(store.triggered_orders(SOL.mint, USDC.mint, top))
 
     read = [o.id for page in pages for o in page]
-    with store.pool().connection() as conn:
+    with postgres.connection() as conn:
         expected = conn.execute(
             "SELECT id FROM orders WHERE limit_price <= %s", (top,)
         ).fetchall()  # fmt: skip
@@ -269,7 +268,7 @@ def test_a_waiting_order_spends_no_attempt_on_a_venue_timeout(
     limit = decimal(fill_price(market) * Fraction(101, 100))
     order_id = post(client, limit_body(limit))
     drain(app_module)
-    real, timeouts = Faults.for_attempt, app_module.get_settings().max_attempts + 2
+    real, timeouts = Faults.for_attempt, app_module.get_settings().lifecycle.max_attempts + 2
 
     def for_attempt(seed, oid, attempt, settings, waiting_checks=0):
         faults = real(seed, oid, attempt, settings, waiting_checks)
@@ -278,11 +277,11 @@ def test_a_waiting_order_spends_no_attempt_on_a_venue_timeout(
         return faults
 
     monkeypatch.setattr(Faults, "for_attempt", staticmethod(for_attempt))
-    monkeypatch.setattr(worker, "cached_snapshot", lambda venue, a, b, read: read(venue, a, b))
+    monkeypatch.setattr(venues, "cached_snapshot", lambda venue, a, b, read: read(venue, a, b))
     move_price(market, Fraction(102, 100))
-    assert limits.run(app_module.notifier).enqueued == 1
+    assert limit_check.run(app_module.notifier).enqueued == 1
     backoff = {"retry_base_delay_s": 1, "waiting_retry_max_delay_s": 4}
-    monkeypatch.setattr(worker, "get_settings", lambda: settings_env.model_copy(update=backoff))
+    monkeypatch.setattr(worker, "get_settings", lambda: settings_env.updated(**backoff))
     delays, send = [], queue.send_order
     monkeypatch.setattr(queue, "send_order", lambda oid, delay_s=0: (delays.append(delay_s),
                                                                      send(oid)))  # fmt: skip
@@ -305,7 +304,7 @@ def test_a_limit_order_the_guards_refuse_waits_as_the_check_job_does(client, app
     assert statuses(order_id) == ["pending", "open"] and order.attempts == 0
 
     move_price(market, Fraction(102, 100))
-    assert limits.run(app_module.notifier).enqueued == 0
+    assert limit_check.run(app_module.notifier).enqueued == 0
     queue.send_order(order_id)  # a delivery all the same (the reaper, a duplicate)
     drain(app_module)
     assert statuses(order_id) == ["pending", "open"]
@@ -316,7 +315,7 @@ def _insert_waiting(rows) -> None:
     from chalicelib.access import keys
 
     client_id = keys.create(f"bulk-{datetime.now(UTC).timestamp()}").client_id
-    with store.pool().connection() as conn:
+    with postgres.connection() as conn:
         conn.cursor().executemany(
             """
             INSERT INTO orders (id, client_id, type, status, token_in, token_out, mint_in,
@@ -363,12 +362,12 @@ def test_sniper_orders_fill_in_arrival_order_from_the_listing_within_their_bound
     second = post(client, sniper_body(token, "0.0102"))
     third = post(client, sniper_body(token, "0.05"))
     drain(app_module)
-    limits.run(app_module.notifier)  # before the listing slot: nothing can trade
+    limit_check.run(app_module.notifier)  # before the listing slot: nothing can trade
     drain(app_module)
     assert {store.get_order(o).status for o in (first, second, third)} == {OrderStatus.OPEN}
 
     monkeypatch.setattr(market, "_clock", lambda: now + 10)  # the listing slot comes
-    assert limits.run(app_module.notifier).snipers_woken == 1
+    assert limit_check.run(app_module.notifier).snipers_woken == 1
     drain(app_module)
 
     a, b, c = (store.get_order(o) for o in (first, second, third))

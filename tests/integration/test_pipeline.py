@@ -6,7 +6,7 @@ import threading
 import base58
 import pytest
 
-from chalicelib.backends import queue
+from chalicelib.backends import postgres, queue, venues
 from chalicelib.backends.aws import sqs_client
 from chalicelib.orders import reaper, store
 from tests.integration.driver import FLOW, ORDER, fail_attempts, poll_once, run_until
@@ -137,7 +137,7 @@ def test_a_crash_before_the_check_is_queued_loses_nothing(
         order_id = post(client, ORDER).json_body["orderId"]
         poll_once(app_module.process_orders, queue.queue_url(), wait_s=1)
     assert store.get_order(order_id).tx_in_flight
-    with store.pool().connection() as conn:  # its lease ran out long ago, on its last attempt
+    with postgres.connection() as conn:  # its lease ran out long ago, on its last attempt
         conn.execute(
             "UPDATE orders SET lease_until = NULL, attempts = 3,"
             " updated_at = now() - interval '1 hour' WHERE id = %s",
@@ -286,7 +286,7 @@ def test_order_whose_send_failed_is_enqueued_by_the_reaper(
     assert store.get_order(order_id).enqueued_at is None
 
     monkeypatch.setattr(
-        reaper, "get_settings", lambda: settings_env.model_copy(update={"unsent_after_s": 0})
+        reaper, "get_settings", lambda: settings_env.updated(**{"unsent_after_s": 0})
     )
     assert reaper.run(app_module.notifier) == 1
     run_until(app_module, terminal(order_id))
@@ -295,11 +295,11 @@ def test_order_whose_send_failed_is_enqueued_by_the_reaper(
 
 def test_reaper_fails_an_order_stuck_past_its_attempts(client, app_module, settings_env):
     order_id = post(client, ORDER).json_body["orderId"]
-    with store.pool().connection() as conn:
+    with postgres.connection() as conn:
         conn.execute(
             "UPDATE orders SET attempts = %s, last_error = 'venue timeout',"
             " updated_at = now() - interval '1 hour' WHERE id = %s",
-            (settings_env.max_attempts, order_id),
+            (settings_env.lifecycle.max_attempts, order_id),
         )
     reaper.run(app_module.notifier)
     order = store.get_order(order_id)
@@ -308,8 +308,8 @@ def test_reaper_fails_an_order_stuck_past_its_attempts(client, app_module, setti
 
 def test_quote_cache_serves_a_burst_on_one_pair(client, app_module, monkeypatch, settings_env):
     from chalicelib.backends import cache
+    from chalicelib.backends import venues as market_module
     from chalicelib.dex import Market
-    from chalicelib.dex import market as market_module
 
     fetched = []
     real = Market.snapshot
@@ -321,9 +321,9 @@ def test_quote_cache_serves_a_burst_on_one_pair(client, app_module, monkeypatch,
     monkeypatch.setattr(Market, "snapshot", counting)
     # The slot stands still and snapshots stay cached for the whole test: the first order
     # reads each venue once, and the burst after it is served from Redis alone.
-    frozen = Market(settings_env.order_engine_seed, settings_env, clock=lambda: 1_000)
+    frozen = Market(settings_env.market.order_engine_seed, settings_env.market, clock=lambda: 1_000)
     monkeypatch.setattr(market_module, "_market", frozen)
-    long_cache = settings_env.model_copy(update={"quote_cache_slots": 10_000})
+    long_cache = settings_env.updated(**{"quote_cache_slots": 10_000})
     monkeypatch.setattr(cache, "get_settings", lambda: long_cache)
     first = post(client, ORDER).json_body["orderId"]
     run_until(app_module, terminal(first))
@@ -351,11 +351,11 @@ def test_the_whale_order_is_refused_at_submit(client):
 def test_an_order_beyond_the_price_impact_cap_fails_and_moves_no_pool(
     client, app_module, monkeypatch, settings_env
 ):
-    from chalicelib.dex import VENUES, get_market
+    from chalicelib.dex import VENUES
     from chalicelib.tokens import resolve
 
     jup, bonk = resolve("JUP"), resolve("BONK")
-    market = get_market(settings_env)
+    market = venues.market()
     slot = market.current_slot()
     monkeypatch.setattr(market, "_clock", lambda: slot)  # nothing but this order moves pools
     before = {v: market.snapshot(v, jup, bonk).state for v in VENUES}

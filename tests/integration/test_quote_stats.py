@@ -8,8 +8,9 @@ from urllib.parse import urlencode
 
 import pytest
 
+from chalicelib.backends import venues
 from chalicelib.backends.cache import redis_client
-from chalicelib.dex import get_market, router
+from chalicelib.dex import router
 from chalicelib.dex.guards import OFF
 from chalicelib.orders import store
 from chalicelib.tokens import resolve
@@ -24,7 +25,7 @@ AMOUNTS = ("inAmount", "outAmount", "minOut", "otherAmountThreshold")
 @pytest.fixture
 def frozen_market(settings_env, monkeypatch):
     """The market at one slot: nothing but the test's own trades moves a pool."""
-    market = get_market(settings_env)
+    market = venues.market()
     slot = market.current_slot()
     monkeypatch.setattr(market, "_clock", lambda: slot)
     return market

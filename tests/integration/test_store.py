@@ -7,8 +7,10 @@ import threading
 import pytest
 
 import harness.orders
-from chalicelib.orders import store
-from chalicelib.orders.models import OrderRequest, OrderStatus
+from chalicelib.backends import postgres
+from chalicelib.orders import lifecycle, store
+from chalicelib.orders.lifecycle import Actor, OrderStatus
+from chalicelib.orders.models import OrderRequest
 from chalicelib.orders.records import StatusChange
 
 pytestmark = pytest.mark.integration
@@ -26,8 +28,9 @@ def new_order(settings_env, api_key):
     spec = OrderRequest(type="market", tokenIn="SOL", tokenOut="USDC", amount="1.5").to_spec()
 
     def make():
+        limits = store.Admission(max_in_flight=100, max_live_per_client=100, retry_after_s=1)
         order, created = store.create_order(
-            spec, None, "fingerprint", 100, client_id=client_id, max_open_per_client=100
+            spec, None, "fingerprint", client_id=client_id, limits=limits
         )
         assert created
         return order.id
@@ -35,12 +38,19 @@ def new_order(settings_env, api_key):
     return make
 
 
+PENDING, ROUTING, BUILDING, SUBMITTED = lifecycle.MARKET_PATH[:4]
+
+
+def advance(order_id, status, seq, change_) -> int | None:
+    return store.advance(order_id, status, seq, change_, Actor.WORKER)
+
+
 def change(status: OrderStatus) -> StatusChange:
     return StatusChange(status, {"by": threading.current_thread().name})
 
 
 def set_lease_expired(order_id) -> None:
-    with store.pool().connection() as conn:
+    with postgres.connection() as conn:
         conn.execute(
             "UPDATE orders SET lease_until = now() - interval '1 second' WHERE id = %s",
             (order_id,),
@@ -49,16 +59,16 @@ def set_lease_expired(order_id) -> None:
 
 def test_seq_moves_forward_only_from_the_value_read(new_order):
     order_id = new_order()
-    assert store.advance(order_id, 1, change(OrderStatus.ROUTING)) == 2
-    assert store.advance(order_id, 1, change(OrderStatus.BUILDING)) is None  # stale read
-    assert store.advance(order_id, 3, change(OrderStatus.BUILDING)) is None  # never read
+    assert advance(order_id, PENDING, 1, change(ROUTING)) == 2
+    assert advance(order_id, PENDING, 1, change(ROUTING)) is None  # stale read
+    assert advance(order_id, ROUTING, 3, change(BUILDING)) is None  # never read
     order = store.get_order(order_id)
     assert (order.status, order.last_seq) == (OrderStatus.ROUTING, 2)
     assert [(h.seq, h.status) for h in store.history(order_id)] == [
         (1, OrderStatus.PENDING),
         (2, OrderStatus.ROUTING),
     ]
-    assert store.advance(order_id, 2, change(OrderStatus.BUILDING)) == 3
+    assert advance(order_id, ROUTING, 2, change(BUILDING)) == 3
 
 
 def test_concurrent_writers_record_each_status_once(new_order):
@@ -75,7 +85,7 @@ def test_concurrent_writers_record_each_status_once(new_order):
             if order.status.terminal:
                 return
             following = FLOW[FLOW.index(order.status) + 1]
-            if store.advance(order_id, order.last_seq, change(following)) is not None:
+            if advance(order_id, order.status, order.last_seq, change(following)) is not None:
                 written.append(following)
 
     threads = [threading.Thread(target=writer, name=f"w{i}") for i in range(WRITERS)]
@@ -96,7 +106,7 @@ def test_only_one_of_concurrent_writers_from_the_same_read_wins(new_order):
 
     def writer():
         start.wait()
-        results.append(store.advance(order_id, 1, change(OrderStatus.ROUTING)))
+        results.append(advance(order_id, PENDING, 1, change(ROUTING)))
 
     threads = [threading.Thread(target=writer, name=f"w{i}") for i in range(WRITERS)]
     for t in threads:
@@ -110,8 +120,9 @@ def test_only_one_of_concurrent_writers_from_the_same_read_wins(new_order):
 # Every store function that writes an order, as a caller might try it on a terminal one.
 # ``lease``: the lease_until of the claim the caller made before the order ended.
 WRITES = {
-    "advance": lambda o, lease: store.advance(o, 2, change(OrderStatus.ROUTING)),
-    "advance again": lambda o, lease: store.advance(o, 2, StatusChange.failed("again", 1)),
+    # from what a worker read before the order ended
+    "advance": lambda o, lease: advance(o, PENDING, 1, change(ROUTING)),
+    "advance again": lambda o, lease: advance(o, ROUTING, 4, StatusChange.failed("again", 1)),
     "update_fields": lambda o, lease: store.update_fields(o, lease, tx_hash="x", last_error="x"),
     "release": lambda o, lease: store.release(o, lease, error="late error"),
     "release quietly": lambda o, lease: store.release(o, lease),
@@ -126,7 +137,9 @@ WRITES = {
 def test_a_terminal_order_never_changes(new_order, terminal, write):
     order_id = new_order()
     lease = store.claim(order_id, 60).lease_until
-    assert store.advance(order_id, 1, StatusChange(terminal, {}, {"tx_hash": "final"})) == 2
+    for seq, status in enumerate((ROUTING, BUILDING, SUBMITTED), start=1):
+        advance(order_id, lifecycle.MARKET_PATH[seq - 1], seq, change(status))
+    assert advance(order_id, SUBMITTED, 4, StatusChange(terminal, {}, {"tx_hash": "final"})) == 5
     before, history = store.get_order(order_id), store.history(order_id)
     assert before.lease_until is None  # a terminal status gives its lease up
 
@@ -168,7 +181,7 @@ def test_a_released_lease_lets_the_next_claim_in_at_once(new_order):
 
 def test_a_waiting_order_counts_its_faults_in_a_row(new_order):
     order_id = new_order()
-    with store._transaction() as conn:  # as the worker leaves a limit order below its price
+    with postgres.transaction() as conn:  # as the worker leaves a limit order below its price
         conn.execute("UPDATE orders SET status = 'open' WHERE id = %s", (order_id,))
 
     def check(error=None):
@@ -211,7 +224,7 @@ def test_a_worker_whose_lease_ran_out_changes_nothing_of_the_next_holder(new_ord
 def test_the_in_flight_queries_match_the_partial_index(settings_env, query):
     """``IN_FLIGHT`` is built from ``OrderStatus``; the index from a migration's literal list.
     Should they part, the admission count and the reaper would read every waiting order."""
-    with store._transaction() as conn:
+    with postgres.transaction() as conn:
         conn.execute("SET LOCAL enable_seqscan = off")
         plan = "\n".join(r["QUERY PLAN"] for r in conn.execute("EXPLAIN " + query).fetchall())
     assert "orders_in_flight_idx" in plan, plan

@@ -5,9 +5,10 @@ import json
 
 import pytest
 
-from chalicelib.backends import queue
+from chalicelib.backends import postgres, queue
 from chalicelib.backends.aws import sqs_client
 from chalicelib.orders import reaper, store, worker
+from chalicelib.orders.lifecycle import Actor
 from chalicelib.orders.records import StatusChange
 from tests.integration.conftest import post
 from tests.integration.driver import FLOW, ORDER, fail_attempts, poll_once, run_until
@@ -82,7 +83,7 @@ class RecordingSqs:
 
 
 def test_backoff_doubles_from_the_base_delay(client, app_module, monkeypatch, settings_env):
-    settings = settings_env.model_copy(update={"retry_base_delay_s": 3, "max_attempts": 4})
+    settings = settings_env.updated(**{"retry_base_delay_s": 3, "max_attempts": 4})
     monkeypatch.setattr(worker, "get_settings", lambda: settings)
     recording = RecordingSqs(sqs_client())
     monkeypatch.setattr(queue, "sqs_client", lambda: recording)
@@ -150,12 +151,13 @@ def test_the_reaper_resends_a_stale_unleased_order_which_then_finishes(
     _lose_the_message(queues)
     # A delivery claimed it, recorded routing, and died; its lease ran out long ago.
     order = store.claim(order_id, lease_s=60)
-    assert store.advance(order_id, order.last_seq, StatusChange.routing(order.venues, 1)) == 2
-    with store.pool().connection() as conn:
+    change = StatusChange.routing(order.venues, 1)
+    assert store.advance(order_id, order.status, order.last_seq, change, Actor.WORKER) == 2
+    with postgres.connection() as conn:
         conn.execute(
             "UPDATE orders SET lease_until = now() - interval '1 second',"
             " updated_at = now() - make_interval(secs => %s) WHERE id = %s",
-            (settings_env.reaper_deadline_s + 1, order_id),
+            (settings_env.lifecycle.reaper_deadline_s + 1, order_id),
         )
     assert store.get_order(order_id).enqueued_at is not None  # sent once already
     assert reaper.run(app_module.notifier) == 1

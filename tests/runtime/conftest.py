@@ -1,6 +1,6 @@
 """Fixtures for tests that run the local runtime as a subprocess (``harness.runtime``).
 
-They use the Postgres and Redis tests/conftest.py found or started: a fresh database per
+They use the Postgres and Redis tests/services.py found or started: a fresh database per
 run, dropped at the end, and a Redis db index of their own. SQS is the runtime's own
 embedded moto server.
 """
@@ -12,8 +12,10 @@ import redis
 
 from harness.runtime import engine_env
 from harness.servers import fresh_database
+from tests.services import services
 
-# The servers tests/conftest.py found or started; a Redis db index of the runtime tests' own.
+# The servers tests/services.py found or started; a Redis db index of the runtime tests' own.
+services()
 ADMIN_URL = os.environ["TEST_POSTGRES_ADMIN_URL"]
 REDIS_URL = os.environ["TEST_RUNTIME_REDIS_URL"]
 

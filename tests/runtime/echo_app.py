@@ -16,7 +16,7 @@ settings = get_settings()
 app = Chalice(app_name="echo")
 app.experimental_feature_flags.update(["WEBSOCKETS"])
 app.websocket_api.session = management_session(settings)
-seen = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+seen = redis.Redis.from_url(settings.storage.redis_url, decode_responses=True)
 
 
 def record(kind: str, value) -> None:
@@ -37,7 +37,9 @@ def echo(name):
     }
 
 
-@app.on_sqs_message(queue=settings.orders_queue_name, batch_size=settings.worker_batch_size)
+@app.on_sqs_message(
+    queue=settings.queue.orders_queue_name, batch_size=settings.queue.worker_batch_size
+)
 def process_orders(event):
     """Bodies: ``ok``; ``fail-once``/``raise-once`` fail their first delivery (one as a
     reported failure, one by raising); ``fail`` always fails."""
@@ -53,7 +55,7 @@ def process_orders(event):
     return {"batchItemFailures": failures}
 
 
-@app.on_sqs_message(queue=settings.orders_dlq_name, batch_size=10)
+@app.on_sqs_message(queue=settings.queue.orders_dlq_name, batch_size=10)
 def dead_letters(event):
     for message in event:
         record("dlq", message.to_dict())

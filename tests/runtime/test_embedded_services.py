@@ -10,7 +10,7 @@ import pytest
 from harness.http import get_order, submit, wait_for
 from harness.orders import TERMINAL, order_body
 from harness.runtime import ZERO_LATENCY, Runtime, engine_env
-from harness.servers import answers
+from localaws.servers import answers
 
 pytestmark = pytest.mark.skipif(
     answers("127.0.0.1", 5432) or answers("127.0.0.1", 6379),

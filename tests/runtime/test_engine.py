@@ -14,8 +14,8 @@ import websockets
 from harness.http import auth_headers, request, submit
 from harness.orders import FLOW, TERMINAL, order_body
 from harness.runtime import PROJECT_DIR, ZERO_LATENCY, Runtime
-from harness.servers import free_port
 from harness.verify import history_in_postgres
+from localaws.servers import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from botocore.config import Config
 from chalice.app import WebsocketAPI
 
 from chalicelib.backends import aws
-from chalicelib.push.notify import DONE, Notifier
+from chalicelib.push.notify import Delivery, Notifier
 from localaws.workers import _start_all
 
 THREADS = 8
@@ -54,7 +54,7 @@ def test_first_pushes_from_many_threads_make_one_management_client():
 
     outcomes = _all_at_once(lambda: notifier.send("c1", "{}"))
 
-    assert outcomes == [DONE] * THREADS
+    assert outcomes == [Delivery.SENT] * THREADS
     assert len(session.posted) == THREADS
     assert session.made == 1
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.config import Settings
+from chalicelib.config import MarketSettings
 from chalicelib.dex import VENUES, DustAmount, InsufficientLiquidity, Market, best_route, cpmm, dlmm
 from chalicelib.dex.arbitrage import target_price
 from chalicelib.dex.guards import OFF
@@ -27,7 +27,7 @@ class Clock:
 
 
 def market_at(clock: Clock, half_life: int = 4) -> Market:
-    settings = Settings(
+    settings = MarketSettings(
         quote_latency_ms=0,
         exec_latency_min_ms=0,
         exec_latency_max_ms=0,

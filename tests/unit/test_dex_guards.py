@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from chalicelib.config import Settings, get_settings
+from chalicelib.config import MarketSettings, get_settings
 from chalicelib.dex import (
     VENUES,
     Guards,
@@ -32,7 +32,7 @@ class Clock:
 
 
 def market_at(clock=None, **overrides) -> Market:
-    settings = Settings(
+    settings = MarketSettings(
         **{
             "quote_latency_ms": 0,
             "exec_latency_min_ms": 0,
@@ -119,11 +119,9 @@ def test_the_oracle_bound_is_exact_at_the_measured_deviation():
 
 
 def test_guards_come_from_the_settings():
-    settings = get_settings().model_copy(
-        update={"price_impact_cap_bps": 25, "oracle_deviation_bps": 40}
-    )
+    settings = get_settings().updated(price_impact_cap_bps=25, oracle_deviation_bps=40).market
     assert Guards.from_settings(settings) == Guards(25, 40)
-    assert Guards.from_settings(Settings()) == Guards(300, 500)
+    assert Guards.from_settings(MarketSettings()) == Guards(300, 500)
 
 
 def test_without_oracle_readings_only_the_impact_is_checked():

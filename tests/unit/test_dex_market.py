@@ -8,7 +8,7 @@ from decimal import Decimal
 import base58
 import pytest
 
-from chalicelib.config import Settings
+from chalicelib.config import MarketSettings
 from chalicelib.dex import (
     VENUES,
     BlockhashExpired,
@@ -22,7 +22,6 @@ from chalicelib.dex import (
     SlippageExceeded,
     VenueTimeout,
     best_route,
-    get_market,
 )
 from chalicelib.dex.guards import OFF
 from chalicelib.dex.market import MAX_CATCH_UP_SLOTS
@@ -33,7 +32,7 @@ SOL, WSOL, USDC, USDT, JUP, BONK = map(resolve, ("SOL", "WSOL", "USDC", "USDT", 
 PAIRS = [(SOL, USDC), (USDC, SOL), (SOL, BONK), (JUP, USDT), (BONK, JUP), (USDT, USDC)]
 
 
-def make_settings(**overrides) -> Settings:
+def make_settings(**overrides) -> MarketSettings:
     values = {
         "quote_latency_ms": 0,
         "exec_latency_min_ms": 0,
@@ -43,7 +42,7 @@ def make_settings(**overrides) -> Settings:
         "blockhash_expiry_rate": 0.0,
         "arb_half_life_slots": 0,  # a frozen market unless a test says otherwise
     }
-    return Settings(**(values | overrides))
+    return MarketSettings(**(values | overrides))
 
 
 class Clock:
@@ -351,11 +350,6 @@ def test_concurrent_executions_are_atomic():
     after = market.snapshot("raydium", SOL, USDC).state
     # every fill landed exactly once (the fee stays in the pool: the X side grows by it all)
     assert after["reserve_x"] == before["reserve_x"] + 40 * amount
-
-
-def test_get_market_is_one_per_process():
-    settings = make_settings()
-    assert get_market(settings) is get_market(settings)
 
 
 class SharedState:

@@ -3,7 +3,9 @@
 import pydantic
 import pytest
 
-from chalicelib.orders.models import VENUES, OrderRequest, OrderStatus
+from chalicelib.dex import VENUES
+from chalicelib.orders.lifecycle import OrderStatus
+from chalicelib.orders.models import OrderRequest
 from chalicelib.tokens import TokenError, max_order, resolve, to_ui
 
 SOL, USDC = resolve("SOL"), resolve("USDC")

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 
 from chalicelib import logs, metrics, tokens
-from chalicelib.backends import queue
+from chalicelib.backends import queue, venues
 from chalicelib.dex import VENUES, Market, NoRoute, Route
 from chalicelib.orders import store, worker
 from chalicelib.orders.records import OrderRecord
@@ -52,9 +52,9 @@ class FakeStore:
         self.orders[order_id] = order = replace(order, attempts=attempts)
         return order
 
-    def advance(self, order_id, from_seq, change):
+    def advance(self, order_id, from_status, from_seq, change, actor):
         order = self.orders[str(order_id)]
-        if order.last_seq != from_seq:
+        if (order.status, order.last_seq) != (from_status, from_seq):
             return None
         self.orders[str(order_id)] = replace(order, status=change.status, last_seq=from_seq + 1)
         self.update_fields(order_id, **change.columns)
@@ -85,7 +85,7 @@ def fakes(monkeypatch):
     for name in ("get_order", "claim", "advance", "update_fields", "release"):
         monkeypatch.setattr(store, name, getattr(fake, name))
     monkeypatch.setattr(queue, "send_order", fake.send_order)
-    monkeypatch.setattr(worker, "cached_snapshot", lambda venue, a, b, fetch: fetch(venue, a, b))
+    monkeypatch.setattr(venues, "cached_snapshot", lambda venue, a, b, fetch: fetch(venue, a, b))
     monkeypatch.setattr(app, "notifier", SimpleNamespace(publish=lambda order_id: None))
     # The transaction takes a while to land: the attempt ends and a later invocation checks.
     monkeypatch.setattr(Market, "landing_delay_s", lambda self, faults: 2.0)

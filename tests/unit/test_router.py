@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.config import Settings
+from chalicelib.config import MarketSettings
 from chalicelib.dex import (
     VENUES,
     DustAmount,
@@ -30,7 +30,7 @@ from chalicelib.tokens import WSOL_MINT, resolve, to_base_units
 
 SOL, WSOL, USDC, USDT, JUP, BONK = map(resolve, ("SOL", "WSOL", "USDC", "USDT", "JUP", "BONK"))
 TOKENS = [SOL, USDC, USDT, JUP, BONK]
-SETTINGS = Settings(
+SETTINGS = MarketSettings(
     quote_latency_ms=0, exec_latency_min_ms=0, exec_latency_max_ms=0, drift_trades_per_slot=0
 )
 MARKET = Market(5, SETTINGS, clock=lambda: 1_000)  # read only: nothing here executes

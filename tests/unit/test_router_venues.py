@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.config import Settings
+from chalicelib.config import MarketSettings
 from chalicelib.dex import (
     VENUES,
     DustAmount,
@@ -17,7 +17,7 @@ from chalicelib.dex import (
 from chalicelib.tokens import resolve
 
 TOKENS = [resolve(s) for s in ("SOL", "USDC", "USDT", "JUP", "BONK")]
-SETTINGS = Settings(
+SETTINGS = MarketSettings(
     quote_latency_ms=0, exec_latency_min_ms=0, exec_latency_max_ms=0, drift_trades_per_slot=0
 )
 MARKET = Market(5, SETTINGS, clock=lambda: 1_000)  # read only: nothing here executes

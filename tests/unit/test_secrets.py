@@ -22,7 +22,7 @@ def aws(monkeypatch):
 
 
 def with_settings(monkeypatch, **values):
-    settings = config.get_settings().model_copy(update=values)
+    settings = config.get_settings().updated(**values)
     monkeypatch.setattr(secrets, "get_settings", lambda: settings)
 
 

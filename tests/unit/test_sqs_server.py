@@ -8,7 +8,7 @@ import time
 import boto3
 import pytest
 
-from harness.servers import free_port
+from localaws.servers import free_port
 from localaws.sqs_server import serve
 
 # A server thread that fails while stopping (a socket closed under its select) fails the test.

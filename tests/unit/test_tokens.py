@@ -189,7 +189,7 @@ def test_maxima_default_to_the_settings(monkeypatch):
     from chalicelib import tokens
     from chalicelib.config import get_settings
 
-    configured = get_settings().model_copy(update={"max_order_ui": {"BONK": Decimal(1000)}})
+    configured = get_settings().updated(**{"max_order_ui": {"BONK": Decimal(1000)}})
     monkeypatch.setattr(tokens, "get_settings", lambda: configured)
     assert max_order(BONK) == 1000 * 10**5
     assert max_order(USDC) == to_base_units(MAX_ORDER_UI["USDC"], USDC)

@@ -28,8 +28,8 @@ def test_base_path_keeps_the_stage_prefix(route, path, base):
 
 
 def test_the_page_carries_its_base_config_and_policy(monkeypatch):
-    settings = web.get_settings().model_copy(
-        update={"ws_public_url": "wss://abc.execute-api.eu-west-1.amazonaws.com/dev"}
+    settings = web.get_settings().updated(
+        **{"ws_public_url": "wss://abc.execute-api.eu-west-1.amazonaws.com/dev"}
     )
     monkeypatch.setattr(web, "get_settings", lambda: settings)
 
@@ -39,7 +39,7 @@ def test_the_page_carries_its_base_config_and_policy(monkeypatch):
     assert response.headers["Content-Type"] == "text/html; charset=utf-8"
     assert '<base href="/dev/">' in response.body
     config = re.search(r'<script type="application/json" id="config">(.*?)</script>', response.body)
-    assert json.loads(config.group(1))["wsUrl"] == settings.ws_public_url
+    assert json.loads(config.group(1))["wsUrl"] == settings.push.ws_public_url
     policy = response.headers["Content-Security-Policy"]
     assert "default-src 'self'" in policy
     assert "connect-src 'self' wss://abc.execute-api.eu-west-1.amazonaws.com" in policy
@@ -47,7 +47,7 @@ def test_the_page_carries_its_base_config_and_policy(monkeypatch):
 
 
 def test_config_cannot_close_its_script_tag(monkeypatch):
-    settings = web.get_settings().model_copy(update={"ws_public_url": "ws://x/</script><b>"})
+    settings = web.get_settings().updated(**{"ws_public_url": "ws://x/</script><b>"})
     monkeypatch.setattr(web, "get_settings", lambda: settings)
 
     body = web.dashboard(request("/")).body

@@ -5,7 +5,7 @@ import json
 from chalice.app import SQSEvent
 
 from chalicelib.backends import queue
-from chalicelib.orders import worker
+from chalicelib.orders import dead_letters, worker
 
 
 def sqs_event(*bodies: str) -> SQSEvent:
@@ -23,7 +23,7 @@ def test_a_failing_dead_letter_send_fails_only_its_own_message(monkeypatch):
     monkeypatch.setattr(queue, "dead_letter", queue_down)
     monkeypatch.setattr(worker, "_run_order", lambda order_id, receipt, notifier: True)
     event = sqs_event("not json", json.dumps({"kind": "order", "orderId": "o1"}))
-    answer = worker.process_batch(event, notifier=None)
+    answer = worker.process_batch(event, publisher=None)
     assert answer == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
 
 
@@ -35,8 +35,8 @@ def test_a_failing_dead_letter_is_logged_and_the_rest_still_handled(monkeypatch,
             raise ConnectionError("Postgres unreachable")
         failed.append(body)
 
-    monkeypatch.setattr(worker, "_fail_named", fail_named)
-    worker.record_dead_letters(sqs_event("poison", "o2"), None)
+    monkeypatch.setattr(dead_letters, "_fail_named", fail_named)
+    dead_letters.handle(sqs_event("poison", "o2"), None)
     assert failed == ["o2"]
     (entry,) = [r for r in caplog.records if r.levelname == "ERROR"]
     assert "m0" in entry.getMessage() and "poison" in entry.getMessage()

@@ -87,7 +87,7 @@ def api_key(data_dir: Path) -> str:
 def new_client_key(runtime: Runtime, client_name: str) -> str:
     """A key for a new client of the engine's database: a client with no orders yet."""
     done = subprocess.run(
-        [sys.executable, "-m", "chalicelib.access.keys", "create", client_name],
+        [sys.executable, "-m", "chalicelib", "keys", "create", client_name],
         env=runtime.env,
         capture_output=True,
         text=True,

@@ -11,7 +11,10 @@ import redis
 
 from harness.runtime import PROJECT_DIR
 from harness.servers import fresh_database
-from tests.web import browser
+from tests.services import services
+
+services()  # the run's Postgres and Redis, which browser.ADMIN_URL and ENGINE_REDIS_URL name
+from tests.web import browser  # noqa: E402
 
 FAILURE_DIR = Path(os.environ.get("WEB_SCREENSHOTS", PROJECT_DIR / ".data" / "web-failures"))
 

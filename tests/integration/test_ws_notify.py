@@ -3,6 +3,7 @@
 The WebSocket API and the store are fakes here; Redis is the real one (conftest's ``redis_db``).
 """
 
+import contextlib
 import json
 import threading
 import time
@@ -19,10 +20,10 @@ from chalice.app import WebsocketEvent
 from chalicelib.access import keys
 from chalicelib.backends import queue
 from chalicelib.orders import store
-from chalicelib.orders.models import OrderStatus
+from chalicelib.orders.lifecycle import OrderStatus
 from chalicelib.orders.records import HistoryRecord
 from chalicelib.push import handlers as ws
-from chalicelib.push import notify
+from chalicelib.push import messages
 from chalicelib.push import subscriptions as subs
 from chalicelib.push.notify import Notifier
 from harness.orders import FLOW
@@ -201,7 +202,7 @@ def test_status_message_is_the_contract_shape():
     created = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     payload = {"txHash": "abc", "seq": 99, "orderId": "evil", "amountOut": "123"}
     entry = HistoryRecord(5, OrderStatus.CONFIRMED, payload, created)
-    event = json.loads(notify.status_message("o-1", entry))
+    event = json.loads(messages.status_message("o-1", entry))
     assert event == {
         "type": "status",
         "orderId": "o-1",
@@ -437,10 +438,19 @@ def test_subscriptions_changed_while_a_publisher_waits_for_the_lock(api, fake_st
     assert api.seqs(joining) == [1]
 
 
-def test_a_waiting_publisher_retries_the_lock_at_the_configured_pace():
-    from chalicelib.config import get_settings
+def test_a_waiting_publisher_retries_the_lock_at_the_configured_pace(monkeypatch):
+    made = {}
 
-    assert subs.order_lock("o-1").sleep == get_settings().ws_lock_poll_s < 0.1
+    class Client:
+        def lock(self, name, **options):
+            made.update(options, name=name)
+            return contextlib.nullcontext()
+
+    monkeypatch.setattr(subs, "redis_client", Client)
+    with subs.order_lock("o-1"):
+        pass
+    assert made["name"] == "ws:lock:o-1"
+    assert made["sleep"] == subs.get_settings().push.ws_lock_poll_s < 0.1
 
 
 # -- the handlers ------------------------------------------------------------------------------
@@ -570,12 +580,10 @@ def test_subscribe_message_acks_then_catches_up(api, fake_store, replays):
 def test_a_subscribe_that_cannot_lock_is_recorded_and_caught_up_by_a_replay(
     api, fake_store, replays, monkeypatch
 ):
-    from redis.exceptions import LockError
-
     real_lock = subs.order_lock
 
     def busy(order_id):
-        raise LockError("the order's lock is held")
+        raise subs.LockBusy(order_id)
 
     monkeypatch.setattr(subs, "order_lock", busy)
     order, c = fake_store.new_order(), conn_id()
@@ -593,14 +601,8 @@ def test_300_subscribers_of_one_order_each_get_every_status(fake_store, replays,
     """Subscribes racing a publisher for a lock that is mostly busy: none errs, none loses a
     status once the replay jobs have run."""
     api = FakeWebsocketAPI()
-    real_lock = subs.order_lock
-    monkeypatch.setattr(
-        subs,
-        "order_lock",
-        lambda order_id: subs.redis_client().lock(
-            f"ws:lock:{order_id}", timeout=30, blocking_timeout=0.001
-        ),
-    )
+    patient, impatient = subs.get_settings, subs.get_settings().updated(ws_lock_wait_s=0.001)
+    monkeypatch.setattr(subs, "get_settings", lambda: impatient)
     order = fake_store.new_order()
     connections = [conn_id() for _ in range(300)]
     for c in connections:
@@ -620,7 +622,7 @@ def test_300_subscribers_of_one_order_each_get_every_status(fake_store, replays,
     publisher_thread.join()
     assert replays, "the lock was never busy: the test proves nothing"
 
-    monkeypatch.setattr(subs, "order_lock", real_lock)  # the replay jobs, later
+    monkeypatch.setattr(subs, "get_settings", patient)  # the replay jobs, later
     for c, order_id, _ in list(replays):
         assert Notifier(api).replay(order_id, c)
     last = fake_store.orders[order]["last_seq"]
@@ -634,7 +636,7 @@ def test_300_subscribers_of_one_order_each_get_every_status(fake_store, replays,
 def test_a_connection_watches_at_most_the_configured_number_of_orders(
     api, fake_store, replays, monkeypatch
 ):
-    limited = ws.get_settings().model_copy(update={"ws_max_subscriptions": 2})
+    limited = ws.get_settings().updated(**{"ws_max_subscriptions": 2})
     monkeypatch.setattr(ws, "get_settings", lambda: limited)
     c = conn_id()
     orders = [fake_store.new_order() for _ in range(3)]

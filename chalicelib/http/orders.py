@@ -1,0 +1,53 @@
+"""The order routes: submit, read, list and cancel the caller's orders."""
+
+from chalicelib.config import get_settings
+from chalicelib.errors import OrderNotFound
+from chalicelib.http import requests
+from chalicelib.http.auth import caller
+from chalicelib.http.responses import accepted, answers, detail_view, json_response, order_view
+from chalicelib.orders import intake, moves, store
+from chalicelib.orders.models import OrderPage, canonical_order_id
+
+
+@answers
+def submit(request):
+    client_id = caller(request)
+    spec = requests.order_spec(requests.json_object(request))
+    admitted = intake.submit(spec, client_id, requests.idempotency_key(request.headers))
+    return accepted(admitted.order, admitted.created, get_settings().push.ws_public_url)
+
+
+def _own_order(order_id: str, client_id):
+    """The caller's order; another client's is no more found than a missing one."""
+    canonical = canonical_order_id(order_id)
+    order = None if canonical is None else store.get_order(canonical, client_id)
+    if order is None:
+        raise OrderNotFound(order_id)
+    return order
+
+
+@answers
+def get(request, order_id: str):
+    order = _own_order(order_id, caller(request))
+    return json_response(detail_view(order, store.history(order.id)))
+
+
+@answers
+def list_own(request):
+    client_id = caller(request)
+    query = requests.orders_query(request.query_params)
+    rows, cursor = store.list_orders(
+        query.status, query.limit, query.cursor, client_id, query.client_order_id
+    )
+    return json_response(OrderPage(orders=[order_view(r) for r in rows], nextCursor=cursor))
+
+
+@answers
+def cancel(request, order_id: str, publisher):
+    """Cancel the caller's order while nothing has been sent for it; 409 once it has."""
+    client_id = caller(request)
+    canonical = canonical_order_id(order_id)
+    if canonical is None:
+        raise OrderNotFound(order_id)
+    order = moves.cancel(canonical, client_id, publisher)
+    return json_response(order_view(order))

@@ -1,0 +1,42 @@
+"""The read-only routes beside the orders: a quote, the caller's execution stats, health."""
+
+from chalice import Response
+
+from chalicelib.backends import cache, queue
+from chalicelib.http import requests
+from chalicelib.http.auth import caller
+from chalicelib.http.responses import answers, json_response
+from chalicelib.orders import quotes, stats, store
+
+
+@answers
+def quote(request):
+    """``GET /api/quote``: what an order of these parameters would route to now."""
+    caller(request)
+    params = request.query_params
+    body = quotes.query_to_body({k: params.getlist(k) for k in params} if params else {})
+    return json_response(quotes.quote(requests.order_spec(body, "quote")))
+
+
+@answers
+def execution_stats(request):
+    """``GET /api/stats?window=``: execution quality of the caller's orders."""
+    client_id = caller(request)
+    window = requests.stats_window(request.query_params)
+    return json_response(stats.execution_stats(window, client_id=client_id))
+
+
+@answers
+def health():
+    checks = {}
+    for name, ping in (("database", store.ping), ("redis", cache.ping), ("queue", queue.ping)):
+        try:
+            ping()
+            checks[name] = "ok"
+        except Exception as e:  # report every dependency, whatever its failure
+            checks[name] = f"error: {type(e).__name__}"
+    healthy = all(v == "ok" for v in checks.values())
+    return Response(
+        body={"status": "ok" if healthy else "unavailable", "checks": checks},
+        status_code=200 if healthy else 503,
+    )

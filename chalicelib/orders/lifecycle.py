@@ -1,0 +1,133 @@
+"""How an order moves: which status may follow which, and who may make each move.
+
+``TRANSITIONS`` is the one table of it. ``store.advance`` refuses a move that is not in it
+(``IllegalTransition``), before any SQL runs, and its UPDATE moves the order only from the
+status and seq the caller read. The sets of statuses the rest of the engine reasons about
+(terminal, waiting, in flight, live) are named here once.
+"""
+
+from enum import StrEnum
+
+from chalicelib.errors import Conflict
+
+
+class OrderStatus(StrEnum):
+    """A market order goes ``pending → routing → building → submitted → confirmed``; a limit
+    or sniper order waits in ``open`` after ``pending``."""
+
+    PENDING = "pending"
+    OPEN = "open"
+    ROUTING = "routing"
+    BUILDING = "building"
+    SUBMITTED = "submitted"
+    CONFIRMED = "confirmed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+    @property
+    def cancellable(self) -> bool:
+        return self in CANCELLABLE
+
+
+class OrderType(StrEnum):
+    MARKET = "market"  # now
+    LIMIT = "limit"  # once the route at its size meets limitPrice
+    SNIPER = "sniper"  # buys a newly listed token once its pool trades, in arrival order
+
+
+class Actor(StrEnum):
+    """Who moves an order."""
+
+    WORKER = "worker"  # an SQS delivery of the order
+    CANCEL = "cancel"  # the client, through POST /api/orders/{id}/cancel
+    REAPER = "reaper"  # the schedule that finds orders nobody works on
+    LIMIT_CHECK = "limit_check"  # the schedule that wakes and expires waiting orders
+    DEAD_LETTER = "dead_letter"  # a message that could not be processed, and the DLQ's handler
+
+
+S, A = OrderStatus, Actor
+
+TERMINAL = frozenset({S.CONFIRMED, S.FAILED, S.CANCELLED, S.EXPIRED})
+WAITING = frozenset({S.OPEN})  # a limit or sniper order waiting for its price or its pool
+# What the queue and the workers carry: the engine-wide admission ceiling counts these.
+IN_FLIGHT = frozenset({S.PENDING, S.ROUTING, S.BUILDING, S.SUBMITTED})
+LIVE = WAITING | IN_FLIGHT  # not terminal yet: what a client's open-order limit counts
+# Nothing has been sent yet: from ``submitted`` on, the transaction may land.
+CANCELLABLE = frozenset({S.PENDING, S.OPEN, S.ROUTING, S.BUILDING})
+
+_FAILERS = frozenset({A.WORKER, A.REAPER, A.DEAD_LETTER})
+
+TRANSITIONS: dict[OrderStatus, dict[OrderStatus, frozenset[Actor]]] = {
+    S.PENDING: {
+        S.OPEN: frozenset({A.WORKER}),
+        S.ROUTING: frozenset({A.WORKER}),
+        S.EXPIRED: frozenset({A.WORKER}),  # a waiting order past its expiry at first delivery
+        S.CANCELLED: frozenset({A.CANCEL}),
+        S.FAILED: _FAILERS,
+    },
+    S.OPEN: {
+        S.ROUTING: frozenset({A.WORKER}),
+        S.EXPIRED: frozenset({A.WORKER, A.LIMIT_CHECK}),
+        S.CANCELLED: frozenset({A.CANCEL}),
+        # The reaper leaves waiting orders to the limit check job.
+        S.FAILED: frozenset({A.WORKER, A.DEAD_LETTER}),
+    },
+    S.ROUTING: {
+        S.BUILDING: frozenset({A.WORKER}),
+        S.CANCELLED: frozenset({A.CANCEL}),
+        S.FAILED: _FAILERS,
+    },
+    S.BUILDING: {
+        S.SUBMITTED: frozenset({A.WORKER}),
+        S.CANCELLED: frozenset({A.CANCEL}),
+        S.FAILED: _FAILERS,
+    },
+    S.SUBMITTED: {
+        S.CONFIRMED: frozenset({A.WORKER}),
+        S.FAILED: _FAILERS,
+    },
+    **{status: {} for status in TERMINAL},
+}
+
+# A market order's statuses when all goes well, in order.
+MARKET_PATH = (S.PENDING, S.ROUTING, S.BUILDING, S.SUBMITTED, S.CONFIRMED)
+# How far along an order is: a delivery resumes from its recorded status and records only
+# the statuses after it.
+_STAGE = {S.PENDING: 0, S.OPEN: 1, S.ROUTING: 2, S.BUILDING: 3, S.SUBMITTED: 4}
+
+
+class IllegalTransition(Conflict):
+    code = "illegal_transition"
+
+    def __init__(self, from_status: OrderStatus, to_status: OrderStatus, actor: Actor):
+        super().__init__(f"{actor} may not move an order from {from_status} to {to_status}")
+        self.from_status, self.to_status, self.actor = from_status, to_status, actor
+
+
+def allowed(from_status: OrderStatus, to_status: OrderStatus, actor: Actor) -> bool:
+    return actor in TRANSITIONS[from_status].get(to_status, ())
+
+
+def check(from_status: OrderStatus, to_status: OrderStatus, actor: Actor) -> None:
+    """Raise ``IllegalTransition`` unless the table has the move for the actor."""
+    if not allowed(from_status, to_status, actor):
+        raise IllegalTransition(from_status, to_status, actor)
+
+
+def reached(current: OrderStatus, status: OrderStatus) -> bool:
+    """Whether an order now ``current`` has recorded ``status`` already (or gone past it)."""
+    return current in TERMINAL or _STAGE[current] >= _STAGE[status]
+
+
+def markdown_table() -> str:
+    """``TRANSITIONS`` as the README shows it (a test keeps the two equal)."""
+    rows = ["| from | to | by |", "| --- | --- | --- |"]
+    for source, targets in TRANSITIONS.items():
+        for target, actors in targets.items():
+            rows.append(f"| `{source}` | `{target}` | {', '.join(sorted(actors))} |")
+    return "\n".join(rows)
