@@ -16,12 +16,16 @@ from .errors import (
 )
 from .faults import Faults
 from .guards import Guards
+from .hops import EXACT_IN, EXACT_OUT
 from .market import Execution, Market, get_market
 from .oracle import Oracle, OraclePrice
-from .router import Route, best_route, quote_venues
+from .router import Route, RouteOptions, best_route, plan, quote_venues
+from .slippage import auto_slippage_bps
 from .snapshot import VENUES, PoolSnapshot, Quote
 
 __all__ = [
+    "EXACT_IN",
+    "EXACT_OUT",
     "VENUES",
     "BlockhashExpired",
     "DexError",
@@ -41,9 +45,12 @@ __all__ = [
     "Quote",
     "QuoteExpired",
     "Route",
+    "RouteOptions",
     "SlippageExceeded",
     "VenueTimeout",
+    "auto_slippage_bps",
     "best_route",
     "get_market",
+    "plan",
     "quote_venues",
 ]

@@ -27,8 +27,9 @@ def test_the_choice_stays_within_its_bounds(history, price_moves, floor_bps, ext
     chosen = auto_slippage_bps(history, price_moves, max_bps=max_bps, floor_bps=floor_bps)
     assert isinstance(chosen, int)
     assert floor_bps <= chosen <= max_bps
-    assert chosen == auto_slippage_bps(list(history), list(price_moves), max_bps=max_bps,
-                                       floor_bps=floor_bps)  # fmt: skip
+    assert chosen == auto_slippage_bps(
+        list(history), list(price_moves), max_bps=max_bps, floor_bps=floor_bps
+    )
 
 
 @settings(max_examples=200, deadline=None)
