@@ -1,6 +1,7 @@
 """Mock Solana venues with real AMM math (Raydium CPMM, Meteora DLMM), an oracle, the
-router and its market-safety guards."""
+router and its market-safety guards, and the chain's fee market (congestion, landing)."""
 
+from .chain import Chain, FeeEstimate, FeeLevels, Landing, PriorityFee
 from .errors import (
     BlockhashExpired,
     DexError,
@@ -28,13 +29,17 @@ __all__ = [
     "EXACT_OUT",
     "VENUES",
     "BlockhashExpired",
+    "Chain",
     "DexError",
     "DustAmount",
     "Execution",
     "Faults",
+    "FeeEstimate",
+    "FeeLevels",
     "GuardRefused",
     "Guards",
     "InsufficientLiquidity",
+    "Landing",
     "Market",
     "NoRoute",
     "Oracle",
@@ -42,6 +47,7 @@ __all__ = [
     "PoolSnapshot",
     "PriceDeviatesFromOracle",
     "PriceImpactTooHigh",
+    "PriorityFee",
     "Quote",
     "QuoteExpired",
     "Route",

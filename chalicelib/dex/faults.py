@@ -50,6 +50,10 @@ class Faults:
     def blockhash_expires(self) -> bool:
         return self._stream("blockhash").random() < self.settings.blockhash_expiry_rate
 
+    def landing(self) -> random.Random:
+        """The stream of the congestion model's landing draws (``chain.Chain.land_slot``)."""
+        return self._stream("landing")
+
     def exec_latency_s(self) -> float:
         low, high = self.settings.exec_latency_min_ms, self.settings.exec_latency_max_ms
         return self._stream("latency").uniform(low, high) / 1000

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from ..config import NewListing, Settings
 from ..tokens import Token, by_mint, list_token, resolve
 from . import arbitrage, cpmm
+from .chain import Chain, Landing, PriorityFee
 from .errors import (
     BlockhashExpired,
     InsufficientLiquidity,
@@ -78,6 +79,8 @@ class Market:
         self._sleep = sleep
         self._lock = threading.Lock()
         self._latency = random.Random(f"{seed}:latency")  # when no Faults are given
+        self._landing = random.Random(f"{seed}:landing")  # ditto
+        self.chain = Chain(seed, settings.slot_ms)  # the congestion model
         wander = settings.oracle_wander_bps if settings.drift_trades_per_slot else 0
         self.oracle = Oracle(seed, reference_usd(seed), wander)
         pools = build_pools(seed, self._clock())
@@ -227,6 +230,24 @@ class Market:
         low, high = self.settings.exec_latency_min_ms, self.settings.exec_latency_max_ms
         with self._lock:
             return self._latency.uniform(low, high) / 1000
+
+    def landing(
+        self, route, fee: PriorityFee | None = None, faults: Faults | None = None, attempt: int = 1
+    ) -> Landing:
+        """When a transaction for ``route`` sent now lands under the congestion model (the
+        ``chain``): at ``fee``, or at the chain's "auto" estimate for this ``attempt``. The
+        draws come from ``faults`` (seeded per order and attempt), else from the market's
+        own stream. ``BlockhashExpired`` if it would not land before its blockhash expired.
+        (It only decides when: ``land`` then fills the route.)"""
+        sent = self.current_slot()
+        if fee is None:
+            fee = self.chain.estimate(route, sent, attempt).fee
+        if faults is not None:
+            landed = self.chain.land_slot(sent, fee, faults.landing())
+        else:
+            with self._lock:
+                landed = self.chain.land_slot(sent, fee, self._landing)
+        return Landing(sent, landed, fee, self.settings.slot_ms)
 
     def _catch_up(self, pool: Pool, now: int) -> None:
         """Apply the background trades and arbitrage of the slots since the pool was last
