@@ -278,6 +278,7 @@ class BinPath:
     as the amounts asked for reach; safe to share between threads."""
 
     def __init__(self, state: dict, x_to_y: bool):
+        self._state = state
         self._walker = dict(state)  # only its active_id and volatility_accumulator move
         self._reserves = state["bin_y"] if x_to_y else state["bin_x"]
         self._x_to_y = x_to_y
@@ -286,6 +287,9 @@ class BinPath:
         self._bought_out = [0]  # ... and what they pay
         self._walked_off = False
         self._lock = threading.Lock()
+
+    def __reduce__(self):  # copied or pickled (with a snapshot): walked again as needed
+        return BinPath, (self._state, self._x_to_y)
 
     def _walk(self, beyond_in: int | None = None, reach_out: int | None = None) -> None:
         """Add bins until buying them all costs more than ``beyond_in`` (or pays at least

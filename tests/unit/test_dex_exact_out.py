@@ -1,6 +1,9 @@
 """Exact-output math of both pool models, and the per-direction quoters the router searches
 with: every answer checked against the exact-input ``swap`` it inverts or stands for."""
 
+import copy
+import pickle
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -9,6 +12,7 @@ from chalicelib.dex import cpmm, dlmm
 from chalicelib.dex.amm import max_in
 from chalicelib.dex.errors import InsufficientLiquidity
 from chalicelib.dex.listing import build_pools
+from chalicelib.dex.snapshot import PoolSnapshot
 
 POOLS = build_pools(3, 0)
 AMMS = {"raydium": cpmm, "meteora": dlmm}
@@ -96,6 +100,13 @@ def test_a_quoter_answers_as_the_swap_does(pool, x_to_y, amount):
             quoter.amount_in(amount)
     else:
         assert quoter.amount_in(amount) == needed
+
+
+def test_a_quoted_snapshot_still_copies_and_pickles():
+    snap = PoolSnapshot("meteora", "m", "x", "y", 0, book())
+    out = snap.amount_out("x", 10**12)
+    for copied in (copy.deepcopy(snap), pickle.loads(pickle.dumps(snap))):
+        assert copied == snap and copied.amount_out("x", 10**12) == out
 
 
 def test_a_quoter_gives_the_same_answers_in_any_order():
