@@ -13,10 +13,12 @@ and ``settle`` decays it when no swap happened for a while (filter and decay per
 slots). Fees are taken from the input per bin and leave the bins (they go to the LPs).
 """
 
+import threading
+from bisect import bisect_left, bisect_right
 from fractions import Fraction
 from functools import lru_cache
 
-from .amm import Swap, ceil_div
+from .amm import ExactOutSwap, Swap, ceil_div
 from .errors import InsufficientLiquidity
 
 BASIS_POINT_MAX = 10_000
@@ -206,6 +208,152 @@ def swap(state: dict, x_to_y: bool, amount_in: int, slot: int = 0) -> Swap:
             s["active_id"] += -1 if x_to_y else 1
     s["bin_x"], s["bin_y"], s["last_swap_slot"] = bin_x, bin_y, slot
     return Swap(total_out, total_fee, s)
+
+
+def _exact_out_fills(state: dict, x_to_y: bool, amount_out: int):
+    """``swap``'s walk run backwards: (bin index, input with fee, fee, output) of each bin
+    that an exact-output swap of ``amount_out`` trades in. Every bin but the last is bought
+    out at its capacity; the last gets the least input whose ``swap`` pays what is left.
+
+    (Below a bin's capacity ``swap`` never pays its whole reserve, so a bin's capacity is
+    also the least input that gets past it: the walk needs no search.)"""
+    s = dict(state)
+    reserves, lowest = (state["bin_y"] if x_to_y else state["bin_x"]), s["min_bin_id"]
+    left = amount_out
+    while left > 0:
+        i = s["active_id"] - lowest
+        if not 0 <= i < len(reserves):
+            raise InsufficientLiquidity(
+                "not enough liquidity in the pool's bins",
+                amount_out=amount_out,
+                filled=amount_out - left,
+            )
+        s["volatility_accumulator"] = _accumulated_volatility(s)
+        reserve = reserves[i]
+        if reserve:
+            price, rate = price_q64(s["bin_step"], s["active_id"]), fee_rate(s)
+            out = min(left, reserve)
+            capacity, capacity_fee = _bin_capacity(reserve, price, rate, x_to_y)
+            used = sum(_bin_capacity(out, price, rate, x_to_y))
+            # The fee as ``swap`` would charge this input: a partial bin's on the input.
+            fee = (
+                capacity_fee
+                if used >= capacity + capacity_fee
+                else ceil_div(used * rate, FEE_PRECISION)
+            )
+            yield i, used, fee, out
+            left -= out
+        if left:
+            s["active_id"] += -1 if x_to_y else 1
+
+
+def input_for(state: dict, x_to_y: bool, amount_out: int) -> int:
+    """The least input whose exact-input ``swap`` pays at least ``amount_out``."""
+    return sum(used for _, used, _, _ in _exact_out_fills(state, x_to_y, amount_out))
+
+
+def swap_exact_out(state: dict, x_to_y: bool, amount_out: int, slot: int = 0) -> ExactOutSwap:
+    """Exactly ``amount_out`` leaves the bins for ``input_for`` of it; the fees leave the
+    bins as in ``swap``, and what ``swap`` would have paid beyond ``amount_out`` stays."""
+    bin_x, bin_y = list(state["bin_x"]), list(state["bin_y"])
+    bins_in, bins_out = (bin_x, bin_y) if x_to_y else (bin_y, bin_x)
+    total_in, total_fee, last = 0, 0, state["active_id"] - state["min_bin_id"]
+    for i, used, fee, out in _exact_out_fills(state, x_to_y, amount_out):
+        bins_in[i] += used - fee
+        bins_out[i] -= out
+        total_in, total_fee, last = total_in + used, total_fee + fee, i
+    s = dict(state)
+    if amount_out > 0:  # the bin the swap ended in is the active one, as after ``swap``
+        s["active_id"] = last + state["min_bin_id"]
+        s["volatility_accumulator"] = _accumulated_volatility(s)
+    s["bin_x"], s["bin_y"], s["last_swap_slot"] = bin_x, bin_y, slot
+    return ExactOutSwap(total_in, total_fee, s)
+
+
+class BinPath:
+    """The bins a swap from one state walks through in one direction, each with the input
+    that buys it out: a bin's fee depends only on how far it lies from the reference index,
+    so the walk is the same whatever the amount, and every swap from that state (exact
+    input or exact output) is a bisection plus one partial bin. Built lazily, only as far
+    as the amounts asked for reach; safe to share between threads."""
+
+    def __init__(self, state: dict, x_to_y: bool):
+        self._state = state
+        self._walker = dict(state)  # only its active_id and volatility_accumulator move
+        self._reserves = state["bin_y"] if x_to_y else state["bin_x"]
+        self._x_to_y = x_to_y
+        self._bins: list[tuple[int, int, int]] = []  # (price, fee rate, reserve) of non-empty bins
+        self._bought_in = [0]  # input (fees included) that buys out the first k of them
+        self._bought_out = [0]  # ... and what they pay
+        self._walked_off = False
+        self._lock = threading.Lock()
+
+    def __reduce__(self):  # copied or pickled (with a snapshot): walked again as needed
+        return BinPath, (self._state, self._x_to_y)
+
+    def _walk(self, beyond_in: int | None = None, reach_out: int | None = None) -> None:
+        """Add bins until buying them all costs more than ``beyond_in`` (or pays at least
+        ``reach_out``), or the book ends."""
+        with self._lock:
+            s, lowest = self._walker, self._walker["min_bin_id"]
+            while not self._walked_off and (
+                (beyond_in is not None and self._bought_in[-1] <= beyond_in)
+                or (reach_out is not None and self._bought_out[-1] < reach_out)
+            ):
+                i = s["active_id"] - lowest
+                if not 0 <= i < len(self._reserves):
+                    self._walked_off = True
+                    break
+                s["volatility_accumulator"] = _accumulated_volatility(s)
+                reserve = self._reserves[i]
+                if reserve:
+                    price, rate = price_q64(s["bin_step"], s["active_id"]), fee_rate(s)
+                    self._bins.append((price, rate, reserve))
+                    self._bought_in.append(
+                        self._bought_in[-1] + sum(_bin_capacity(reserve, price, rate, self._x_to_y))
+                    )
+                    self._bought_out.append(self._bought_out[-1] + reserve)
+                s["active_id"] += -1 if self._x_to_y else 1
+
+    def amount_out(self, amount_in: int) -> int:
+        """``swap(...).amount_out``, without building the state after the swap."""
+        if amount_in >= self._bought_in[-1]:
+            self._walk(beyond_in=amount_in)
+        full = bisect_right(self._bought_in, amount_in) - 1  # bins bought out
+        left = amount_in - self._bought_in[full]
+        if not left:
+            return self._bought_out[full]
+        if full == len(self._bins):
+            raise InsufficientLiquidity(
+                "not enough liquidity in the pool's bins",
+                amount_in=amount_in,
+                filled=self._bought_in[full],
+            )
+        price, rate, reserve = self._bins[full]
+        net = left - ceil_div(left * rate, FEE_PRECISION)
+        out = (net * price) >> 64 if self._x_to_y else (net << 64) // price
+        return self._bought_out[full] + min(out, reserve)
+
+    def amount_in(self, amount_out: int) -> int:
+        """``input_for``."""
+        if amount_out <= 0:
+            return 0
+        if amount_out > self._bought_out[-1]:
+            self._walk(reach_out=amount_out)
+        reached = bisect_left(self._bought_out, amount_out)  # bins the swap trades in
+        if reached == len(self._bought_out):
+            raise InsufficientLiquidity(
+                "not enough liquidity in the pool's bins",
+                amount_out=amount_out,
+                filled=self._bought_out[-1],
+            )
+        price, rate, _ = self._bins[reached - 1]
+        rest = amount_out - self._bought_out[reached - 1]
+        return self._bought_in[reached - 1] + sum(_bin_capacity(rest, price, rate, self._x_to_y))
+
+
+def quoter(state: dict, x_to_y: bool) -> BinPath:
+    return BinPath(state, x_to_y)
 
 
 def marginal_rate(state: dict, x_to_y: bool) -> Fraction:

@@ -45,11 +45,19 @@ class Faults:
                 self._streams[purpose] = random.Random(f"{self.key}:{purpose}")
             return self._streams[purpose]
 
-    def venue_times_out(self, venue: str) -> bool:
-        return self._stream(f"timeout:{venue}").random() < self.settings.venue_timeout_rate
+    def venue_times_out(self, venue: str, pool_id: str | None = None) -> bool:
+        """One draw per venue read. With ``pool_id`` the draw is the pool's own: a planner
+        reading several pools of one venue at once then gets the same timeouts whatever
+        order its threads draw in."""
+        purpose = f"timeout:{venue}" if pool_id is None else f"timeout:{venue}:{pool_id}"
+        return self._stream(purpose).random() < self.settings.venue_timeout_rate
 
     def blockhash_expires(self) -> bool:
         return self._stream("blockhash").random() < self.settings.blockhash_expiry_rate
+
+    def landing(self) -> random.Random:
+        """The stream of the congestion model's landing draws (``chain.Chain.land_slot``)."""
+        return self._stream("landing")
 
     def exec_latency_s(self) -> float:
         low, high = self.settings.exec_latency_min_ms, self.settings.exec_latency_max_ms

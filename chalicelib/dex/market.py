@@ -24,18 +24,20 @@ from typing import Protocol
 from ..config import MarketSettings, NewListing
 from ..tokens import Token, by_mint, list_token, resolve
 from . import arbitrage, cpmm
+from .chain import Chain, Landing, PriorityFee
 from .errors import (
     BlockhashExpired,
     InsufficientLiquidity,
     NoRoute,
     QuoteExpired,
-    SlippageExceeded,
     VenueTimeout,
 )
 from .faults import Faults
+from .hops import EXACT_OUT
 from .listing import Pool, build_pools, pool_id, reference_usd
 from .oracle import Oracle
 from .snapshot import AMMS, PoolSnapshot
+from .staged import StagedFills
 
 
 class ListedState(Protocol):
@@ -58,6 +60,7 @@ MEAN_REVERSION = 80
 class Execution:
     amount_out: int
     executed_price: Decimal  # UI units of token_out per UI unit of token_in
+    amount_in: int | None = None  # what was spent: the route's input, or an ExactOut's need
 
 
 def executed_price(mint_in: str, amount_in: int, mint_out: str, amount_out: int) -> Decimal:
@@ -85,6 +88,8 @@ class Market:
         self._sleep = sleep
         self._lock = threading.Lock()
         self._latency = random.Random(f"{seed}:latency")  # when no Faults are given
+        self._landing = random.Random(f"{seed}:landing")  # ditto
+        self.chain = Chain(seed, settings.slot_ms)  # the congestion model
         wander = settings.oracle_wander_bps if settings.drift_trades_per_slot else 0
         self.oracle = Oracle(seed, reference_usd(seed), wander)
         pools = build_pools(seed, self._clock())
@@ -124,16 +129,26 @@ class Market:
         return self._clock()
 
     def snapshot(
-        self, venue: str, token_in: Token, token_out: Token, faults: Faults | None = None
+        self,
+        venue: str,
+        token_in: Token,
+        token_out: Token,
+        faults: Faults | None = None,
+        *,
+        timeout_per_pool: bool = False,
     ) -> PoolSnapshot:
-        """The simulated RPC read of a pool: latency, maybe a timeout, then its state."""
+        """The simulated RPC read of a pool: latency, maybe a timeout, then its state.
+        ``timeout_per_pool``: the timeout is drawn from the pool's own stream, not the
+        venue's (for ``router.plan``, which reads several pools of a venue concurrently)."""
         pool = self._by_pair.get((venue, frozenset((token_in.mint, token_out.mint))))
         if pool is None or token_in.mint == token_out.mint:
             raise NoRoute(f"{venue} has no {token_in.symbol}/{token_out.symbol} pool")
         self._check_live(pool)
         if self.settings.quote_latency_ms:
             self._sleep(self.settings.quote_latency_ms / 1000)
-        if faults is not None and faults.venue_times_out(venue):
+        if faults is not None and faults.venue_times_out(
+            venue, pool.pool_id if timeout_per_pool else None
+        ):
             raise VenueTimeout(f"{venue} did not answer in time", venue=venue)
         self._load_listed([pool])
         with self._lock:
@@ -164,9 +179,9 @@ class Market:
             raise QuoteExpired("the quote expired before submission", slot=submitted, expiry=expiry)
 
     def land(self, route, faults: Faults | None = None) -> Execution:
-        """The sent transaction lands: every leg fills on the live pools, or none does.
-        (Background trades and arbitrage of the slots that passed apply either way: that is
-        the market.) A blockhash that expired before landing fails it."""
+        """The sent transaction lands: every leg of every hop fills on the live pools, or
+        none does. (Background trades and arbitrage of the slots that passed apply either
+        way: that is the market.) A blockhash that expired before landing fails it."""
         pools = [self._pool_for(leg) for leg in route.legs]
         if faults is not None and faults.blockhash_expires():
             raise BlockhashExpired("the transaction's blockhash expired before it landed")
@@ -174,46 +189,30 @@ class Market:
         held = self._listed_state.locked(listed) if self._listed_state and listed else nullcontext()
         with held:  # no other process lands on a listed pool between our read and our write
             self._load_listed(pools)
-            amount_out = self._land_on(route, pools)
+            amount_in, amount_out = self._land_on(route, pools)
             for pool in pools:
                 if pool.pool_id in listed and self._listed_state:
                     self._listed_state.save(pool.pool_id, pool.state)
-        first = route.legs[0]
         return Execution(
             amount_out=amount_out,
-            executed_price=executed_price(
-                first.mint_in, route.in_amount, first.mint_out, amount_out
-            ),
+            executed_price=executed_price(route.mint_in, amount_in, route.mint_out, amount_out),
+            amount_in=amount_in,
         )
 
-    def _land_on(self, route, pools: list[Pool]) -> int:
-        """Fill every leg on the pools, or none; the output."""
+    def _land_on(self, route, pools: list[Pool]) -> tuple[int, int]:
+        """Fill every leg on the pools, or none; (input spent, output)."""
         with self._lock:
             now = self.current_slot()
             for pool in pools:
                 self._catch_up(pool, now)
-            staged = {pool.pool_id: pool.state for pool in pools}  # committed only on success
-            amount_out = 0
-            for leg, pool in zip(route.legs, pools, strict=True):
-                x_to_y = leg.mint_in == pool.mint_x
-                try:
-                    swap = AMMS[pool.venue].swap(staged[pool.pool_id], x_to_y, leg.in_amount, now)
-                except InsufficientLiquidity:
-                    raise SlippageExceeded(
-                        f"{pool.venue} ran out of liquidity before the order landed",
-                        min_out=route.min_out,
-                    ) from None
-                staged[pool.pool_id] = swap.state
-                amount_out += swap.amount_out
-            if amount_out < route.min_out:
-                raise SlippageExceeded(
-                    f"output {amount_out} is below the minimum {route.min_out}",
-                    amount_out=amount_out,
-                    min_out=route.min_out,
-                )
+            fills = StagedFills(route, pools, now)  # committed only if every leg fills
+            if route.swap_mode == EXACT_OUT:
+                amount_in, amount_out = fills.exact_out(), route.out_amount
+            else:
+                amount_in, amount_out = route.in_amount, fills.exact_in()
             for pool in pools:
-                pool.state = staged[pool.pool_id]
-        return amount_out
+                pool.state = fills.states[pool.pool_id]
+        return amount_in, amount_out
 
     def _load_listed(self, pools: list[Pool]) -> None:
         """Read the shared state of the listed pools among ``pools`` (landed elsewhere)."""
@@ -240,6 +239,24 @@ class Market:
         low, high = self.settings.exec_latency_min_ms, self.settings.exec_latency_max_ms
         with self._lock:
             return self._latency.uniform(low, high) / 1000
+
+    def landing(
+        self, route, fee: PriorityFee | None = None, faults: Faults | None = None, attempt: int = 1
+    ) -> Landing:
+        """When a transaction for ``route`` sent now lands under the congestion model (the
+        ``chain``): at ``fee``, or at the chain's "auto" estimate for this ``attempt``. The
+        draws come from ``faults`` (seeded per order and attempt), else from the market's
+        own stream. ``BlockhashExpired`` if it would not land before its blockhash expired.
+        (It only decides when: ``land`` then fills the route.)"""
+        sent = self.current_slot()
+        if fee is None:
+            fee = self.chain.estimate(route, sent, attempt).fee
+        if faults is not None:
+            landed = self.chain.land_slot(sent, fee, faults.landing())
+        else:
+            with self._lock:
+                landed = self.chain.land_slot(sent, fee, self._landing)
+        return Landing(sent, landed, fee, self.settings.slot_ms)
 
     def _catch_up(self, pool: Pool, now: int) -> None:
         """Apply the background trades and arbitrage of the slots since the pool was last

@@ -43,6 +43,12 @@ class Quote:
     price_impact_pct: Decimal
     slot: int
     expires_at_slot: int
+    hop: int = 0  # 0-based: a two-hop route's second hop trades what its first one bought
+    percent: Decimal | None = None  # of its hop's input; set by the router
+
+    @property
+    def fee_amount(self) -> int:
+        return self.fee
 
     def to_dict(self) -> dict:
         return {
@@ -57,10 +63,13 @@ class Quote:
             "priceImpactPct": str(self.price_impact_pct),
             "slot": self.slot,
             "expiresAtSlot": self.expires_at_slot,
+            "hop": self.hop,
+            "percent": None if self.percent is None else format(self.percent, "f"),
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> "Quote":
+        percent = d.get("percent")
         return cls(
             venue=d["venue"],
             pool_id=d["poolId"],
@@ -73,6 +82,8 @@ class Quote:
             price_impact_pct=Decimal(d["priceImpactPct"]),
             slot=int(d["slot"]),
             expires_at_slot=int(d["expiresAtSlot"]),
+            hop=int(d.get("hop", 0)),
+            percent=None if percent is None else Decimal(percent),
         )
 
 
@@ -101,11 +112,29 @@ class PoolSnapshot:
             return False
         raise NoRoute(f"pool {self.pool_id} does not trade {mint_in}")
 
+    def mint_out(self, mint_in: str) -> str:
+        return self.mint_y if self.x_to_y(mint_in) else self.mint_x
+
+    def _quoter(self, mint_in: str):
+        """The pool's per-direction quoter (``cpmm.Curve``, ``dlmm.BinPath``), made once per
+        snapshot: the state never changes, so neither does what any amount buys."""
+        x_to_y = self.x_to_y(mint_in)
+        quoters = self.__dict__.setdefault("_quoters", {})  # not a field: eq and repr ignore it
+        if x_to_y not in quoters:
+            quoters.setdefault(x_to_y, self.amm.quoter(self.state, x_to_y))
+        return quoters[x_to_y]
+
     def amount_out(self, mint_in: str, amount_in: int) -> int:
         """Just the output amount: what the router calls in its search."""
         if amount_in <= 0:
             raise DustAmount("amount must be positive", amount_in=amount_in)
-        return self.amm.swap(self.state, self.x_to_y(mint_in), amount_in, self.slot).amount_out
+        return self._quoter(mint_in).amount_out(amount_in)
+
+    def amount_in_for(self, mint_in: str, amount_out: int) -> int:
+        """The least input of ``mint_in`` that buys at least ``amount_out``."""
+        if amount_out <= 0:
+            raise DustAmount("amount must be positive", amount_out=amount_out)
+        return self._quoter(mint_in).amount_in(amount_out)
 
     def ideal_out(self, mint_in: str, net_in: int) -> Fraction:
         """What ``net_in`` (after fees) would buy at the spot price, were there no impact."""
@@ -125,7 +154,11 @@ class PoolSnapshot:
         x_to_y, state = self.x_to_y(mint_in), self.state
         if after:
             state = self.amm.swap(state, x_to_y, after, self.slot).state
-        return self.amm.marginal_rate(state, x_to_y)
+            return self.amm.marginal_rate(state, x_to_y)
+        first = self.__dict__.setdefault("_first_rates", {})  # the state never changes
+        if x_to_y not in first:
+            first[x_to_y] = self.amm.marginal_rate(state, x_to_y)
+        return first[x_to_y]
 
     def quote(self, mint_in: str, amount_in: int, slippage_bps: int, valid_slots: int) -> Quote:
         if amount_in <= 0:
@@ -141,6 +174,31 @@ class PoolSnapshot:
             in_amount=amount_in,
             out_amount=swap.amount_out,
             min_out=min_out(swap.amount_out, slippage_bps),
+            fee=swap.fee,
+            price_impact_pct=ratio_to_decimal(impact * 100, 6),
+            slot=self.slot,
+            expires_at_slot=self.slot + valid_slots,
+        )
+
+    def quote_exact_out(self, mint_in: str, amount_out: int, valid_slots: int) -> Quote:
+        """What buying exactly ``amount_out`` costs: the least input, rounded up, checked
+        against the exact-input math. Its ``min_out`` is ``amount_out``: nothing less fills."""
+        x_to_y = self.x_to_y(mint_in)
+        amount_in = self.amount_in_for(mint_in, amount_out)
+        swap = self.amm.swap(self.state, x_to_y, amount_in, self.slot)
+        if swap.amount_out < amount_out:  # the inverse math is wrong: never quote that
+            raise ArithmeticError(
+                f"{self.pool_id}: {amount_in} buys {swap.amount_out}, not {amount_out}"
+            )
+        impact = price_impact(self.ideal_out(mint_in, amount_in - swap.fee), amount_out)
+        return Quote(
+            venue=self.venue,
+            pool_id=self.pool_id,
+            mint_in=mint_in,
+            mint_out=self.mint_out(mint_in),
+            in_amount=amount_in,
+            out_amount=amount_out,
+            min_out=amount_out,
             fee=swap.fee,
             price_impact_pct=ratio_to_decimal(impact * 100, 6),
             slot=self.slot,

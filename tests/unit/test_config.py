@@ -36,12 +36,15 @@ def test_every_setting_is_read_somewhere():
     from chalicelib import config
 
     root = Path(__file__).resolve().parents[2]
-    sources = "\n".join(
-        p.read_text()
-        for folder in ("chalicelib", "localaws", "infra")
-        for p in (root / folder).rglob("*.py")
-        if p.name != "config.py"
-    ) + (root / "app.py").read_text()
+    sources = (
+        "\n".join(
+            p.read_text()
+            for folder in ("chalicelib", "localaws", "infra")
+            for p in (root / folder).rglob("*.py")
+            if p.name != "config.py"
+        )
+        + (root / "app.py").read_text()
+    )
     unread = [
         name
         for name, group in config._groups().items()
