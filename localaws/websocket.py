@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from aiohttp import WSCloseCode, WSMsgType, web
 from chalice.local import LocalARNBuilder
 
+from chalicelib.config import get_settings
 from localaws.functions import Functions
 from localaws.workers import WorkerPool
 
@@ -37,9 +38,6 @@ log = logging.getLogger(__name__)
 API_ID = LocalARNBuilder.LOCAL_API_ID  # the id chalice local gives its REST API
 CLOSE_TIMEOUT_S = 5
 MAX_MESSAGE_BYTES = 128 * 1024  # API Gateway's WebSocket message limit (1009 beyond)
-# A push to a client that does not read gives up after this: below the management
-# client's read timeout (chalicelib.backends.aws), so the worker hears 410, not a timeout.
-SEND_TIMEOUT_S = 4
 
 
 def new_id() -> str:
@@ -107,6 +105,11 @@ class Connection:
     _closing: asyncio.Task | None = None  # that close, referenced until it is done
     in_flight: int = 0  # $default invocations running
     refused: int = 0  # frames throttled so far
+    # A push to a client that does not read gives up after this: below the management
+    # client's read timeout (chalicelib.backends.aws), so the worker hears 410, not a timeout.
+    send_timeout_s: float = field(
+        default_factory=lambda: get_settings().push.ws_client_send_timeout_s
+    )
 
     @property
     def is_open(self) -> bool:
@@ -116,11 +119,11 @@ class Connection:
         """One frame (text when the data is UTF-8, as API Gateway posts it); False when gone.
 
         A client that stops reading fills its buffers and the send waits: after
-        ``SEND_TIMEOUT_S`` (queueing behind other sends included) the connection is closed
+        ``send_timeout_s`` (queueing behind other sends included) the connection is closed
         and reported gone, so a push never holds the worker (and the order's publish lock)
         for long."""
         try:
-            async with asyncio.timeout(SEND_TIMEOUT_S), self._send_lock:
+            async with asyncio.timeout(self.send_timeout_s), self._send_lock:
                 if not self.is_open:
                     return False
                 try:
