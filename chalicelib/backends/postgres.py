@@ -55,8 +55,15 @@ def connection() -> Iterator[psycopg.Connection]:
 
 
 @contextlib.contextmanager
-def transaction() -> Iterator[psycopg.Connection]:
-    with unavailable_as("database"), pool().connection() as conn, conn.transaction():
+def transaction(pipeline: bool = False) -> Iterator[psycopg.Connection]:
+    """A transaction on a pooled connection; ``pipeline``: its statements are sent without
+    waiting for each answer (one round trip until a result is read)."""
+    with (
+        unavailable_as("database"),
+        pool().connection() as conn,
+        conn.pipeline() if pipeline else contextlib.nullcontext(),
+        conn.transaction(),
+    ):
         yield conn
 
 

@@ -7,7 +7,9 @@ cost in Postgres. In a ``CommitGroup`` a write that finds no flush under way flu
 with every write queued so far; writes that arrive meanwhile queue for the next flush (no
 timer: a write alone waits for nothing; under load, writes gather while the previous flush
 commits). A flush runs its writes in one transaction, each in a savepoint of its own, and
-commits once. Every writer gets its own result (or its own error) only after that commit, so
+commits once; a flush of one write runs it on an autocommit connection (a write is one
+statement: it commits alone, without a BEGIN and a COMMIT around it). Every writer gets its
+own result (or its own error) only after that commit, so
 nothing is pushed to a client, and no lease is relied on, before it is durable; a write whose
 savepoint failed fails alone. A failed commit fails every write of the flush: each order's
 delivery then fails and the queue redelivers it, as for any Postgres error.
@@ -36,9 +38,12 @@ def current() -> CommitGroup | None:
     return _CURRENT.get()
 
 
+Connect = Callable[[], AbstractContextManager[psycopg.Connection]]
+
+
 class CommitGroup:
-    def __init__(self, transaction: Callable[[], AbstractContextManager[psycopg.Connection]]):
-        self._transaction = transaction
+    def __init__(self, transaction: Connect, autocommit: Connect):
+        self._transaction, self._autocommit = transaction, autocommit
         self._cond = threading.Condition()
         self._queued: list[tuple[Work, Future]] = []
         self._flushing = False
@@ -73,7 +78,7 @@ class CommitGroup:
     def _flush(self, batch: list[tuple[Work, Future]]) -> None:
         results: list[tuple[Future, Any, BaseException | None]] = []
         try:
-            with self._transaction() as conn:
+            with (self._transaction if len(batch) > 1 else self._autocommit)() as conn:
                 for work, future in batch:
                     # A savepoint, so that one write fails alone (a write alone needs none).
                     savepoint = conn.transaction() if len(batch) > 1 else nullcontext()

@@ -92,16 +92,14 @@ def submit(spec: OrderSpec, client_id: uuid.UUID, idempotency_key: str | None) -
 
 
 def _enqueue(order_id: str) -> None:
-    """Send the order to the queue. A failed send loses nothing: the order is stored and
-    the reaper enqueues orders that were never sent."""
+    """Send the order to the queue. A failed send loses nothing: the order is stored (as
+    enqueued, optimistically: ``store.ADMIT``) and is marked unsent for the reaper, which
+    sends it again; should that mark fail too, the reaper still finds it untouched, later."""
     try:
         queue.send_order(order_id)
     except DependencyUnavailable as e:
         log.warning("order %s stored but not enqueued (%s); the reaper will send it", order_id, e)
-        return
-    try:
-        store.mark_enqueued(order_id)
-    except DependencyUnavailable as e:
-        # Stored and queued: the client gets its 202, not a 503 that invites a duplicate
-        # order. At worst the reaper sends it once more, which the worker shrugs off.
-        log.warning("order %s enqueued but not marked so (%s)", order_id, e)
+        try:
+            store.mark_unsent(order_id)
+        except DependencyUnavailable as again:
+            log.warning("order %s not marked unsent (%s)", order_id, again)

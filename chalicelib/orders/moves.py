@@ -8,13 +8,14 @@ are caught up (``Publisher``: the push wing's ``Notifier``, passed in by the app
 
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import Protocol
 
 from chalicelib import logs, metrics
 from chalicelib.errors import Conflict, OrderNotFound
 from chalicelib.orders import lifecycle, store
 from chalicelib.orders.lifecycle import Actor, OrderStatus
-from chalicelib.orders.records import OrderRecord, StatusChange
+from chalicelib.orders.records import HistoryRecord, OrderRecord, StatusChange
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +25,15 @@ RACE_RETRIES = 3  # a concurrent status change moves last_seq: read it again thi
 class Publisher(Protocol):
     """What pushes an order's statuses to its subscribers (never raises)."""
 
-    def publish(self, order_id) -> None:
-        """Catch every subscriber of the order up with its history."""
+    def publish(
+        self,
+        order_id,
+        latest: Sequence[HistoryRecord] = (),
+        subscribers: Sequence[str] | None = None,
+    ) -> Sequence[str]:
+        """Catch every subscriber of the order up with its history (``latest``: the rows just
+        recorded, in seq order, which need not be read back; ``subscribers``: as found by an
+        earlier push of the same delivery); returns the subscribers."""
 
     def replay(self, order_id, connection_id: str) -> bool:
         """Catch one subscriber up; False to try again later."""
@@ -52,13 +60,13 @@ def cancel(order_id: str, client_id: uuid.UUID, publisher: Publisher) -> OrderRe
         if not order.status.cancellable:
             raise NotCancellable(order.status)
         change = StatusChange.cancelled(order.status)
-        seq = store.advance(order.id, order.status, order.last_seq, change, Actor.CANCEL)
-        if seq is not None:
+        entry = store.advance(order.id, order.status, order.last_seq, change, Actor.CANCEL)
+        if entry is not None:
             break
     logs.update(orderId=order_id, status=OrderStatus.CANCELLED)
-    log.info("order %s cancelled seq=%d (was %s)", order_id, seq, order.status)
+    log.info("order %s cancelled seq=%d (was %s)", order_id, entry.seq, order.status)
     metrics.count("OrdersCancelled")
-    publisher.publish(order_id)
+    publisher.publish(order_id, [entry])
     return store.get_order(order_id, client_id)
 
 
@@ -71,12 +79,12 @@ def fail(order_id: str, reason: str, code: str, actor: Actor, publisher: Publish
             if order is None or order.status.terminal:
                 return
             change = StatusChange.failed(reason, order.attempts)
-            seq = store.advance(order.id, order.status, order.last_seq, change, actor)
-            if seq is not None:
+            entry = store.advance(order.id, order.status, order.last_seq, change, actor)
+            if entry is not None:
                 logs.update(attempt=order.attempts, status=OrderStatus.FAILED, reason=code)
-                log.info("order %s failed seq=%d: %s", order_id, seq, reason)
+                log.info("order %s failed seq=%d: %s", order_id, entry.seq, reason)
                 metrics.count("OrdersFailed", Reason=code)
-                publisher.publish(order_id)
+                publisher.publish(order_id, [entry])
                 return
         log.error("order %s could not be failed (%s)", order_id, reason)
 
@@ -90,10 +98,10 @@ def expire(order_id: str, actor: Actor, publisher: Publisher) -> bool:
             if order is None or not lifecycle.allowed(order.status, OrderStatus.EXPIRED, actor):
                 return False
             change = StatusChange.expired(order.expires_at)
-            seq = store.advance(order.id, order.status, order.last_seq, change, actor)
-            if seq is not None:
-                log.info("order %s expired seq=%d", order_id, seq)
+            entry = store.advance(order.id, order.status, order.last_seq, change, actor)
+            if entry is not None:
+                log.info("order %s expired seq=%d", order_id, entry.seq)
                 metrics.count("OrdersExpired")
-                publisher.publish(order_id)
+                publisher.publish(order_id, [entry])
                 return True
         return False

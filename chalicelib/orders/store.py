@@ -70,11 +70,11 @@ def _query(query, params=(), *, one=False):
 
 
 def _write(work: commit_group.Work):
-    """``work(conn)`` in a transaction: the batch's shared one when this thread's order is
-    one of an SQS batch's (``commit_group``), else a transaction of its own."""
+    """``work(conn)``, one statement: in the batch's shared transaction when this thread's
+    order is one of an SQS batch's (``commit_group``), else committed alone."""
     group = commit_group.current()
     if group is None:
-        with postgres.transaction() as conn:
+        with postgres.connection() as conn:
             return work(conn)
     with unavailable_as("database"):
         return group.run(work)
@@ -86,7 +86,7 @@ def _write_query(query, params=(), *, one=False):
 
 def new_commit_group() -> commit_group.CommitGroup:
     """A group for the writes of an SQS batch's orders (``worker.process_batch``)."""
-    return commit_group.CommitGroup(postgres.transaction)
+    return commit_group.CommitGroup(postgres.transaction, postgres.connection)
 
 
 def query(statement, params=()) -> list[dict]:
@@ -144,59 +144,64 @@ def create_order(
     order_id = uuid.uuid4()
     pending = StatusChange.pending(spec)
     duplicate = DuplicateClientOrderId(spec.client_order_id)
+    values = {
+        "id": order_id, "client_id": client_id, "token_in": spec.token_in.symbol,
+        "token_out": spec.token_out.symbol, "mint_in": spec.token_in.mint,
+        "mint_out": spec.token_out.mint, "amount_in": spec.amount_in,
+        "slippage_bps": spec.slippage_bps, "venues": list(spec.venues),
+        "idempotency_key": idempotency_key, "request_hash": request_hash,
+        "min_out": spec.min_out, "type": str(spec.type), "client_order_id": spec.client_order_id,
+        "limit_price": spec.limit_price, "expires_at": spec.expires_at,
+        "max_price": spec.max_price, "payload": Jsonb(pending.payload),
+        "lock": ADMISSION_LOCK, "client": str(client_id),
+    }  # fmt: skip
     # (A replay of the same Idempotency-Key never meets that index: the other one is the
-    # insert's arbiter.)
+    # insert's arbiter.) One round trip: the statements are pipelined.
     with (
         postgres.unique_violation_as("orders_client_order_id_idx", duplicate),
-        postgres.transaction() as conn,
+        postgres.transaction(pipeline=True) as conn,
     ):
-        conn.execute(
-            "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (ADMISSION_LOCK, str(client_id))
-        )
-        row = conn.execute(
-            """
-            INSERT INTO orders (id, client_id, status, token_in, token_out, mint_in, mint_out,
-                                amount_in, slippage_bps, venues, idempotency_key, request_hash,
-                                min_out, type, client_order_id, limit_price, expires_at,
-                                max_price)
-            VALUES (%s, %s, 'pending', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
-                    %s)
-            ON CONFLICT (client_id, idempotency_key) DO NOTHING
-            RETURNING *
-            """,
-            (
-                order_id,
-                client_id,
-                spec.token_in.symbol,
-                spec.token_out.symbol,
-                spec.token_in.mint,
-                spec.token_out.mint,
-                spec.amount_in,
-                spec.slippage_bps,
-                list(spec.venues),
-                idempotency_key,
-                request_hash,
-                spec.min_out,
-                str(spec.type),
-                spec.client_order_id,
-                spec.limit_price,
-                spec.expires_at,
-                spec.max_price,
-            ),
-        ).fetchone()
-        if row is None:
+        # The lock first, in a statement of its own: the next one's snapshot, taken once
+        # it is held, sees every admission of the client before it.
+        conn.execute("SELECT pg_advisory_xact_lock(%(lock)s, hashtext(%(client)s))", values)
+        row = conn.execute(ADMIT, values).fetchone()
+        if row["id"] is None:  # the key's order exists
             existing = conn.execute(
                 "SELECT * FROM orders WHERE client_id = %s AND idempotency_key = %s",
                 (client_id, idempotency_key),
             ).fetchone()
             return OrderRecord.from_row(existing), False
-        if _count_live(conn, client_id) > limits.max_live_per_client:
-            # rolls the insert back
+        if row["live"] > limits.max_live_per_client:  # the order's own counted: rolls back
             raise TooManyOpenOrders(limits.max_live_per_client, "client", limits.retry_after_s)
         if _over_ceiling(conn, limits.max_in_flight):
             raise TooManyOpenOrders(limits.max_in_flight, "engine", limits.retry_after_s)
-        _insert_history(conn, order_id, 1, pending)
     return OrderRecord.from_row(row), True
+
+
+# The order, its ``pending`` history row and the client's live orders, counted with the new
+# one, in one statement. ``enqueued_at`` is set now, optimistically: a failed send clears it
+# (``mark_unsent``), so the reaper sends it after ``unsent_after_s``; a crash before the send
+# leaves an order nobody touches, which the reaper sends after ``reaper_deadline_s``.
+ADMIT = f"""
+WITH live AS (
+    SELECT count(*) + 1 AS n FROM orders WHERE client_id = %(client_id)s AND {LIVE}
+), admitted AS (
+    INSERT INTO orders (id, client_id, status, token_in, token_out, mint_in, mint_out,
+                        amount_in, slippage_bps, venues, idempotency_key, request_hash,
+                        min_out, type, client_order_id, limit_price, expires_at, max_price,
+                        enqueued_at)
+    VALUES (%(id)s, %(client_id)s, 'pending', %(token_in)s, %(token_out)s, %(mint_in)s,
+            %(mint_out)s, %(amount_in)s, %(slippage_bps)s, %(venues)s, %(idempotency_key)s,
+            %(request_hash)s, %(min_out)s, %(type)s, %(client_order_id)s, %(limit_price)s,
+            %(expires_at)s, %(max_price)s, now())
+    ON CONFLICT (client_id, idempotency_key) DO NOTHING
+    RETURNING *
+), pending AS (
+    INSERT INTO order_status_history (order_id, seq, status, payload)
+    SELECT id, 1, 'pending', %(payload)s FROM admitted
+)
+SELECT admitted.*, live.n AS live FROM live LEFT JOIN admitted ON true
+"""
 
 
 # The engine-wide ceiling is approximate (concurrent admissions may pass it together). Far
@@ -238,8 +243,9 @@ def _insert_history(conn, order_id: uuid.UUID, seq: int, change: StatusChange) -
     )
 
 
-def mark_enqueued(order_id) -> None:
-    _query("UPDATE orders SET enqueued_at = now() WHERE id = %s RETURNING id", (order_id,))
+def mark_unsent(order_id) -> None:
+    """The order's first send failed: the reaper sends it after ``unsent_after_s``."""
+    _query("UPDATE orders SET enqueued_at = NULL WHERE id = %s RETURNING id", (order_id,))
 
 
 def _uuid(order_id) -> uuid.UUID | None:
@@ -353,19 +359,55 @@ def claim(order_id, lease_s: int) -> OrderRecord | None:
 
     None when the order is terminal, unknown, or leased by another worker.
     """
-    row = _write_query(
-        f"""
-        UPDATE orders
-           SET lease_until = now() + make_interval(secs => %s),
-               attempts = attempts + (tx_lands_at IS NULL)::int, updated_at = now()
-         WHERE id = %s AND {LIVE}
-           AND (lease_until IS NULL OR lease_until < now())
-        RETURNING *
-        """,
-        (lease_s, _uuid(order_id)),
-        one=True,
-    )
-    return _order(row)
+    claimed = claim_and_start(order_id, lease_s, max_attempts=0)
+    return None if claimed is None else claimed[0]
+
+
+def claim_and_start(
+    order_id, lease_s: int, max_attempts: int
+) -> tuple[OrderRecord, HistoryRecord | None] | None:
+    """``claim``; and a market order still ``pending``, with attempts left, moves to
+    ``routing`` in the same statement (the first status of its attempt: one commit fewer).
+    The ``routing`` history row comes back with the order (None when it did not move)."""
+    lifecycle.check(OrderStatus.PENDING, OrderStatus.ROUTING, Actor.WORKER)
+    row = _write_query(CLAIM, {"lease_s": lease_s, "id": _uuid(order_id),
+                               "max_attempts": max_attempts}, one=True)  # fmt: skip
+    if row is None:
+        return None
+    started = row["routing_seq"] is not None
+    entry = HistoryRecord(
+        row["routing_seq"], OrderStatus.ROUTING, row["routing_payload"], row["routing_at"]
+    ) if started else None  # fmt: skip
+    return OrderRecord.from_row(row), entry
+
+
+# A claim; for a market order's first attempt, with its ``routing`` status and history row.
+CLAIM = f"""
+WITH target AS (
+    SELECT id, status = 'pending' AND type = 'market' AND attempts < %(max_attempts)s AS starts
+      FROM orders
+     WHERE id = %(id)s AND {LIVE} AND (lease_until IS NULL OR lease_until < now())
+       FOR UPDATE
+), claimed AS (
+    UPDATE orders o
+       SET lease_until = now() + make_interval(secs => %(lease_s)s),
+           attempts = attempts + (tx_lands_at IS NULL)::int, updated_at = now(),
+           status = CASE WHEN target.starts THEN 'routing' ELSE status END,
+           last_seq = last_seq + target.starts::int
+      FROM target
+     WHERE o.id = target.id
+ RETURNING o.*, target.starts
+), routing AS (
+    INSERT INTO order_status_history (order_id, seq, status, payload)
+    SELECT id, last_seq, 'routing',
+           jsonb_build_object('venues', to_jsonb(venues), 'attempt', attempts)
+      FROM claimed WHERE starts
+ RETURNING seq, payload, created_at
+)
+SELECT claimed.*, routing.seq AS routing_seq, routing.payload AS routing_payload,
+       routing.created_at AS routing_at
+  FROM claimed LEFT JOIN routing ON true
+"""
 
 
 def _assignments(columns: dict[str, Any]) -> tuple[list[sql.Composable], list[Any]]:
@@ -379,8 +421,8 @@ def _assignments(columns: dict[str, Any]) -> tuple[list[sql.Composable], list[An
 
 def advance(
     order_id, from_status: OrderStatus, from_seq: int, change: StatusChange, actor: Actor
-) -> int | None:
-    """Record one status change, made by ``actor``, and its history row; returns the new seq.
+) -> HistoryRecord | None:
+    """Record one status change, made by ``actor``, and its history row; returns the row.
 
     ``IllegalTransition`` when ``lifecycle.TRANSITIONS`` has no such move for the actor.
     None when the order moved on since ``from_seq`` was read, or is terminal: the caller lost
@@ -390,22 +432,25 @@ def advance(
     return _write(lambda conn: _advance_in(conn, order_id, from_status, from_seq, change))
 
 
-def _advance_in(conn, order_id, from_status: OrderStatus, from_seq: int, change: StatusChange):
+def _advance_in(
+    conn, order_id, from_status: OrderStatus, from_seq: int, change: StatusChange
+) -> HistoryRecord | None:
+    """The order's row and its history row in one statement (one commit alone)."""
     columns = dict(change.columns)
     if change.status.terminal:
         columns["lease_until"] = None
     sets, values = _assignments(columns)
-    update = sql.SQL(
-        "UPDATE orders SET status = %s, last_seq = last_seq + 1, updated_at = now(){extra}"
-        " WHERE id = %s AND last_seq = %s AND status = %s RETURNING last_seq"
+    statement = sql.SQL(
+        "WITH moved AS (UPDATE orders SET status = %s, last_seq = last_seq + 1,"
+        " updated_at = now(){extra} WHERE id = %s AND last_seq = %s AND status = %s"
+        " RETURNING id, last_seq)"
+        " INSERT INTO order_status_history (order_id, seq, status, payload)"
+        " SELECT id, last_seq, %s, %s FROM moved RETURNING seq, status, payload, created_at"
     ).format(extra=sql.SQL("").join(sql.SQL(", ") + s for s in sets))
-    oid = _uuid(order_id)
-    params = (change.status.value, *values, oid, from_seq, from_status.value)
-    row = conn.execute(update, params).fetchone()
-    if row is None:
-        return None
-    _insert_history(conn, oid, row["last_seq"], change)
-    return row["last_seq"]
+    status, payload = change.status.value, Jsonb(change.payload)
+    params = (status, *values, _uuid(order_id), from_seq, from_status.value, status, payload)
+    row = conn.execute(statement, params).fetchone()
+    return None if row is None else HistoryRecord.from_row(row)
 
 
 def release_waiting(order_id, lease: datetime, error: str | None = None) -> bool:

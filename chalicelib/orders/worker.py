@@ -21,6 +21,7 @@ import contextvars
 import json
 import logging
 import math
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -32,7 +33,7 @@ from chalicelib.dex import DexError, Faults, NoRoute, router
 from chalicelib.orders import dead_letters, lifecycle, moves, store
 from chalicelib.orders.lifecycle import Actor, OrderStatus, OrderType
 from chalicelib.orders.moves import Publisher
-from chalicelib.orders.records import OrderRecord, StatusChange
+from chalicelib.orders.records import HistoryRecord, OrderRecord, StatusChange
 
 log = logging.getLogger(__name__)
 
@@ -116,15 +117,22 @@ def _dispatch(record, publisher: Publisher) -> bool:
 
 
 def _run_order(order_id: str, receipt_handle: str, publisher: Publisher) -> bool:
+    _subscribers.set(None)  # a new delivery looks at them afresh
     settings = get_settings()
-    order = store.claim(order_id, settings.lifecycle.lease_s)
-    if order is None:
+    lifecycle_settings = settings.lifecycle
+    claimed = store.claim_and_start(
+        order_id, lifecycle_settings.lease_s, lifecycle_settings.max_attempts
+    )
+    if claimed is None:
         current = store.get_order(order_id)
         if current is None or current.status.terminal:
             return True
         # Another delivery of this order is running: look again when its lease ends.
         queue.retry_later(receipt_handle, settings.lifecycle.lease_s)
         return False
+    order, started = claimed
+    if started is not None:  # the claim recorded ``routing``
+        _announce(order_id, started, publisher)
     try:
         return _run_claimed(order, receipt_handle, publisher)
     finally:
@@ -191,24 +199,54 @@ def _run_claimed(order: OrderRecord, receipt_handle: str, publisher: Publisher) 
 
 
 class _Steps:
-    """Records an order's statuses from the status and seq it was read at, and pushes each."""
+    """Records an order's statuses from the status and seq it was read at, and pushes them."""
 
     def __init__(self, order: OrderRecord, publisher: Publisher):
         self.order_id, self._publisher = str(order.id), publisher
         self.status, self.seq = order.status, order.last_seq
+        self._unpushed: list[HistoryRecord] = []
 
     def reached(self, status: OrderStatus) -> bool:
         return lifecycle.reached(self.status, status)
 
-    def __call__(self, change: StatusChange) -> None:
-        new_seq = store.advance(self.order_id, self.status, self.seq, change, Actor.WORKER)
-        if new_seq is None:
+    def __call__(self, change: StatusChange, push: bool = True) -> None:
+        """Record ``change``; ``push=False`` for a status the next one follows at once (it
+        is pushed with it: one look at the subscribers fewer). Whatever ends the attempt
+        before that, a later status is pushed with every one before it."""
+        entry = store.advance(self.order_id, self.status, self.seq, change, Actor.WORKER)
+        if entry is None:
             raise LostRace(self.order_id)
-        self.status, self.seq = change.status, new_seq
-        logs.update(status=change.status)
-        summary = _summary(change.payload)
-        log.info("order %s %s seq=%d%s", self.order_id, change.status, new_seq, summary)
-        self._publisher.publish(self.order_id)
+        self.status, self.seq = change.status, entry.seq
+        self._unpushed.append(entry)
+        _log_status(self.order_id, entry)
+        if push:
+            entries, self._unpushed = self._unpushed, []
+            _push(self._publisher, self.order_id, entries)
+
+
+def _log_status(order_id: str, entry: HistoryRecord) -> None:
+    logs.update(status=entry.status)
+    log.info("order %s %s seq=%d%s", order_id, entry.status, entry.seq, _summary(entry.payload))
+
+
+def _announce(order_id: str, entry: HistoryRecord, publisher: Publisher) -> None:
+    """A status just recorded: logged, and pushed from the row written (not read back)."""
+    _log_status(order_id, entry)
+    _push(publisher, order_id, [entry])
+
+
+# The order's subscribers as this delivery's first push found them: its later pushes reuse
+# them, but for a terminal status, which reads them again (``Notifier.publish``).
+_subscribers: contextvars.ContextVar[tuple[str, Sequence[str]] | None] = contextvars.ContextVar(
+    "subscribers", default=None
+)
+
+
+def _push(publisher: Publisher, order_id: str, entries: list[HistoryRecord]) -> None:
+    known = _subscribers.get()
+    reuse = known is not None and known[0] == order_id and not entries[-1].status.terminal
+    found = publisher.publish(order_id, entries, known[1] if reuse else None)
+    _subscribers.set((order_id, found))
 
 
 def _attempt(order: OrderRecord, publisher: Publisher) -> None:
@@ -281,7 +319,7 @@ def _attempt(order: OrderRecord, publisher: Publisher) -> None:
     if waiting:
         step(StatusChange.routing(order.venues, attempt))
     if not step.reached(OrderStatus.BUILDING):
-        step(StatusChange.building(route))
+        step(StatusChange.building(route), push=False)  # ``submitted`` follows at once
 
     market.submit(route)
     signature, delay_s = faults.signature(), market.landing_delay_s(faults)

@@ -16,6 +16,7 @@ the worker: a push failure never fails an order.
 
 import logging
 import threading
+from collections.abc import Sequence
 from enum import StrEnum
 
 from chalice import WebsocketDisconnectedError
@@ -25,6 +26,7 @@ from chalicelib import logs, metrics
 from chalicelib.backends import queue
 from chalicelib.config import get_settings
 from chalicelib.orders import store
+from chalicelib.orders.records import HistoryRecord
 from chalicelib.push import subscriptions as subs
 from chalicelib.push.messages import status_message
 
@@ -130,13 +132,25 @@ class Notifier:
             subs.delivered(connection_id, order_id, sent, done=terminal)
         return outcome
 
-    def publish(self, order_id) -> None:
-        """Catch every subscriber of the order up with its history."""
+    def publish(
+        self,
+        order_id,
+        latest: Sequence[HistoryRecord] = (),
+        subscribers: Sequence[str] | None = None,
+    ) -> Sequence[str]:
+        """Catch every subscriber of the order up with its history; returns the subscribers.
+
+        ``latest``: the rows just recorded, in seq order; when they are all any subscriber
+        lacks, the history is not read back. ``subscribers``: as a publish of the same
+        delivery found them, not read again (one who subscribed since has a replay of its
+        own queued, and a later publish that reads them, the terminal one at the latest,
+        catches it up with everything)."""
         order_id = str(order_id)
+        connection_ids: Sequence[str] = ()
         try:
-            connection_ids = subs.connections(order_id)
+            connection_ids = subs.connections(order_id) if subscribers is None else subscribers
             if not connection_ids:
-                return
+                return connection_ids
             self._configure()
             with subs.order_lock(order_id):
                 # Read before the lock, and enough: only the cursors, read under it, say what
@@ -144,8 +158,12 @@ class Notifier:
                 # one dropped since has no cursor left.
                 cursors = subs.cursors(order_id, connection_ids)
                 if not cursors:
-                    return
-                entries = store.history(order_id, since=min(cursors.values()))
+                    return connection_ids
+                since = min(cursors.values())
+                if latest and latest[0].seq - 1 <= since:  # what they lack is all in latest
+                    entries = [entry for entry in latest if entry.seq > since]
+                else:
+                    entries = store.history(order_id, since=since)
                 outcomes = {
                     connection_id: self._deliver(order_id, connection_id, last, entries)
                     for connection_id, last in cursors.items()
@@ -159,10 +177,11 @@ class Notifier:
                     _queue_replay(connection_id, order_id)
             except Exception:
                 log.exception("could not queue replays of order %s", order_id)
-            return
+            return connection_ids
         for connection_id, outcome in outcomes.items():
             if outcome == Delivery.UNSENT:
                 _queue_replay(connection_id, order_id)
+        return connection_ids
 
     def replay(self, order_id, connection_id: str) -> bool:
         """Catch one connection up with the order's history after its last delivered seq.

@@ -76,7 +76,9 @@ def test_another_client_s_order_cannot_be_cancelled(client, other_key):
 
 def test_cancel_is_pushed_like_every_status(client, app_module, monkeypatch):
     published = []
-    monkeypatch.setattr(app_module.notifier, "publish", published.append)
+    monkeypatch.setattr(
+        app_module.notifier, "publish", lambda order_id, *_: published.append(order_id)
+    )
     order_id = post(client).json_body["orderId"]
     cancel(client, order_id)
     assert published == [order_id]

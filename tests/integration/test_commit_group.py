@@ -80,7 +80,9 @@ def test_writes_queued_during_a_flush_share_the_next_commit(new_order):  # noqa:
     group = store.new_commit_group()
 
     def write(i, conn):
-        return store._advance_in(conn, ids[i], OrderStatus.PENDING, 1, change(OrderStatus.ROUTING))
+        return store._advance_in(
+            conn, ids[i], OrderStatus.PENDING, 1, change(OrderStatus.ROUTING)
+        ).seq
 
     seqs = _in_group(group, len(ids), _first_waits_for_the_others(group, len(ids), write))
     assert seqs == [2] * len(ids)
@@ -112,7 +114,9 @@ def test_a_failing_write_fails_alone(new_order):  # noqa: F811
         if i == 2:  # records its status, then fails: its savepoint is rolled back
             _advance_sql(conn, ids[i])
             return 1 / 0
-        return store._advance_in(conn, ids[i], OrderStatus.PENDING, 1, change(OrderStatus.ROUTING))
+        return store._advance_in(
+            conn, ids[i], OrderStatus.PENDING, 1, change(OrderStatus.ROUTING)
+        ).seq
 
     results = _in_group(group, len(ids), _first_waits_for_the_others(group, len(ids), write))
     assert group.commits == 2
@@ -135,7 +139,7 @@ def test_a_failed_commit_fails_every_write_and_keeps_none(new_order):  # noqa: F
             yield conn
             raise psycopg.OperationalError("the server closed the connection")
 
-    group = commit_group.CommitGroup(commit_fails)
+    group = commit_group.CommitGroup(commit_fails, commit_fails)
     results = _in_group(
         group,
         len(ids),

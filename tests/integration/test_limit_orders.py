@@ -53,6 +53,7 @@ def move_price(market, factor: Fraction) -> None:
     state = dict(pool.state)
     state[side] = int(state[side] * factor)
     pool.state = state
+    cache.forget_snapshots()
     for key in cache.redis_client().scan_iter("pool:*"):
         cache.redis_client().delete(key)
 
@@ -273,7 +274,7 @@ def test_a_waiting_order_spends_no_attempt_on_a_venue_timeout(
     def for_attempt(seed, oid, attempt, settings, waiting_checks=0):
         faults = real(seed, oid, attempt, settings, waiting_checks)
         if waiting_checks < timeouts:
-            monkeypatch.setattr(faults, "venue_times_out", lambda venue: True)
+            monkeypatch.setattr(faults, "venue_times_out", lambda venue, *pool: True)
         return faults
 
     monkeypatch.setattr(Faults, "for_attempt", staticmethod(for_attempt))

@@ -42,7 +42,9 @@ PENDING, ROUTING, BUILDING, SUBMITTED = lifecycle.MARKET_PATH[:4]
 
 
 def advance(order_id, status, seq, change_) -> int | None:
-    return store.advance(order_id, status, seq, change_, Actor.WORKER)
+    """The seq the move recorded, or None."""
+    entry = store.advance(order_id, status, seq, change_, Actor.WORKER)
+    return None if entry is None else entry.seq
 
 
 def change(status: OrderStatus) -> StatusChange:

@@ -152,7 +152,7 @@ def test_the_reaper_resends_a_stale_unleased_order_which_then_finishes(
     # A delivery claimed it, recorded routing, and died; its lease ran out long ago.
     order = store.claim(order_id, lease_s=60)
     change = StatusChange.routing(order.venues, 1)
-    assert store.advance(order_id, order.status, order.last_seq, change, Actor.WORKER) == 2
+    assert store.advance(order_id, order.status, order.last_seq, change, Actor.WORKER).seq == 2
     with postgres.connection() as conn:
         conn.execute(
             "UPDATE orders SET lease_until = now() - interval '1 second',"

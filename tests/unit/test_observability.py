@@ -18,7 +18,7 @@ from chalicelib import logs, metrics, tokens
 from chalicelib.backends import queue, venues
 from chalicelib.dex import VENUES, Market, NoRoute, Route
 from chalicelib.orders import store, worker
-from chalicelib.orders.records import OrderRecord
+from chalicelib.orders.records import HistoryRecord, OrderRecord
 
 
 class FakeStore:
@@ -46,11 +46,11 @@ class FakeStore:
     def get_order(self, order_id):
         return self.orders.get(str(order_id))
 
-    def claim(self, order_id, lease_s):
+    def claim_and_start(self, order_id, lease_s, max_attempts):
         order = self.orders[order_id]
         attempts = order.attempts + (order.tx_lands_at is None)  # a landing check is none
         self.orders[order_id] = order = replace(order, attempts=attempts)
-        return order
+        return order, None
 
     def advance(self, order_id, from_status, from_seq, change, actor):
         order = self.orders[str(order_id)]
@@ -58,7 +58,7 @@ class FakeStore:
             return None
         self.orders[str(order_id)] = replace(order, status=change.status, last_seq=from_seq + 1)
         self.update_fields(order_id, **change.columns)
-        return from_seq + 1
+        return HistoryRecord(from_seq + 1, change.status, change.payload, datetime.now(UTC))
 
     def update_fields(self, order_id, **columns):
         if columns.get("route"):
@@ -82,11 +82,12 @@ def fakes(monkeypatch):
     import app
 
     fake = FakeStore()
-    for name in ("get_order", "claim", "advance", "update_fields", "release"):
+    for name in ("get_order", "claim_and_start", "advance", "update_fields", "release"):
         monkeypatch.setattr(store, name, getattr(fake, name))
     monkeypatch.setattr(queue, "send_order", fake.send_order)
     monkeypatch.setattr(venues, "cached_snapshot", lambda venue, a, b, fetch: fetch(venue, a, b))
-    monkeypatch.setattr(app, "notifier", SimpleNamespace(publish=lambda order_id: None))
+    publisher = SimpleNamespace(publish=lambda order_id, latest=(), subscribers=None: ())
+    monkeypatch.setattr(app, "notifier", publisher)
     # The transaction takes a while to land: the attempt ends and a later invocation checks.
     monkeypatch.setattr(Market, "landing_delay_s", lambda self, faults: 2.0)
     return SimpleNamespace(app=app, store=fake)
