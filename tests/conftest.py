@@ -39,6 +39,8 @@ TEST_ENV = {
     # Tests post hundreds of orders a second; the rate limit's own test lowers these.
     "RATE_LIMIT_PER_S": "100000",
     "RATE_LIMIT_BURST": "100000",
+    # A revoked key is refused at once (tests/unit/test_auth_cache.py tests the cache itself).
+    "AUTH_CACHE_TTL_S": "0",
 }
 os.environ.update(TEST_ENV)
 # Until tests/services.py points them at the run's services: nowhere that could answer.

@@ -137,11 +137,12 @@ def settings_env(database, redis_db, queues, api_key, monkeypatch):
     the chalice test client authenticated as the default client."""
     from chalice.test import TestHTTPClient
 
-    from chalicelib.backends import postgres
+    from chalicelib.backends import cache, postgres
     from chalicelib.config import get_settings
 
     monkeypatch.setattr(TestHTTPClient, "request", with_key(TestHTTPClient.request, api_key))
     with postgres.connection() as conn:
         conn.execute("TRUNCATE order_status_history, orders")
     redis_db.flushdb()
+    cache.forget_snapshots()
     return get_settings()

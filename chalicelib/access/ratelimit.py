@@ -1,9 +1,13 @@
-"""Per-client request rate limit: a token bucket in Redis, taken in one Lua step.
+"""Per-client request rate limit, in Redis, taken in one Lua step (GCRA: a token bucket kept
+as one number).
 
-``ratelimit:{client}`` holds ``tokens`` and ``at`` (ms, Redis's own clock, so the function
-containers' clocks do not matter). A request takes one token; the bucket refills at
-``rate_limit_per_s`` up to ``rate_limit_burst``. An empty bucket answers how long until
-the next token, which becomes the 429's ``Retry-After``.
+``ratelimit:{client}`` holds the client's theoretical arrival time, in ms of Redis's own clock
+(so the function containers' clocks do not matter): each request moves it one interval
+(``1000 / rate_limit_per_s``) on from now or from where it was, whichever is later, and is
+refused when that lands more than ``rate_limit_burst`` intervals ahead of now; the wait until
+it would not becomes the 429's ``Retry-After``. The same answers as a bucket of
+``rate_limit_burst`` tokens refilled at ``rate_limit_per_s``, for three Redis calls a request
+(TIME, GET, SET) where the bucket took four.
 """
 
 import logging
@@ -16,20 +20,16 @@ from chalicelib.errors import DependencyUnavailable
 
 log = logging.getLogger(__name__)
 
-# KEYS[1] bucket; ARGV: refill per second, burst. Returns ms to wait (0: a token was taken).
+# KEYS[1]: the arrival time; ARGV: ms per request, burst. Returns ms to wait (0: admitted).
 _TAKE = """
-local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local interval, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
 local t = redis.call('TIME')
-local now = t[1] * 1000 + math.floor(t[2] / 1000)
-local b = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = tonumber(b[1]) or burst
-local at = tonumber(b[2]) or now
-tokens = math.min(burst, tokens + math.max(0, now - at) * rate / 1000)
-local wait = 0
-if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) * 1000 / rate) end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', now)
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
-return wait
+local now = t[1] * 1000 + t[2] / 1000
+local due = math.max(tonumber(redis.call('GET', KEYS[1]) or now), now) + interval
+local ahead = due - now
+if ahead > burst * interval then return math.ceil(ahead - burst * interval) end
+redis.call('SET', KEYS[1], tostring(due), 'PX', math.ceil(ahead))
+return 0
 """
 
 
@@ -44,7 +44,7 @@ def take(client_id) -> int:
         with unavailable_as("redis"):
             wait_ms = redis_client().register_script(_TAKE)(
                 keys=[f"ratelimit:{client_id}"],
-                args=[settings.access.rate_limit_per_s, settings.access.rate_limit_burst],
+                args=[1000 / settings.access.rate_limit_per_s, settings.access.rate_limit_burst],
             )
     except DependencyUnavailable as e:
         log.warning("rate limit not applied to client %s: %s", client_id, e)

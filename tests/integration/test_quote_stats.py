@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from chalicelib.backends import cache as redis_cache
 from chalicelib.backends import venues
 from chalicelib.backends.cache import redis_client
 from chalicelib.dex import router
@@ -93,6 +94,7 @@ def _sell_into_every_pool(market):
     for venue, ui in (("raydium", 2000), ("meteora", 16000)):
         snap = market.snapshot(venue, sol, usdc)
         market.execute(router.best_route([snap], sol, usdc, ui * 10**9, 100, 10, guards=OFF))
+    redis_cache.forget_snapshots()
     for key in redis_client().scan_iter("pool:*"):  # the worker reads the moved pools
         redis_client().delete(key)
 
