@@ -100,15 +100,21 @@ def statements_read(db: str) -> list[tuple[str, int]]:
         ).fetchall()
 
 
-def redis_commands(redis_url: str | None) -> int | None:
-    """Commands the Redis server has processed (all clients), or None without a URL."""
+def redis_commands(redis_url: str | None) -> dict[str, int] | None:
+    """Commands the Redis server has processed (all clients), by command and in all
+    (``"total"``), or None without a URL."""
     if redis_url is None:
         return None
     import redis
 
     client = redis.Redis.from_url(redis_url)
     try:
-        return int(client.info("stats")["total_commands_processed"])
+        counts = {
+            name.removeprefix("cmdstat_"): int(stats["calls"])
+            for name, stats in client.info("commandstats").items()
+        }
+        counts["total"] = int(client.info("stats")["total_commands_processed"])
+        return counts
     finally:
         client.close()
 
@@ -138,8 +144,14 @@ async def statements_per_order(
         "counters_per_order": per_order,
     }
     if redis_before is not None and redis_after is not None:
-        # Every client's commands over the window (the bench's two INFO calls included).
-        result["redis_commands_per_order"] = round((redis_after - redis_before) / len(ids), 1)
+        # Every client's commands over the window (the bench's own INFO calls included).
+        per = {
+            name: round((calls - redis_before.get(name, 0)) / len(ids), 2)
+            for name, calls in redis_after.items()
+            if calls != redis_before.get(name, 0)
+        }
+        result["redis_commands_per_order"] = round(per.pop("total", 0), 1)
+        result["redis_commands_by_name"] = dict(sorted(per.items(), key=lambda kv: -kv[1]))
     if stats:
         merged: dict[str, int] = {}
         for query, calls in statements_read(db):  # one text may have several query ids
