@@ -12,6 +12,9 @@ measures, after a warm-up, over several runs (medians reported):
   invocations, against the 100 orders/minute target;
 - WebSocket push latency: status recorded in Postgres -> received by a client;
 - Postgres statements and transactions per order;
+- ``POST /api/orders/execute`` then ``GET /api/orders/{id}`` under autocannon (npm, pinned in
+  ``bench/node``) with the workers running, and the CPU per order over every process
+  (``bench/cannon.py``);
 - the router micro-benchmark (``bench/router.py``);
 - invocation-seconds per order (handler durations the runtime logs / orders);
 - capacity (``bench/capacity.py``): a burst with one WebSocket client per order, many
@@ -32,12 +35,13 @@ import argparse
 import asyncio
 import contextlib
 import json
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import baseline, capacity, limits, pipeline, push
+from bench import baseline, cannon, capacity, limits, pipeline, push
 from bench.report import (
     machine,
     plot,
@@ -51,7 +55,7 @@ from harness.runtime import DEFAULT_LATENCY, ZERO_LATENCY
 from harness.servers import Servers
 
 RESULTS = Path(__file__).parent / "results"
-PHASES = ["zero", "single", "drain", "default", "statements", "router"]
+PHASES = ["zero", "single", "drain", "default", "statements", "cannon", "router"]
 CAPACITY = ["burst", "connections", "posts", "flood", "limits"]
 
 
@@ -78,6 +82,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="HTTP clients, and the runtime's concurrent SQS invocations",
     )
     p.add_argument("--router-seconds", type=float, default=3.0)
+    p.add_argument(
+        "--cannon-seconds", type=float, default=10, help="autocannon: seconds of POST, then GET"
+    )
     p.add_argument("--burst-orders", type=int, default=300, help="burst: orders, one socket each")
     p.add_argument("--connections", type=int, default=1000, help="WebSocket connections at once")
     p.add_argument("--posts", type=int, default=500, help="POSTs sent at once")
@@ -116,6 +123,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.single_orders, args.drain_orders, args.router_seconds = 5, 60, 1.0
         args.burst_orders, args.connections, args.posts = 60, 200, 100
         args.flood_frames, args.flood_orders = 600, 40
+        args.cannon_seconds = 3
     if args.only:
         args.skip = [p for p in PHASES + CAPACITY if p not in args.only]
     return args
@@ -154,6 +162,11 @@ async def run_all(args, services: Servers, log_dir: Path) -> dict:
         phases["default"] = await push.default_latency(
             args, services, log_dir, settings_default, offset
         )
+    if "cannon" not in args.skip:
+        try:
+            phases["cannon"] = await cannon.run(args, services, log_dir, settings_zero)
+        except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
+            phases["cannon"] = {"error": repr(e)}  # no npm here: the other numbers still count
     if "router" not in args.skip:
         say(f"router micro-benchmark ({args.router_seconds:g}s)")
         try:

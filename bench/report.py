@@ -267,10 +267,29 @@ def summary_rows(results: dict) -> list[Row]:
     rows += _capacity_rows(p)
     if "limits" in p:
         rows += _limits_rows(p["limits"])
+    if "cannon" in p and "post" in p["cannon"]:
+        rows += _cannon_rows(p["cannon"])
     if "router" in p and "routes_per_s" in p["router"]:
         r = p["router"]
         note = f"{r.get('quotes_per_s')} venue quotes/s; bench/router.py"
         rows.append(("router: routes/s (one core)", r["routes_per_s"], "", note))
+    return rows
+
+
+def _cannon_rows(c: dict) -> list[Row]:
+    """autocannon's POST and GET, and the CPU per order over every process."""
+    post, get = c["post"], c["get"]
+    note = f"autocannon, {c['connections']} connections, workers running"
+    rows: list[Row] = [
+        ("autocannon: POST req/s", post["req_per_s"], "", note),
+        ("autocannon: POST p99 (ms)", post["latency_p99_ms"], "", f"non-2xx {post['non_2xx']}"),
+        ("autocannon: GET /api/orders/{id} req/s", get["req_per_s"], "", note),
+        ("autocannon: POST / GET req/s", c["post_over_get"], "", "target >= 0.35"),
+    ]
+    cpu = post.get("cpu_ms_per_order") or {}
+    if cpu:
+        split = ", ".join(f"{k} {v}" for k, v in cpu.items() if k != "all")
+        rows.append(("CPU per confirmed order, all processes (ms)", cpu["all"], "", split))
     return rows
 
 

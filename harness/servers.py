@@ -86,6 +86,7 @@ class Servers(contextlib.ExitStack):
         super().__init__()
         self.given = (database_url, redis_url, embedded_sqs)
         self.info: dict = {}
+        self.pids: dict[str, int] = {}  # the private servers' main processes (bench.cpu)
 
     def __enter__(self) -> Servers:
         import psycopg
@@ -100,6 +101,7 @@ class Servers(contextlib.ExitStack):
             self.callback(pg.close)
             pg.start()
             self.admin_url, self.stats = pg.admin_url, pg.stats
+            self.pids["postgres"] = pg.pid()
             self.info["postgres"] = f"private cluster ({pg.bindir}), default config"
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             self.info["postgres_version"] = conn.execute("SHOW server_version").fetchone()[0]
@@ -111,6 +113,7 @@ class Servers(contextlib.ExitStack):
             self.callback(redis.close)
             redis.start()
             self.redis_url = redis.url
+            self.pids["redis"] = redis.process.pid
             self.info["redis"] = redis.version().split(" sha=")[0]
         if embedded_sqs:
             self.sqs_url = None
@@ -120,6 +123,7 @@ class Servers(contextlib.ExitStack):
             self.callback(moto.close)
             moto.start()
             self.sqs_url = moto.url
+            self.pids["sqs"] = moto.process.pid
             self.info["sqs"] = "moto server, a process of its own"
         return self
 

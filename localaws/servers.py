@@ -198,6 +198,10 @@ class PostgresCluster:
         self.running = True
         return self
 
+    def pid(self) -> int:
+        """The postmaster's process id (the first line of ``postmaster.pid``)."""
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
     def stop(self, mode: str = "fast") -> None:
         if self.running:
             self._run("pg_ctl", "stop", "-w", "-t", "60", "-m", mode, "-D", str(self.data),
