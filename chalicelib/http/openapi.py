@@ -4,6 +4,7 @@ from functools import lru_cache
 
 from pydantic.json_schema import models_json_schema
 
+from chalicelib.orders.changes import CancelManyAnswer, CancelManyRequest
 from chalicelib.orders.lifecycle import OrderStatus
 from chalicelib.orders.models import (
     ErrorBody,
@@ -26,6 +27,11 @@ def _json(model, description: str) -> dict:
     }
 
 
+def _body(model) -> dict:
+    ref = {"$ref": REF.format(model=model.__name__)}
+    return {"required": True, "content": {"application/json": {"schema": ref}}}
+
+
 def _errors(*statuses: int) -> dict:
     return {str(s): _json(ErrorBody, "error") for s in statuses}
 
@@ -45,6 +51,8 @@ def document() -> dict:
         (ErrorBody, "serialization"),
         (QuoteResponse, "serialization"),
         (ExecutionStats, "serialization"),
+        (CancelManyRequest, "validation"),
+        (CancelManyAnswer, "serialization"),
     ]
     _, schemas = models_json_schema(models, by_alias=True, ref_template=REF)
     order_id = {
@@ -91,6 +99,17 @@ def document() -> dict:
                     "responses": {
                         "200": _json(OrderDetail, "the order and its history"),
                         **_errors(404, 503),
+                    },
+                }
+            },
+            "/api/orders/cancel": {
+                "post": {
+                    "operationId": "cancelOrders",
+                    "summary": "Cancel many orders: those named (at most 100), or all (filtered)",
+                    "requestBody": _body(CancelManyRequest),
+                    "responses": {
+                        "200": _json(CancelManyAnswer, "each order's outcome"),
+                        **_errors(400, 413, 415, 422, 503),
                     },
                 }
             },

@@ -1,4 +1,4 @@
-"""The order routes: submit, read, list and cancel the caller's orders."""
+"""The order routes: submit, read, list, cancel (one or many) the caller's orders."""
 
 from chalicelib.config import get_settings
 from chalicelib.errors import OrderNotFound
@@ -6,6 +6,8 @@ from chalicelib.http import requests
 from chalicelib.http.auth import caller
 from chalicelib.http.responses import accepted, answers, detail_view, json_response, order_view
 from chalicelib.orders import intake, moves, store
+from chalicelib.orders.cancel_many import cancel_many as cancel_orders
+from chalicelib.orders.changes import CancelManyAnswer, CancelManyRequest, CancelOutcomeKind
 from chalicelib.orders.models import OrderPage, canonical_order_id
 
 
@@ -51,3 +53,16 @@ def cancel(request, order_id: str, publisher):
         raise OrderNotFound(order_id)
     order = moves.cancel(canonical, client_id, publisher)
     return json_response(order_view(order))
+
+
+@answers
+def cancel_many(request, publisher):
+    """Cancel the caller's orders named (or all, filtered): one outcome per order."""
+    client_id = caller(request)
+    body = requests.json_object(request)
+    parsed = requests.parsed(lambda: CancelManyRequest.model_validate(body), "cancel request")
+    outcomes = requests.parsed(
+        lambda: cancel_orders(parsed, client_id, publisher), "cancel request"
+    )
+    cancelled = sum(o.outcome == CancelOutcomeKind.CANCELLED for o in outcomes)
+    return json_response(CancelManyAnswer(results=outcomes, cancelled=cancelled))

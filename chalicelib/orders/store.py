@@ -94,6 +94,11 @@ def query(statement, params=()) -> list[dict]:
     return _query(statement, params)
 
 
+def write_rows(statement, params=()) -> list[dict]:
+    """Rows a writing statement returns (one statement: it commits alone)."""
+    return _write_query(statement, params)
+
+
 def _order(row: dict | None) -> OrderRecord | None:
     return None if row is None else OrderRecord.from_row(row)
 
