@@ -4,7 +4,7 @@ from functools import lru_cache
 
 from pydantic.json_schema import models_json_schema
 
-from chalicelib.orders.changes import CancelManyAnswer, CancelManyRequest
+from chalicelib.orders.changes import AmendRequest, CancelManyAnswer, CancelManyRequest
 from chalicelib.orders.lifecycle import OrderStatus
 from chalicelib.orders.models import (
     ErrorBody,
@@ -52,6 +52,7 @@ def document() -> dict:
         (QuoteResponse, "serialization"),
         (ExecutionStats, "serialization"),
         (CancelManyRequest, "validation"),
+        (AmendRequest, "validation"),
         (CancelManyAnswer, "serialization"),
     ]
     _, schemas = models_json_schema(models, by_alias=True, ref_template=REF)
@@ -100,7 +101,17 @@ def document() -> dict:
                         "200": _json(OrderDetail, "the order and its history"),
                         **_errors(404, 503),
                     },
-                }
+                },
+                "patch": {
+                    "operationId": "amendOrder",
+                    "summary": "Amend an order waiting in open (409 not_amendable after)",
+                    "parameters": [order_id],
+                    "requestBody": _body(AmendRequest),
+                    "responses": {
+                        "200": _json(Order, "amended"),
+                        **_errors(400, 404, 409, 413, 415, 422, 503),
+                    },
+                },
             },
             "/api/orders/cancel": {
                 "post": {

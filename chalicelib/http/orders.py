@@ -1,4 +1,4 @@
-"""The order routes: submit, read, list, cancel (one or many) the caller's orders."""
+"""The order routes: submit, read, list, amend and cancel (one or many) the caller's orders."""
 
 from chalicelib.config import get_settings
 from chalicelib.errors import OrderNotFound
@@ -6,8 +6,14 @@ from chalicelib.http import requests
 from chalicelib.http.auth import caller
 from chalicelib.http.responses import accepted, answers, detail_view, json_response, order_view
 from chalicelib.orders import intake, moves, store
+from chalicelib.orders.amend import amend as amend_order
 from chalicelib.orders.cancel_many import cancel_many as cancel_orders
-from chalicelib.orders.changes import CancelManyAnswer, CancelManyRequest, CancelOutcomeKind
+from chalicelib.orders.changes import (
+    AmendRequest,
+    CancelManyAnswer,
+    CancelManyRequest,
+    CancelOutcomeKind,
+)
 from chalicelib.orders.models import OrderPage, canonical_order_id
 
 
@@ -66,3 +72,19 @@ def cancel_many(request, publisher):
     )
     cancelled = sum(o.outcome == CancelOutcomeKind.CANCELLED for o in outcomes)
     return json_response(CancelManyAnswer(results=outcomes, cancelled=cancelled))
+
+
+@answers
+def amend(request, order_id: str, publisher):
+    """New bounds for the caller's order waiting in open; 409 not_amendable once it is not."""
+    client_id = caller(request)
+    body = requests.json_object(request)
+    parsed = requests.parsed(lambda: AmendRequest.model_validate(body), "amendment")
+    canonical = canonical_order_id(order_id)
+    if canonical is None:
+        raise OrderNotFound(order_id)
+    slot_ms = get_settings().market.slot_ms
+    order = requests.parsed(
+        lambda: amend_order(canonical, client_id, parsed, slot_ms, publisher), "amendment"
+    )
+    return json_response(order_view(order))

@@ -1,14 +1,23 @@
 """Request and answer models of the routes that change orders already placed: cancel many
 (``POST /api/orders/cancel``) and amend (``PATCH /api/orders/{id}``)."""
 
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
-from typing import Literal
 
-from pydantic import BaseModel, Field, StrictBool, StrictStr, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
 
 from chalicelib.errors import InvalidField
 from chalicelib.orders.lifecycle import OrderStatus, OrderType
-from chalicelib.orders.models import _Camel
+from chalicelib.orders.models import LIMIT_PRICE_PATTERN, MAX_EXPIRY_SLOTS, _Camel
 
 MAX_CANCEL_IDS = 100
 
@@ -57,4 +66,41 @@ class CancelManyAnswer(BaseModel):
     cancelled: int
 
 
-AmendField = Literal["limitPrice", "triggerPrice", "maxPrice", "expiresAt", "expiresInSlots"]
+class AmendRequest(_Camel):
+    """Body of ``PATCH /api/orders/{id}``: the new bounds of an order waiting in ``open``."""
+
+    limit_price: StrictStr | None = Field(
+        None, alias="limitPrice", pattern=LIMIT_PRICE_PATTERN,
+        description="limit orders: the new worst price, tokenOut per tokenIn.",
+    )  # fmt: skip
+    max_price: StrictStr | None = Field(
+        None, alias="maxPrice", pattern=LIMIT_PRICE_PATTERN,
+        description="sniper orders: the new most paid, tokenIn per tokenOut.",
+    )  # fmt: skip
+    expires_at: AwareDatetime | None = Field(None, alias="expiresAt")
+    expires_in_slots: StrictInt | None = Field(
+        None, alias="expiresInSlots", ge=1, le=MAX_EXPIRY_SLOTS
+    )
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> "AmendRequest":
+        if not self.model_fields_set:
+            raise InvalidField("body", "name at least one field to change")
+        for name, value in self.prices().items():
+            if Decimal(value) <= 0:
+                raise InvalidField(name, f"{name} must be positive")
+        if self.expires_at is not None and self.expires_in_slots is not None:
+            raise InvalidField("expiresAt", "one of expiresAt and expiresInSlots, not both")
+        if self.expires_at is not None and self.expires_at <= datetime.now(UTC):
+            raise InvalidField("expiresAt", "expiresAt is in the past")
+        return self
+
+    def prices(self) -> dict[str, str]:
+        """The prices named, by their API name."""
+        named = {"limitPrice": self.limit_price, "maxPrice": self.max_price}
+        return {k: v for k, v in named.items() if v is not None}
+
+    def new_expiry(self, slot_ms: int) -> datetime | None:
+        if self.expires_in_slots is not None:
+            return datetime.now(UTC) + timedelta(milliseconds=self.expires_in_slots * slot_ms)
+        return self.expires_at

@@ -48,6 +48,7 @@ class Actor(StrEnum):
     REAPER = "reaper"  # the schedule that finds orders nobody works on
     LIMIT_CHECK = "limit_check"  # the schedule that wakes and expires waiting orders
     DEAD_LETTER = "dead_letter"  # a message that could not be processed, and the DLQ's handler
+    AMEND = "amend"  # the client, through PATCH /api/orders/{id}
 
 
 S, A = OrderStatus, Actor
@@ -71,6 +72,9 @@ TRANSITIONS: dict[OrderStatus, dict[OrderStatus, frozenset[Actor]]] = {
         S.FAILED: _FAILERS,
     },
     S.OPEN: {
+        # The one move that keeps the status: a waiting order's bounds changed, recorded
+        # with a seq of its own (a worker that read the order before loses its next move).
+        S.OPEN: frozenset({A.AMEND}),
         S.ROUTING: frozenset({A.WORKER}),
         S.EXPIRED: frozenset({A.WORKER, A.LIMIT_CHECK}),
         S.CANCELLED: frozenset({A.CANCEL}),

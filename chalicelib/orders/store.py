@@ -45,6 +45,9 @@ ORDER_FIELDS = (
     "amount_out",
     "failure_reason",
     "last_error",
+    "limit_price",  # an amendment's (``amend``)
+    "max_price",
+    "expires_at",
 )
 
 
