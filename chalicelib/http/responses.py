@@ -87,6 +87,9 @@ def order_view(order: OrderRecord) -> Order:
         limitPrice=_text(order.limit_price),
         maxPrice=_text(order.max_price),
         expiresAt=None if order.expires_at is None else order.expires_at.isoformat(),
+        triggerPrice=_text(order.trigger_price),
+        direction=order.trigger_direction,
+        triggeredAt=None if order.triggered_at is None else order.triggered_at.isoformat(),
         createdAt=order.created_at.isoformat(),
         updatedAt=order.updated_at.isoformat(),
     )

@@ -27,8 +27,9 @@ log = logging.getLogger(__name__)
 BOUNDS = {
     OrderType.LIMIT: {"limitPrice": "limit_price"},
     OrderType.SNIPER: {"maxPrice": "max_price"},
+    OrderType.STOP: {"triggerPrice": "trigger_price", "limitPrice": "limit_price"},
 }
-COLUMNS = {"limitPrice": "limit_price", "maxPrice": "max_price"}
+COLUMNS = {"limitPrice": "limit_price", "maxPrice": "max_price", "triggerPrice": "trigger_price"}
 
 
 class NotAmendable(Conflict):
@@ -45,10 +46,10 @@ def _change(order: OrderRecord, request: AmendRequest, slot_ms: int) -> StatusCh
     allowed = BOUNDS.get(order.type, {})
     amended, previous, columns = {}, {}, {}
     for name, value in request.prices().items():
-        if name not in allowed:
-            raise InvalidField(name, f"a {order.type} order has no {name}")
         column = COLUMNS[name]
         before = getattr(order, column)
+        if name not in allowed or (order.type == OrderType.STOP and before is None):
+            raise InvalidField(name, f"this {order.type} order has no {name}")
         amended[name], previous[name] = value, None if before is None else format(before, "f")
         columns[column] = Decimal(value)
     expiry = request.new_expiry(slot_ms)

@@ -77,6 +77,10 @@ class AmendRequest(_Camel):
         None, alias="maxPrice", pattern=LIMIT_PRICE_PATTERN,
         description="sniper orders: the new most paid, tokenIn per tokenOut.",
     )  # fmt: skip
+    trigger_price: StrictStr | None = Field(
+        None, alias="triggerPrice", pattern=LIMIT_PRICE_PATTERN,
+        description="stop orders: the new oracle price that triggers it.",
+    )  # fmt: skip
     expires_at: AwareDatetime | None = Field(None, alias="expiresAt")
     expires_in_slots: StrictInt | None = Field(
         None, alias="expiresInSlots", ge=1, le=MAX_EXPIRY_SLOTS
@@ -97,7 +101,8 @@ class AmendRequest(_Camel):
 
     def prices(self) -> dict[str, str]:
         """The prices named, by their API name."""
-        named = {"limitPrice": self.limit_price, "maxPrice": self.max_price}
+        named = {"limitPrice": self.limit_price, "maxPrice": self.max_price,
+                 "triggerPrice": self.trigger_price}  # fmt: skip
         return {k: v for k, v in named.items() if v is not None}
 
     def new_expiry(self, slot_ms: int) -> datetime | None:

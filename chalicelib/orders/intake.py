@@ -45,6 +45,7 @@ def fingerprint(spec: OrderSpec) -> str:
         "limitPrice": spec.limit_price,
         "expiry": spec.expiry,
         "maxPrice": spec.max_price,
+        **({"trigger": [spec.trigger_price, spec.trigger_direction]} if spec.trigger_price else {}),
     }
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 

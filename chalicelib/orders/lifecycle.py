@@ -38,6 +38,7 @@ class OrderType(StrEnum):
     MARKET = "market"  # now
     LIMIT = "limit"  # once the route at its size meets limitPrice
     SNIPER = "sniper"  # buys a newly listed token once its pool trades, in arrival order
+    STOP = "stop"  # once the oracle price crosses triggerPrice: then as market (or limit)
 
 
 class Actor(StrEnum):
@@ -74,7 +75,8 @@ TRANSITIONS: dict[OrderStatus, dict[OrderStatus, frozenset[Actor]]] = {
     S.OPEN: {
         # The one move that keeps the status: a waiting order's bounds changed, recorded
         # with a seq of its own (a worker that read the order before loses its next move).
-        S.OPEN: frozenset({A.AMEND}),
+        # The check job records a stop order's trigger the same way.
+        S.OPEN: frozenset({A.AMEND, A.LIMIT_CHECK}),
         S.ROUTING: frozenset({A.WORKER}),
         S.EXPIRED: frozenset({A.WORKER, A.LIMIT_CHECK}),
         S.CANCELLED: frozenset({A.CANCEL}),

@@ -89,6 +89,19 @@ def fail(order_id: str, reason: str, code: str, actor: Actor, publisher: Publish
         log.error("order %s could not be failed (%s)", order_id, reason)
 
 
+def trigger(order: OrderRecord, oracle_price, publisher: Publisher) -> bool:
+    """Record a stop order's trigger (it stays ``open``, now executable); False when it
+    moved on since it was read (amended, cancelled, expired): the next check looks again."""
+    change = StatusChange.triggered(order, oracle_price)
+    entry = store.advance(order.id, order.status, order.last_seq, change, Actor.LIMIT_CHECK)
+    if entry is None:
+        return False
+    log.info("order %s triggered seq=%d at %s", order.id, entry.seq, oracle_price)
+    metrics.count("StopsTriggered")
+    publisher.publish(str(order.id), [entry])
+    return True
+
+
 def expire(order_id: str, actor: Actor, publisher: Publisher) -> bool:
     """Record ``expired`` for a waiting order past its expiry; False when it moved on (it
     triggered, or was cancelled) in the meantime."""

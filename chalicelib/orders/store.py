@@ -48,6 +48,8 @@ ORDER_FIELDS = (
     "limit_price",  # an amendment's (``amend``)
     "max_price",
     "expires_at",
+    "trigger_price",
+    "triggered_at",  # a stop order's trigger (``limit_check``)
 )
 
 
@@ -161,6 +163,7 @@ def create_order(
         "min_out": spec.min_out, "type": str(spec.type), "client_order_id": spec.client_order_id,
         "limit_price": spec.limit_price, "expires_at": spec.expires_at,
         "max_price": spec.max_price, "payload": Jsonb(pending.payload),
+        "trigger_price": spec.trigger_price, "trigger_direction": spec.trigger_direction,
         "lock": ADMISSION_LOCK, "client": str(client_id),
     }  # fmt: skip
     # (A replay of the same Idempotency-Key never meets that index: the other one is the
@@ -197,11 +200,11 @@ WITH live AS (
     INSERT INTO orders (id, client_id, status, token_in, token_out, mint_in, mint_out,
                         amount_in, slippage_bps, venues, idempotency_key, request_hash,
                         min_out, type, client_order_id, limit_price, expires_at, max_price,
-                        enqueued_at)
+                        trigger_price, trigger_direction, enqueued_at)
     VALUES (%(id)s, %(client_id)s, 'pending', %(token_in)s, %(token_out)s, %(mint_in)s,
             %(mint_out)s, %(amount_in)s, %(slippage_bps)s, %(venues)s, %(idempotency_key)s,
             %(request_hash)s, %(min_out)s, %(type)s, %(client_order_id)s, %(limit_price)s,
-            %(expires_at)s, %(max_price)s, now())
+            %(expires_at)s, %(max_price)s, %(trigger_price)s, %(trigger_direction)s, now())
     ON CONFLICT (client_id, idempotency_key) DO NOTHING
     RETURNING *
 ), pending AS (
@@ -507,7 +510,7 @@ def waiting_pairs() -> list[tuple[str, str]]:
 TRIGGERED_SQL = """
     SELECT * FROM orders
      WHERE status = 'open' AND mint_in = %(mint_in)s AND mint_out = %(mint_out)s
-       AND limit_price <= %(price)s
+       AND limit_price <= %(price)s AND (trigger_price IS NULL OR triggered_at IS NOT NULL)
        AND (mint_in, mint_out, limit_price, id)
            > (%(mint_in)s, %(mint_out)s, %(after_price)s, %(after_id)s)
      ORDER BY mint_in, mint_out, limit_price, id
@@ -531,6 +534,34 @@ def triggered_orders(
         if len(orders) < page:
             return
         after_price, after_id = orders[-1].limit_price, orders[-1].id
+
+
+# The stop orders of a pair the oracle price has crossed, one direction: one range read of
+# orders_waiting_stop_idx (mint_in, mint_out, trigger_direction, trigger_price, id).
+_STOPS_CROSSED = {
+    "below": "trigger_price >= %(price)s",  # the price fell to the trigger (or below)
+    "above": "trigger_price <= %(price)s",
+}
+STOPS_SQL = """
+    SELECT * FROM orders
+     WHERE status = 'open' AND triggered_at IS NULL AND trigger_price IS NOT NULL
+       AND mint_in = %(mint_in)s AND mint_out = %(mint_out)s AND trigger_direction = %(direction)s
+       AND {crossed}
+     ORDER BY mint_in, mint_out, trigger_direction, trigger_price, id
+     LIMIT %(limit)s
+"""
+
+
+def crossed_stops(mint_in: str, mint_out: str, price, limit: int = 1000) -> list[OrderRecord]:
+    """The waiting stop orders of the pair whose trigger ``price`` has crossed (at most
+    ``limit`` per direction: each is triggered, so the next run reads the rest)."""
+    found = []
+    for direction, crossed in _STOPS_CROSSED.items():
+        params = {"mint_in": mint_in, "mint_out": mint_out, "direction": direction,
+                  "price": price, "limit": limit}  # fmt: skip
+        rows = _query(STOPS_SQL.format(crossed=crossed), params)
+        found.extend(OrderRecord.from_row(r) for r in rows)
+    return found
 
 
 def sniper_line_head(mint_out: str) -> OrderRecord | None:

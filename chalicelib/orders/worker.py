@@ -266,6 +266,9 @@ def _attempt(order: OrderRecord, publisher: Publisher) -> None:
         return
     if waiting and not step.reached(OrderStatus.OPEN):
         step(StatusChange.opened(order))
+    if waiting and order.awaits_trigger:  # the check job records the trigger, then wakes it
+        store.release_waiting(order_id, order.lease_until)
+        return
     if not waiting and not step.reached(OrderStatus.ROUTING):
         step(StatusChange.routing(order.venues, attempt))
     if waiting and order.type == OrderType.SNIPER:

@@ -22,7 +22,7 @@ def test_the_table_names_every_status_and_only_known_moves():
     for source, targets in lifecycle.TRANSITIONS.items():
         # No status follows itself, but an amended waiting order (a history row of its own).
         assert source not in targets or (source, targets[source]) == (
-            OrderStatus.OPEN, frozenset({Actor.AMEND}))  # fmt: skip
+            OrderStatus.OPEN, frozenset({Actor.AMEND, Actor.LIMIT_CHECK}))  # fmt: skip
         assert all(actors for actors in targets.values())
     assert all(not lifecycle.TRANSITIONS[s] for s in lifecycle.TERMINAL)
 
