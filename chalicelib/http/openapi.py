@@ -16,6 +16,7 @@ from chalicelib.orders.models import (
     OrderRequest,
     QuoteResponse,
 )
+from chalicelib.orders.oco import OcoAccepted, OcoRequest
 
 REF = "#/components/schemas/{model}"
 
@@ -53,6 +54,8 @@ def document() -> dict:
         (ExecutionStats, "serialization"),
         (CancelManyRequest, "validation"),
         (AmendRequest, "validation"),
+        (OcoRequest, "validation"),
+        (OcoAccepted, "serialization"),
         (CancelManyAnswer, "serialization"),
     ]
     _, schemas = models_json_schema(models, by_alias=True, ref_template=REF)
@@ -69,7 +72,7 @@ def document() -> dict:
             "/api/orders/execute": {
                 "post": {
                     "operationId": "executeOrder",
-                    "summary": "Submit a market or limit swap order",
+                    "summary": "Submit a market, limit, sniper, stop or oco order",
                     "parameters": [
                         {
                             "name": "Idempotency-Key",
@@ -82,12 +85,29 @@ def document() -> dict:
                         "required": True,
                         "content": {
                             "application/json": {
-                                "schema": {"$ref": REF.format(model="OrderRequest")}
+                                "schema": {
+                                    "oneOf": [
+                                        {"$ref": REF.format(model="OrderRequest")},
+                                        {"$ref": REF.format(model="OcoRequest")},
+                                    ]
+                                }
                             }
                         },
                     },
                     "responses": {
-                        "202": _json(OrderAccepted, "accepted and queued"),
+                        "202": {
+                            "description": "accepted and queued (an oco pair: OcoAccepted)",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "oneOf": [
+                                            {"$ref": REF.format(model="OrderAccepted")},
+                                            {"$ref": REF.format(model="OcoAccepted")},
+                                        ]
+                                    }
+                                }
+                            },
+                        },
                         "200": _json(OrderAccepted, "the order this Idempotency-Key made"),
                         **_errors(400, 409, 413, 415, 422, 429, 503),
                     },

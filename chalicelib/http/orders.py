@@ -4,8 +4,15 @@ from chalicelib.config import get_settings
 from chalicelib.errors import OrderNotFound
 from chalicelib.http import requests
 from chalicelib.http.auth import caller
-from chalicelib.http.responses import accepted, answers, detail_view, json_response, order_view
-from chalicelib.orders import intake, moves, store
+from chalicelib.http.responses import (
+    accepted,
+    answers,
+    detail_view,
+    json_response,
+    oco_accepted,
+    order_view,
+)
+from chalicelib.orders import intake, moves, oco, store
 from chalicelib.orders.amend import amend as amend_order
 from chalicelib.orders.cancel_many import cancel_many as cancel_orders
 from chalicelib.orders.changes import (
@@ -20,9 +27,18 @@ from chalicelib.orders.models import OrderPage, canonical_order_id
 @answers
 def submit(request):
     client_id = caller(request)
-    spec = requests.order_spec(requests.json_object(request))
-    admitted = intake.submit(spec, client_id, requests.idempotency_key(request.headers))
-    return accepted(admitted.order, admitted.created, get_settings().push.ws_public_url)
+    body = requests.json_object(request)
+    key = requests.idempotency_key(request.headers)
+    ws_url = get_settings().push.ws_public_url
+    if body.get("type") == "oco":
+        pair = requests.parsed(lambda: oco.submit(oco_request(body), client_id, key), "order")
+        return json_response(oco_accepted(pair, ws_url), 202 if pair.created else 200)
+    admitted = intake.submit(requests.order_spec(body), client_id, key)
+    return accepted(admitted.order, admitted.created, ws_url)
+
+
+def oco_request(body: dict) -> oco.OcoRequest:
+    return oco.OcoRequest.model_validate(body)
 
 
 def _own_order(order_id: str, client_id):

@@ -50,6 +50,7 @@ class Actor(StrEnum):
     LIMIT_CHECK = "limit_check"  # the schedule that wakes and expires waiting orders
     DEAD_LETTER = "dead_letter"  # a message that could not be processed, and the DLQ's handler
     AMEND = "amend"  # the client, through PATCH /api/orders/{id}
+    OCO = "oco"  # the other order of a one-cancels-the-other pair, starting to execute
 
 
 S, A = OrderStatus, Actor
@@ -69,7 +70,7 @@ TRANSITIONS: dict[OrderStatus, dict[OrderStatus, frozenset[Actor]]] = {
         S.OPEN: frozenset({A.WORKER}),
         S.ROUTING: frozenset({A.WORKER}),
         S.EXPIRED: frozenset({A.WORKER}),  # a waiting order past its expiry at first delivery
-        S.CANCELLED: frozenset({A.CANCEL}),
+        S.CANCELLED: frozenset({A.CANCEL, A.OCO}),
         S.FAILED: _FAILERS,
     },
     S.OPEN: {
@@ -79,7 +80,7 @@ TRANSITIONS: dict[OrderStatus, dict[OrderStatus, frozenset[Actor]]] = {
         S.OPEN: frozenset({A.AMEND, A.LIMIT_CHECK}),
         S.ROUTING: frozenset({A.WORKER}),
         S.EXPIRED: frozenset({A.WORKER, A.LIMIT_CHECK}),
-        S.CANCELLED: frozenset({A.CANCEL}),
+        S.CANCELLED: frozenset({A.CANCEL, A.OCO}),
         # The reaper leaves waiting orders to the limit check job.
         S.FAILED: frozenset({A.WORKER, A.DEAD_LETTER}),
     },

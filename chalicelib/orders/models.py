@@ -257,6 +257,7 @@ class Order(BaseModel):
     triggerPrice: str | None = Field(None, description="stop orders: oracle tokenOut per tokenIn.")
     direction: str | None = None
     triggeredAt: str | None = None
+    linkedOrderId: str | None = Field(None, description="oco: the pair's other order.")
     createdAt: str
     updatedAt: str
 

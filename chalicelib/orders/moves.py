@@ -67,7 +67,23 @@ def cancel(order_id: str, client_id: uuid.UUID, publisher: Publisher) -> OrderRe
     log.info("order %s cancelled seq=%d (was %s)", order_id, entry.seq, order.status)
     metrics.count("OrdersCancelled")
     publisher.publish(order_id, [entry])
+    if order.linked_order_id is not None:  # one-cancels-the-other: the pair goes together
+        _cancel_linked(order.linked_order_id, client_id, publisher)
     return store.get_order(order_id, client_id)
+
+
+def _cancel_linked(order_id, client_id: uuid.UUID, publisher: Publisher) -> None:
+    for _ in range(RACE_RETRIES):
+        order = store.get_order(order_id, client_id)
+        if order is None or not order.status.cancellable:
+            return
+        change = StatusChange.cancelled(order.status)
+        entry = store.advance(order.id, order.status, order.last_seq, change, Actor.CANCEL)
+        if entry is not None:
+            log.info("order %s cancelled with its oco pair seq=%d", order_id, entry.seq)
+            metrics.count("OrdersCancelled")
+            publisher.publish(str(order_id), [entry])
+            return
 
 
 def fail(order_id: str, reason: str, code: str, actor: Actor, publisher: Publisher) -> None:

@@ -56,6 +56,7 @@ class OrderRecord:
     trigger_price: Decimal | None = None  # stop orders: oracle UI units of tokenOut per tokenIn
     trigger_direction: str | None = None  # "below" | "above"
     triggered_at: datetime | None = None  # when the check job saw the oracle cross it
+    linked_order_id: uuid.UUID | None = None  # the other order of a one-cancels-the-other pair
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "OrderRecord":
@@ -93,6 +94,7 @@ class OrderRecord:
             trigger_price=row.get("trigger_price"),
             trigger_direction=row.get("trigger_direction"),
             triggered_at=row.get("triggered_at"),
+            linked_order_id=row.get("linked_order_id"),
         )
 
     @property
