@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 
 from chalicelib import metrics, tokens
-from chalicelib.orders import lifecycle, store
+from chalicelib.orders import lifecycle, moves, store
 from chalicelib.orders.changes import CancelManyRequest, CancelOutcome, CancelOutcomeKind
 from chalicelib.orders.lifecycle import Actor, OrderStatus, OrderType
 from chalicelib.orders.models import canonical_order_id
@@ -99,6 +99,7 @@ def cancel_many(
     others = _others(params, list(done), everything=selection.order_ids is not None)
     for order_id, entry in done.items():
         publisher.publish(order_id, [entry])
+    _cancel_pairs(list(done), client_id, publisher)
     if done:
         metrics.count("OrdersCancelled", len(done))
         log.info("cancelled %d orders of client %s", len(done), client_id)
@@ -113,6 +114,17 @@ def cancel_many(
     by_id = {o.orderId: o for o in cancelled} | refused
     missing = CancelOutcomeKind.NOT_FOUND
     return [by_id.get(i) or CancelOutcome(orderId=i, outcome=missing) for i in asked]
+
+
+def _cancel_pairs(done: list[str], client_id: uuid.UUID, publisher: Publisher) -> None:
+    """The other order of each one-cancels-the-other pair cancelled here goes with it."""
+    rows = store.query(
+        "SELECT linked_order_id FROM orders WHERE id = ANY(%s::uuid[])"
+        " AND linked_order_id IS NOT NULL",
+        (done,),
+    )
+    for row in rows:
+        moves.cancel_linked(row["linked_order_id"], client_id, publisher)
 
 
 def _others(params: dict, done: list[str], everything: bool) -> dict[str, OrderStatus]:

@@ -68,11 +68,12 @@ def cancel(order_id: str, client_id: uuid.UUID, publisher: Publisher) -> OrderRe
     metrics.count("OrdersCancelled")
     publisher.publish(order_id, [entry])
     if order.linked_order_id is not None:  # one-cancels-the-other: the pair goes together
-        _cancel_linked(order.linked_order_id, client_id, publisher)
+        cancel_linked(order.linked_order_id, client_id, publisher)
     return store.get_order(order_id, client_id)
 
 
-def _cancel_linked(order_id, client_id: uuid.UUID, publisher: Publisher) -> None:
+def cancel_linked(order_id, client_id: uuid.UUID, publisher: Publisher) -> None:
+    """Cancel the other order of a one-cancels-the-other pair, if it is still cancellable."""
     for _ in range(RACE_RETRIES):
         order = store.get_order(order_id, client_id)
         if order is None or not order.status.cancellable:

@@ -188,3 +188,11 @@ def test_openapi_documents_oco(client):
     schemas = doc["components"]["schemas"]
     assert {"takeProfit", "stopLoss"} <= set(schemas["OcoRequest"]["properties"])
     assert {"triggerPrice", "direction"} <= set(schemas["StopLoss"]["properties"])
+
+
+def test_cancel_many_of_one_cancels_its_pair(client, app_module, market):  # noqa: F811
+    take, stop = placed_pair(client, app_module, market)
+    answer = client.http.post("/api/orders/cancel", headers={"content-type": "application/json"},
+                              body=json.dumps({"orderIds": [take]}))  # fmt: skip
+    assert [r["orderId"] for r in answer.json_body["results"]] == [take]
+    assert statuses(take) == statuses(stop) == ["pending", "open", "cancelled"]
