@@ -42,6 +42,26 @@ def get_order(order_id):
     return orders.get(app.current_request, order_id)
 
 
+@app.route(
+    "/api/orders/{order_id}",
+    methods=["PATCH"],
+    content_types=requests.ACCEPTED_CONTENT_TYPES,
+    authorizer=api_key,
+)
+def amend_order(order_id):
+    return orders.amend(app.current_request, order_id, notifier)
+
+
+@app.route(
+    "/api/orders/cancel",
+    methods=["POST"],
+    content_types=requests.ACCEPTED_CONTENT_TYPES,
+    authorizer=api_key,
+)
+def cancel_orders():
+    return orders.cancel_many(app.current_request, notifier)
+
+
 @app.route("/api/orders/{order_id}/cancel", methods=["POST"], authorizer=api_key)
 def cancel_order(order_id):
     return orders.cancel(app.current_request, order_id, notifier)

@@ -4,6 +4,7 @@ from functools import lru_cache
 
 from pydantic.json_schema import models_json_schema
 
+from chalicelib.orders.changes import AmendRequest, CancelManyAnswer, CancelManyRequest
 from chalicelib.orders.lifecycle import OrderStatus
 from chalicelib.orders.models import (
     ErrorBody,
@@ -15,6 +16,7 @@ from chalicelib.orders.models import (
     OrderRequest,
     QuoteResponse,
 )
+from chalicelib.orders.oco import OcoAccepted, OcoRequest
 
 REF = "#/components/schemas/{model}"
 
@@ -24,6 +26,11 @@ def _json(model, description: str) -> dict:
         "description": description,
         "content": {"application/json": {"schema": {"$ref": REF.format(model=model.__name__)}}},
     }
+
+
+def _body(model) -> dict:
+    ref = {"$ref": REF.format(model=model.__name__)}
+    return {"required": True, "content": {"application/json": {"schema": ref}}}
 
 
 def _errors(*statuses: int) -> dict:
@@ -45,6 +52,11 @@ def document() -> dict:
         (ErrorBody, "serialization"),
         (QuoteResponse, "serialization"),
         (ExecutionStats, "serialization"),
+        (CancelManyRequest, "validation"),
+        (AmendRequest, "validation"),
+        (OcoRequest, "validation"),
+        (OcoAccepted, "serialization"),
+        (CancelManyAnswer, "serialization"),
     ]
     _, schemas = models_json_schema(models, by_alias=True, ref_template=REF)
     order_id = {
@@ -60,7 +72,7 @@ def document() -> dict:
             "/api/orders/execute": {
                 "post": {
                     "operationId": "executeOrder",
-                    "summary": "Submit a market or limit swap order",
+                    "summary": "Submit a market, limit, sniper, stop or oco order",
                     "parameters": [
                         {
                             "name": "Idempotency-Key",
@@ -73,12 +85,29 @@ def document() -> dict:
                         "required": True,
                         "content": {
                             "application/json": {
-                                "schema": {"$ref": REF.format(model="OrderRequest")}
+                                "schema": {
+                                    "oneOf": [
+                                        {"$ref": REF.format(model="OrderRequest")},
+                                        {"$ref": REF.format(model="OcoRequest")},
+                                    ]
+                                }
                             }
                         },
                     },
                     "responses": {
-                        "202": _json(OrderAccepted, "accepted and queued"),
+                        "202": {
+                            "description": "accepted and queued (an oco pair: OcoAccepted)",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "oneOf": [
+                                            {"$ref": REF.format(model="OrderAccepted")},
+                                            {"$ref": REF.format(model="OcoAccepted")},
+                                        ]
+                                    }
+                                }
+                            },
+                        },
                         "200": _json(OrderAccepted, "the order this Idempotency-Key made"),
                         **_errors(400, 409, 413, 415, 422, 429, 503),
                     },
@@ -91,6 +120,27 @@ def document() -> dict:
                     "responses": {
                         "200": _json(OrderDetail, "the order and its history"),
                         **_errors(404, 503),
+                    },
+                },
+                "patch": {
+                    "operationId": "amendOrder",
+                    "summary": "Amend an order waiting in open (409 not_amendable after)",
+                    "parameters": [order_id],
+                    "requestBody": _body(AmendRequest),
+                    "responses": {
+                        "200": _json(Order, "amended"),
+                        **_errors(400, 404, 409, 413, 415, 422, 503),
+                    },
+                },
+            },
+            "/api/orders/cancel": {
+                "post": {
+                    "operationId": "cancelOrders",
+                    "summary": "Cancel many orders: those named (at most 100), or all (filtered)",
+                    "requestBody": _body(CancelManyRequest),
+                    "responses": {
+                        "200": _json(CancelManyAnswer, "each order's outcome"),
+                        **_errors(400, 413, 415, 422, 503),
                     },
                 }
             },

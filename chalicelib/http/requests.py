@@ -6,7 +6,9 @@ touches a dependency.
 
 import email.message
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import pydantic
 
@@ -22,6 +24,7 @@ from chalicelib.errors import (
 from chalicelib.orders.lifecycle import OrderStatus
 from chalicelib.orders.models import CLIENT_ORDER_ID_PATTERN, OrderRequest, OrderSpec
 
+T = TypeVar("T")
 ACCEPTED_CONTENT_TYPES = ["application/json"]
 MAX_IDEMPOTENCY_KEY = 255
 LIMIT_RE = re.compile(r"[0-9]{1,3}", re.ASCII)
@@ -58,16 +61,23 @@ def _field_of(error) -> str:
 
 def order_spec(body: dict, what: str = "order") -> OrderSpec:
     """The validated order (or quote request) a body describes."""
+    return parsed(
+        lambda: OrderRequest.model_validate(body).to_spec(get_settings().market.slot_ms), what
+    )
+
+
+def parsed(parse: Callable[[], T], what: str, code: str = "invalid_order") -> T:
+    """``parse()``, its validation errors as one 422 naming each field."""
     try:
-        return OrderRequest.model_validate(body).to_spec(get_settings().market.slot_ms)
+        return parse()
     except pydantic.ValidationError as e:
         details = [
             {"field": _field_of(err), "message": err["msg"]}
             for err in e.errors(include_input=False, include_url=False)
         ]
-        raise InvalidInput(f"the {what} is invalid", details, code="invalid_order") from None
+        raise InvalidInput(f"the {what} is invalid", details, code=code) from None
     except InvalidField as e:
-        raise InvalidInput(str(e), e.details, code="invalid_order") from None
+        raise InvalidInput(str(e), e.details, code=code) from None
 
 
 def idempotency_key(headers) -> str | None:

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from chalicelib import tokens
 from chalicelib.errors import DependencyUnavailable, EngineError
 from chalicelib.orders.models import HistoryEntry, Order, OrderAccepted, OrderDetail
+from chalicelib.orders.oco import OcoAccepted
 from chalicelib.orders.records import HistoryRecord, OrderRecord
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,10 @@ def order_view(order: OrderRecord) -> Order:
         limitPrice=_text(order.limit_price),
         maxPrice=_text(order.max_price),
         expiresAt=None if order.expires_at is None else order.expires_at.isoformat(),
+        triggerPrice=_text(order.trigger_price),
+        direction=order.trigger_direction,
+        triggeredAt=None if order.triggered_at is None else order.triggered_at.isoformat(),
+        linkedOrderId=None if order.linked_order_id is None else str(order.linked_order_id),
         createdAt=order.created_at.isoformat(),
         updatedAt=order.updated_at.isoformat(),
     )
@@ -104,10 +109,20 @@ def detail_view(order: OrderRecord, history: list[HistoryRecord]) -> OrderDetail
 
 def accepted(order: OrderRecord, created: bool, ws_url: str) -> Response:
     """202 for a new order, 200 for the replay of an Idempotency-Key."""
-    answer = OrderAccepted(
+    return json_response(accepted_view(order, ws_url), 202 if created else 200)
+
+
+def accepted_view(order: OrderRecord, ws_url: str) -> OrderAccepted:
+    return OrderAccepted(
         orderId=str(order.id),
         status=order.status,
         wsUrl=f"{ws_url}?orderId={order.id}",
         clientOrderId=order.client_order_id,
     )
-    return json_response(answer, 202 if created else 200)
+
+
+def oco_accepted(pair, ws_url: str) -> OcoAccepted:
+    return OcoAccepted(
+        takeProfit=accepted_view(pair.take_profit, ws_url),
+        stopLoss=accepted_view(pair.stop_loss, ws_url),
+    )

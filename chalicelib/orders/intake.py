@@ -45,14 +45,20 @@ def fingerprint(spec: OrderSpec) -> str:
         "limitPrice": spec.limit_price,
         "expiry": spec.expiry,
         "maxPrice": spec.max_price,
+        **({"trigger": [spec.trigger_price, spec.trigger_direction]} if spec.trigger_price else {}),
     }
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _replay(order: OrderRecord, request_hash: str) -> Admitted:
+    check_replay(order, request_hash)
+    return Admitted(order, created=False)
+
+
+def check_replay(order: OrderRecord, request_hash: str) -> None:
+    """``IdempotencyConflict`` unless the key's order was made by the same body."""
     if order.request_hash != request_hash:
         raise IdempotencyConflict(str(order.id))
-    return Admitted(order, created=False)
 
 
 def retry_after_s() -> int:
@@ -87,11 +93,11 @@ def submit(spec: OrderSpec, client_id: uuid.UUID, idempotency_key: str | None) -
     logs.update(orderId=str(order.id), status=order.status)
     log.info("order %s accepted", order.id)
     metrics.count("OrdersAccepted")
-    _enqueue(str(order.id))
+    enqueue(str(order.id))
     return Admitted(order, created=True)
 
 
-def _enqueue(order_id: str) -> None:
+def enqueue(order_id: str) -> None:
     """Send the order to the queue. A failed send loses nothing: the order is stored (as
     enqueued, optimistically: ``store.ADMIT``) and is marked unsent for the reaper, which
     sends it again; should that mark fail too, the reaper still finds it untouched, later."""

@@ -38,6 +38,7 @@ class OrderType(StrEnum):
     MARKET = "market"  # now
     LIMIT = "limit"  # once the route at its size meets limitPrice
     SNIPER = "sniper"  # buys a newly listed token once its pool trades, in arrival order
+    STOP = "stop"  # once the oracle price crosses triggerPrice: then as market (or limit)
 
 
 class Actor(StrEnum):
@@ -48,6 +49,8 @@ class Actor(StrEnum):
     REAPER = "reaper"  # the schedule that finds orders nobody works on
     LIMIT_CHECK = "limit_check"  # the schedule that wakes and expires waiting orders
     DEAD_LETTER = "dead_letter"  # a message that could not be processed, and the DLQ's handler
+    AMEND = "amend"  # the client, through PATCH /api/orders/{id}
+    OCO = "oco"  # the other order of a one-cancels-the-other pair, starting to execute
 
 
 S, A = OrderStatus, Actor
@@ -67,13 +70,17 @@ TRANSITIONS: dict[OrderStatus, dict[OrderStatus, frozenset[Actor]]] = {
         S.OPEN: frozenset({A.WORKER}),
         S.ROUTING: frozenset({A.WORKER}),
         S.EXPIRED: frozenset({A.WORKER}),  # a waiting order past its expiry at first delivery
-        S.CANCELLED: frozenset({A.CANCEL}),
+        S.CANCELLED: frozenset({A.CANCEL, A.OCO}),
         S.FAILED: _FAILERS,
     },
     S.OPEN: {
+        # The one move that keeps the status: a waiting order's bounds changed, recorded
+        # with a seq of its own (a worker that read the order before loses its next move).
+        # The check job records a stop order's trigger the same way.
+        S.OPEN: frozenset({A.AMEND, A.LIMIT_CHECK}),
         S.ROUTING: frozenset({A.WORKER}),
         S.EXPIRED: frozenset({A.WORKER, A.LIMIT_CHECK}),
-        S.CANCELLED: frozenset({A.CANCEL}),
+        S.CANCELLED: frozenset({A.CANCEL, A.OCO}),
         # The reaper leaves waiting orders to the limit check job.
         S.FAILED: frozenset({A.WORKER, A.DEAD_LETTER}),
     },

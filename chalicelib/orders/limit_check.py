@@ -42,6 +42,7 @@ class CheckResult:
     enqueued: int = 0
     expired: int = 0
     snipers_woken: int = 0
+    stops_triggered: int = 0
 
 
 def run(publisher: Publisher) -> CheckResult:
@@ -56,6 +57,9 @@ def run(publisher: Publisher) -> CheckResult:
         snapshots = _snapshots(fetch, token_in, token_out)
         if not snapshots:
             continue
+        oracle = _oracle_price(snapshots, token_in, token_out)
+        if oracle is not None:  # every run: the oracle moves while the pools may not
+            result.stops_triggered += _trigger_stops(mint_in, mint_out, oracle, publisher)
         prices = {snap.venue: _spot_price(snap, token_in, token_out) for snap in snapshots}
         price = max(prices.values())
         key, seen = f"{mint_in}:{mint_out}", ",".join(f"{v}={p}" for v, p in prices.items())
@@ -73,7 +77,7 @@ def run(publisher: Publisher) -> CheckResult:
         redis_client().hset(LAST_PRICES, key, seen)
     for mint in tokens.listed_mints():  # sniper lines: the order whose turn it is
         result.snipers_woken += wake_sniper_line(mint)
-    if result.pairs_moved or result.expired or result.snipers_woken:
+    if result.pairs_moved or result.expired or result.snipers_woken or result.stops_triggered:
         log.info("limit check: %s", result)
     return result
 
@@ -86,6 +90,29 @@ def _snapshots(fetch: venues.Fetch, token_in, token_out) -> list:
         except DexError as e:  # no pool on this venue, or it timed out: the others decide
             log.debug("limit check: %s %s/%s: %s", venue, token_in, token_out, e)
     return snapshots
+
+
+def _oracle_price(snapshots, token_in, token_out):
+    """The oracle's price of the pair, UI units of tokenOut per tokenIn (None without a feed:
+    a new listing)."""
+    for snap in snapshots:
+        pair = snap.oracle_price(token_in.mint)
+        if pair is not None:
+            scale = Fraction(10**token_in.decimals, 10**token_out.decimals)
+            return ratio_to_decimal(pair.rate * scale, PRICE_PLACES)
+    return None
+
+
+def _trigger_stops(mint_in: str, mint_out: str, oracle, publisher: Publisher) -> int:
+    """Record the trigger of every stop order of the pair the oracle price crossed (read
+    with a range query of ``orders_waiting_stop_idx``) and enqueue it: it then executes as a
+    market order, or waits for its limitPrice as a limit order does."""
+    triggered = 0
+    for order in store.crossed_stops(mint_in, mint_out, oracle):
+        if moves.trigger(order, oracle, publisher):
+            queue.send_order(str(order.id))
+            triggered += 1
+    return triggered
 
 
 def _spot_price(snapshot, token_in, token_out):

@@ -45,7 +45,8 @@ class OrderRequest(_Camel):
 
     type: OrderType = Field(
         description="market: now; limit: once the route's price at this size meets limitPrice;"
-        " sniper: buy tokenOut, a newly listed token, once its pool trades (in arrival order)."
+        " sniper: buy tokenOut, a newly listed token, once its pool trades (in arrival order);"
+        " stop: once the oracle price crosses triggerPrice, as market (or limit with limitPrice)."
     )
     token_in: str = Field(alias="tokenIn", min_length=1, max_length=64, examples=["SOL"])
     token_out: str = Field(alias="tokenOut", min_length=1, max_length=64, examples=["USDC"])
@@ -97,9 +98,21 @@ class OrderRequest(_Camel):
         None, alias="expiresInSlots", ge=1, le=MAX_EXPIRY_SLOTS,
         description="limit orders: or it expires this many slots from now.",
     )  # fmt: skip
+    trigger_price: StrictStr | None = Field(
+        None, alias="triggerPrice", pattern=LIMIT_PRICE_PATTERN,
+        description="stop orders: the oracle price (tokenOut per tokenIn) that triggers it.",
+    )  # fmt: skip
+    direction: Literal["below", "above"] | None = Field(
+        None, description="stop orders: trigger once the oracle price falls to triggerPrice"
+        " (below) or rises to it (above).",
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _limit_fields(self) -> "OrderRequest":
+        if self.type == OrderType.STOP:
+            return stop_fields(self)
+        if self.trigger_price is not None or self.direction is not None:
+            raise InvalidField("triggerPrice", "triggerPrice and direction belong to stop orders")
         limit_fields = (self.limit_price, self.expires_at, self.expires_in_slots)
         if self.type == OrderType.MARKET:
             if any(f is not None for f in limit_fields) or self.max_price is not None:
@@ -166,7 +179,27 @@ class OrderRequest(_Camel):
             expires_at=expires_at,
             max_price=None if self.max_price is None else Decimal(self.max_price),
             expiry=None if expires_at is None else f"{self.expires_at}|{self.expires_in_slots}",
+            trigger_price=None if self.trigger_price is None else Decimal(self.trigger_price),
+            trigger_direction=self.direction,
         )
+
+
+def stop_fields(order: "OrderRequest") -> "OrderRequest":
+    """A stop order: a positive triggerPrice, a direction, optionally a limitPrice and an
+    expiry (it waits until cancelled otherwise)."""
+    if order.trigger_price is None or Decimal(order.trigger_price) <= 0:
+        raise InvalidField("triggerPrice", "a stop order needs a positive triggerPrice")
+    if order.direction is None:
+        raise InvalidField("direction", "a stop order needs a direction: below or above")
+    if order.max_price is not None:
+        raise InvalidField("maxPrice", "maxPrice belongs to sniper orders")
+    if order.limit_price is not None and Decimal(order.limit_price) <= 0:
+        raise InvalidField("limitPrice", "limitPrice must be positive")
+    if order.expires_at is not None and order.expires_in_slots is not None:
+        raise InvalidField("expiresAt", "one of expiresAt and expiresInSlots, not both")
+    if order.expires_at is not None and order.expires_at <= datetime.now(UTC):
+        raise InvalidField("expiresAt", "expiresAt is in the past")
+    return order
 
 
 @dataclass(frozen=True)
@@ -186,6 +219,8 @@ class OrderSpec:
     expires_at: datetime | None = None
     max_price: Decimal | None = None  # sniper orders: UI units of tokenIn per tokenOut
     expiry: str | None = None  # the expiry as requested: a replay with the same key matches
+    trigger_price: Decimal | None = None  # stop orders: UI units of tokenOut per tokenIn
+    trigger_direction: str | None = None  # "below" | "above"
 
 
 class OrderAccepted(BaseModel):
@@ -219,6 +254,10 @@ class Order(BaseModel):
     limitPrice: str | None = Field(None, description="tokenOut per tokenIn, UI units.")
     maxPrice: str | None = Field(None, description="sniper orders: tokenIn per tokenOut.")
     expiresAt: str | None = None
+    triggerPrice: str | None = Field(None, description="stop orders: oracle tokenOut per tokenIn.")
+    direction: str | None = None
+    triggeredAt: str | None = None
+    linkedOrderId: str | None = Field(None, description="oco: the pair's other order.")
     createdAt: str
     updatedAt: str
 

@@ -67,7 +67,24 @@ def cancel(order_id: str, client_id: uuid.UUID, publisher: Publisher) -> OrderRe
     log.info("order %s cancelled seq=%d (was %s)", order_id, entry.seq, order.status)
     metrics.count("OrdersCancelled")
     publisher.publish(order_id, [entry])
+    if order.linked_order_id is not None:  # one-cancels-the-other: the pair goes together
+        cancel_linked(order.linked_order_id, client_id, publisher)
     return store.get_order(order_id, client_id)
+
+
+def cancel_linked(order_id, client_id: uuid.UUID, publisher: Publisher) -> None:
+    """Cancel the other order of a one-cancels-the-other pair, if it is still cancellable."""
+    for _ in range(RACE_RETRIES):
+        order = store.get_order(order_id, client_id)
+        if order is None or not order.status.cancellable:
+            return
+        change = StatusChange.cancelled(order.status)
+        entry = store.advance(order.id, order.status, order.last_seq, change, Actor.CANCEL)
+        if entry is not None:
+            log.info("order %s cancelled with its oco pair seq=%d", order_id, entry.seq)
+            metrics.count("OrdersCancelled")
+            publisher.publish(str(order_id), [entry])
+            return
 
 
 def fail(order_id: str, reason: str, code: str, actor: Actor, publisher: Publisher) -> None:
@@ -87,6 +104,19 @@ def fail(order_id: str, reason: str, code: str, actor: Actor, publisher: Publish
                 publisher.publish(order_id, [entry])
                 return
         log.error("order %s could not be failed (%s)", order_id, reason)
+
+
+def trigger(order: OrderRecord, oracle_price, publisher: Publisher) -> bool:
+    """Record a stop order's trigger (it stays ``open``, now executable); False when it
+    moved on since it was read (amended, cancelled, expired): the next check looks again."""
+    change = StatusChange.triggered(order, oracle_price)
+    entry = store.advance(order.id, order.status, order.last_seq, change, Actor.LIMIT_CHECK)
+    if entry is None:
+        return False
+    log.info("order %s triggered seq=%d at %s", order.id, entry.seq, oracle_price)
+    metrics.count("StopsTriggered")
+    publisher.publish(str(order.id), [entry])
+    return True
 
 
 def expire(order_id: str, actor: Actor, publisher: Publisher) -> bool:

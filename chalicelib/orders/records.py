@@ -7,7 +7,7 @@ client sees in the order's history and on the WebSocket) and the order columns i
 import math
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -53,6 +53,10 @@ class OrderRecord:
     max_price: Decimal | None = None  # sniper orders: UI units of tokenIn per tokenOut
     waiting_checks: int = 0  # checks that let the order go on waiting (keys their faults)
     waiting_faults: int = 0  # the last checks in a row that met a venue's fault (back-off)
+    trigger_price: Decimal | None = None  # stop orders: oracle UI units of tokenOut per tokenIn
+    trigger_direction: str | None = None  # "below" | "above"
+    triggered_at: datetime | None = None  # when the check job saw the oracle cross it
+    linked_order_id: uuid.UUID | None = None  # the other order of a one-cancels-the-other pair
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "OrderRecord":
@@ -87,6 +91,10 @@ class OrderRecord:
             max_price=row["max_price"],
             waiting_checks=row.get("waiting_checks", 0),
             waiting_faults=row.get("waiting_faults", 0),
+            trigger_price=row.get("trigger_price"),
+            trigger_direction=row.get("trigger_direction"),
+            triggered_at=row.get("triggered_at"),
+            linked_order_id=row.get("linked_order_id"),
         )
 
     @property
@@ -104,8 +112,14 @@ class OrderRecord:
 
     @property
     def waits(self) -> bool:
-        """A limit or sniper order: it waits in ``open`` for its price or its pool."""
-        return self.limit_min_out is not None
+        """A limit or sniper order: it waits in ``open`` for its price or its pool (and a
+        stop order for its trigger)."""
+        return self.limit_min_out is not None or self.awaits_trigger
+
+    @property
+    def awaits_trigger(self) -> bool:
+        """A stop order the oracle price has not crossed yet."""
+        return self.trigger_price is not None and self.triggered_at is None
 
     @property
     def tx_in_flight(self) -> bool:
@@ -152,11 +166,20 @@ class StatusChange:
 
     @classmethod
     def opened(cls, order: OrderRecord) -> "StatusChange":
-        bounds = {"limitPrice": order.limit_price, "maxPrice": order.max_price}
+        bounds = {"limitPrice": order.limit_price, "maxPrice": order.max_price,
+                  "triggerPrice": order.trigger_price}  # fmt: skip
         payload = {k: format(v, "f") for k, v in bounds.items() if v is not None}
         if order.expires_at is not None:
             payload["expiresAt"] = order.expires_at.isoformat()
         return cls(OrderStatus.OPEN, payload)
+
+    @classmethod
+    def triggered(cls, order: OrderRecord, oracle_price: Decimal) -> "StatusChange":
+        """A stop order's trigger: it stays ``open`` (a history row of its own)."""
+        payload = {"triggered": {"oraclePrice": format(oracle_price, "f"),
+                                 "triggerPrice": format(order.trigger_price, "f"),
+                                 "direction": order.trigger_direction}}  # fmt: skip
+        return cls(OrderStatus.OPEN, payload, {"triggered_at": datetime.now(UTC)})
 
     @classmethod
     def cancelled(cls, from_status: OrderStatus) -> "StatusChange":

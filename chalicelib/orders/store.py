@@ -45,6 +45,11 @@ ORDER_FIELDS = (
     "amount_out",
     "failure_reason",
     "last_error",
+    "limit_price",  # an amendment's (``amend``)
+    "max_price",
+    "expires_at",
+    "trigger_price",
+    "triggered_at",  # a stop order's trigger (``limit_check``)
 )
 
 
@@ -94,6 +99,11 @@ def query(statement, params=()) -> list[dict]:
     return _query(statement, params)
 
 
+def write_rows(statement, params=()) -> list[dict]:
+    """Rows a writing statement returns (one statement: it commits alone)."""
+    return _write_query(statement, params)
+
+
 def _order(row: dict | None) -> OrderRecord | None:
     return None if row is None else OrderRecord.from_row(row)
 
@@ -141,20 +151,8 @@ def create_order(
     without that lock: concurrent clients may pass it by the number admitted at the same
     moment (and far below it the count may be a second old: ``_over_ceiling``).
     """
-    order_id = uuid.uuid4()
-    pending = StatusChange.pending(spec)
     duplicate = DuplicateClientOrderId(spec.client_order_id)
-    values = {
-        "id": order_id, "client_id": client_id, "token_in": spec.token_in.symbol,
-        "token_out": spec.token_out.symbol, "mint_in": spec.token_in.mint,
-        "mint_out": spec.token_out.mint, "amount_in": spec.amount_in,
-        "slippage_bps": spec.slippage_bps, "venues": list(spec.venues),
-        "idempotency_key": idempotency_key, "request_hash": request_hash,
-        "min_out": spec.min_out, "type": str(spec.type), "client_order_id": spec.client_order_id,
-        "limit_price": spec.limit_price, "expires_at": spec.expires_at,
-        "max_price": spec.max_price, "payload": Jsonb(pending.payload),
-        "lock": ADMISSION_LOCK, "client": str(client_id),
-    }  # fmt: skip
+    values = _admit_values(spec, uuid.uuid4(), idempotency_key, request_hash, client_id)
     # (A replay of the same Idempotency-Key never meets that index: the other one is the
     # insert's arbiter.) One round trip: the statements are pipelined.
     with (
@@ -178,6 +176,65 @@ def create_order(
     return OrderRecord.from_row(row), True
 
 
+def create_linked_pair(
+    first: OrderSpec,
+    second: OrderSpec,
+    idempotency_key: str | None,
+    request_hash: str,
+    *,
+    client_id: uuid.UUID,
+    limits: Admission,
+) -> tuple[OrderRecord, OrderRecord, bool]:
+    """Insert two orders that name each other (one-cancels-the-other) in one transaction,
+    under the same admission as ``create_order``. The key is the first order's; a replay
+    returns the pair it made (``created`` False)."""
+    first_id, second_id = uuid.uuid4(), uuid.uuid4()
+    values = _admit_values(first, first_id, idempotency_key, request_hash, client_id, second_id)
+    other = _admit_values(second, second_id, None, request_hash, client_id, first_id)
+    with (
+        postgres.unique_violation_as(
+            "orders_client_order_id_idx", DuplicateClientOrderId(first.client_order_id)
+        ),
+        postgres.transaction() as conn,
+    ):
+        conn.execute("SELECT pg_advisory_xact_lock(%(lock)s, hashtext(%(client)s))", values)
+        row = conn.execute(ADMIT, values).fetchone()
+        if row["id"] is None:
+            existing = OrderRecord.from_row(conn.execute(
+                "SELECT * FROM orders WHERE client_id = %s AND idempotency_key = %s",
+                (client_id, idempotency_key),
+            ).fetchone())  # fmt: skip
+            linked = conn.execute(
+                "SELECT * FROM orders WHERE id = %s", (existing.linked_order_id,)
+            ).fetchone()
+            return existing, OrderRecord.from_row(linked), False
+        second_row = conn.execute(ADMIT, other).fetchone()
+        if second_row["live"] > limits.max_live_per_client:
+            raise TooManyOpenOrders(limits.max_live_per_client, "client", limits.retry_after_s)
+        if _over_ceiling(conn, limits.max_in_flight):
+            raise TooManyOpenOrders(limits.max_in_flight, "engine", limits.retry_after_s)
+    return OrderRecord.from_row(row), OrderRecord.from_row(second_row), True
+
+
+def _admit_values(
+    spec: OrderSpec, order_id: uuid.UUID, idempotency_key: str | None, request_hash: str,
+    client_id: uuid.UUID, linked_id: uuid.UUID | None = None,
+) -> dict:  # fmt: skip
+    pending = StatusChange.pending(spec)
+    return {
+        "id": order_id, "client_id": client_id, "token_in": spec.token_in.symbol,
+        "token_out": spec.token_out.symbol, "mint_in": spec.token_in.mint,
+        "mint_out": spec.token_out.mint, "amount_in": spec.amount_in,
+        "slippage_bps": spec.slippage_bps, "venues": list(spec.venues),
+        "idempotency_key": idempotency_key, "request_hash": request_hash,
+        "min_out": spec.min_out, "type": str(spec.type), "client_order_id": spec.client_order_id,
+        "limit_price": spec.limit_price, "expires_at": spec.expires_at,
+        "max_price": spec.max_price, "payload": Jsonb(pending.payload),
+        "trigger_price": spec.trigger_price, "trigger_direction": spec.trigger_direction,
+        "linked_order_id": linked_id, "lock": ADMISSION_LOCK, "client": str(client_id),
+    }  # fmt: skip
+
+
 # The order, its ``pending`` history row and the client's live orders, counted with the new
 # one, in one statement. ``enqueued_at`` is set now, optimistically: a failed send clears it
 # (``mark_unsent``), so the reaper sends it after ``unsent_after_s``; a crash before the send
@@ -189,11 +246,12 @@ WITH live AS (
     INSERT INTO orders (id, client_id, status, token_in, token_out, mint_in, mint_out,
                         amount_in, slippage_bps, venues, idempotency_key, request_hash,
                         min_out, type, client_order_id, limit_price, expires_at, max_price,
-                        enqueued_at)
+                        trigger_price, trigger_direction, linked_order_id, enqueued_at)
     VALUES (%(id)s, %(client_id)s, 'pending', %(token_in)s, %(token_out)s, %(mint_in)s,
             %(mint_out)s, %(amount_in)s, %(slippage_bps)s, %(venues)s, %(idempotency_key)s,
             %(request_hash)s, %(min_out)s, %(type)s, %(client_order_id)s, %(limit_price)s,
-            %(expires_at)s, %(max_price)s, now())
+            %(expires_at)s, %(max_price)s, %(trigger_price)s, %(trigger_direction)s,
+            %(linked_order_id)s, now())
     ON CONFLICT (client_id, idempotency_key) DO NOTHING
     RETURNING *
 ), pending AS (
@@ -453,6 +511,42 @@ def _advance_in(
     return None if row is None else HistoryRecord.from_row(row)
 
 
+def advance_linked(
+    order_id, linked_id, from_status: OrderStatus, from_seq: int, change: StatusChange,
+    actor: Actor,
+) -> tuple[HistoryRecord | None, HistoryRecord | None]:  # fmt: skip
+    """``advance`` for an order of a one-cancels-the-other pair starting to execute: in one
+    transaction, with both rows locked (in id order, so two such moves never deadlock), the
+    order moves and the other, still waiting, is ``cancelled`` (by ``oco``). Returns both
+    history rows; (None, None) when the order moved on since ``from_seq`` (the other one
+    started first, and cancelled it) or the other is executing already."""
+    lifecycle.check(from_status, change.status, actor)
+    oid, lid = _uuid(order_id), _uuid(linked_id)
+
+    def work(conn):
+        with conn.transaction():
+            rows = conn.execute(
+                "SELECT id, status, last_seq FROM orders WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+                ([oid, lid],),
+            ).fetchall()
+            other = next((r for r in rows if r["id"] == lid), None)
+            other_status = None if other is None else OrderStatus(other["status"])
+            cancels = other_status is not None and lifecycle.allowed(
+                other_status, OrderStatus.CANCELLED, Actor.OCO
+            )
+            if other_status is not None and not cancels and not other_status.terminal:
+                return None, None  # the other one is executing
+            entry = _advance_in(conn, oid, from_status, from_seq, change)
+            if entry is None or not cancels:
+                return entry, None
+            cancel = StatusChange(
+                OrderStatus.CANCELLED, {"from": other_status.value, "ocoExecuted": str(oid)}
+            )
+            return entry, _advance_in(conn, lid, other_status, other["last_seq"], cancel)
+
+    return _write(work)
+
+
 def release_waiting(order_id, lease: datetime, error: str | None = None) -> bool:
     """A waiting order checked and still waiting (its limit unmet, its pool not trading, or a
     venue's transient fault, ``error``): give up the lease and the attempt the claim counted
@@ -499,7 +593,7 @@ def waiting_pairs() -> list[tuple[str, str]]:
 TRIGGERED_SQL = """
     SELECT * FROM orders
      WHERE status = 'open' AND mint_in = %(mint_in)s AND mint_out = %(mint_out)s
-       AND limit_price <= %(price)s
+       AND limit_price <= %(price)s AND (trigger_price IS NULL OR triggered_at IS NOT NULL)
        AND (mint_in, mint_out, limit_price, id)
            > (%(mint_in)s, %(mint_out)s, %(after_price)s, %(after_id)s)
      ORDER BY mint_in, mint_out, limit_price, id
@@ -523,6 +617,34 @@ def triggered_orders(
         if len(orders) < page:
             return
         after_price, after_id = orders[-1].limit_price, orders[-1].id
+
+
+# The stop orders of a pair the oracle price has crossed, one direction: one range read of
+# orders_waiting_stop_idx (mint_in, mint_out, trigger_direction, trigger_price, id).
+_STOPS_CROSSED = {
+    "below": "trigger_price >= %(price)s",  # the price fell to the trigger (or below)
+    "above": "trigger_price <= %(price)s",
+}
+STOPS_SQL = """
+    SELECT * FROM orders
+     WHERE status = 'open' AND triggered_at IS NULL AND trigger_price IS NOT NULL
+       AND mint_in = %(mint_in)s AND mint_out = %(mint_out)s AND trigger_direction = %(direction)s
+       AND {crossed}
+     ORDER BY mint_in, mint_out, trigger_direction, trigger_price, id
+     LIMIT %(limit)s
+"""
+
+
+def crossed_stops(mint_in: str, mint_out: str, price, limit: int = 1000) -> list[OrderRecord]:
+    """The waiting stop orders of the pair whose trigger ``price`` has crossed (at most
+    ``limit`` per direction: each is triggered, so the next run reads the rest)."""
+    found = []
+    for direction, crossed in _STOPS_CROSSED.items():
+        params = {"mint_in": mint_in, "mint_out": mint_out, "direction": direction,
+                  "price": price, "limit": limit}  # fmt: skip
+        rows = _query(STOPS_SQL.format(crossed=crossed), params)
+        found.extend(OrderRecord.from_row(r) for r in rows)
+    return found
 
 
 def sniper_line_head(mint_out: str) -> OrderRecord | None:

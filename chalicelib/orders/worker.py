@@ -30,7 +30,7 @@ from chalicelib import logs, metrics
 from chalicelib.backends import queue, venues
 from chalicelib.config import LifecycleSettings, get_settings
 from chalicelib.dex import DexError, Faults, NoRoute, router
-from chalicelib.orders import dead_letters, lifecycle, moves, store
+from chalicelib.orders import dead_letters, lifecycle, moves, oco, store
 from chalicelib.orders.lifecycle import Actor, OrderStatus, OrderType
 from chalicelib.orders.moves import Publisher
 from chalicelib.orders.records import HistoryRecord, OrderRecord, StatusChange
@@ -204,6 +204,7 @@ class _Steps:
     def __init__(self, order: OrderRecord, publisher: Publisher):
         self.order_id, self._publisher = str(order.id), publisher
         self.status, self.seq = order.status, order.last_seq
+        self._linked = order.linked_order_id
         self._unpushed: list[HistoryRecord] = []
 
     def reached(self, status: OrderStatus) -> bool:
@@ -213,7 +214,11 @@ class _Steps:
         """Record ``change``; ``push=False`` for a status the next one follows at once (it
         is pushed with it: one look at the subscribers fewer). Whatever ends the attempt
         before that, a later status is pushed with every one before it."""
-        entry = store.advance(self.order_id, self.status, self.seq, change, Actor.WORKER)
+        if change.status == OrderStatus.ROUTING and self._linked is not None:
+            entry = oco.start(self.order_id, self._linked, self.status, self.seq, change,
+                              self._publisher)  # fmt: skip
+        else:
+            entry = store.advance(self.order_id, self.status, self.seq, change, Actor.WORKER)
         if entry is None:
             raise LostRace(self.order_id)
         self.status, self.seq = change.status, entry.seq
@@ -266,6 +271,9 @@ def _attempt(order: OrderRecord, publisher: Publisher) -> None:
         return
     if waiting and not step.reached(OrderStatus.OPEN):
         step(StatusChange.opened(order))
+    if waiting and order.awaits_trigger:  # the check job records the trigger, then wakes it
+        store.release_waiting(order_id, order.lease_until)
+        return
     if not waiting and not step.reached(OrderStatus.ROUTING):
         step(StatusChange.routing(order.venues, attempt))
     if waiting and order.type == OrderType.SNIPER:

@@ -36,7 +36,7 @@ def no_orders():
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"type": "stop"}, "type"),
+        ({"type": "iceberg"}, "type"),
         ({"type": "limit"}, "limitPrice"),
         ({"type": "limit", "limitPrice": "0", "expiresInSlots": 5}, "limitPrice"),
         ({"type": "limit", "limitPrice": "1.5e3", "expiresInSlots": 5}, "limitPrice"),

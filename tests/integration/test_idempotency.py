@@ -26,6 +26,7 @@ LIMIT = {**BASE, "type": "limit", "limitPrice": "100", "expiresInSlots": 1000}
 LIMIT_AT = {**LIMIT, "expiresInSlots": None, "expiresAt": "2999-01-01T00:00:00Z"}
 SNIPER = {**BASE, "type": "sniper", "tokenIn": "USDC", "tokenOut": "IDEMNEW", "amount": "10",
           "maxPrice": "1"}  # fmt: skip
+STOP = {**BASE, "type": "stop", "triggerPrice": "100", "direction": "below"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ VARIATIONS = {
     "expires_in_slots": Other(LIMIT, {"expiresInSlots": 1001}),
     "expires_at": Other(LIMIT_AT, {"expiresAt": "2999-01-02T00:00:00Z"}),
     "max_price": Other(SNIPER, {"maxPrice": "2"}),
+    "trigger_price": Other(STOP, {"triggerPrice": "101"}),
+    "direction": Other(STOP, {"direction": "above"}),
 }
 # The same order written otherwise: the same fingerprint.
 SAME_ORDER = [

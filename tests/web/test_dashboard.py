@@ -332,3 +332,17 @@ def test_phone_width_keeps_everything_reachable(signed_in):
     for name in ("Amount", "Sell", "Buy"):
         assert page.get_by_label(name).is_visible()
     assert page.get_by_role("button", name="Place order").is_visible()
+
+
+def test_a_stop_order_far_from_the_oracle_waits_open_until_cancelled(signed_in):
+    page = signed_in
+    page.get_by_label("Order type").select_option("stop")
+    page.get_by_label(re.compile("Trigger price")).fill("1")  # USDC per SOL: never falls to it
+    page.get_by_label("Triggers when the price").select_option("below")
+    order_id = browser.place_order(page, "1", "SOL", "USDC")
+    row(page, order_id).locator(".chip[data-status=open]").wait_for(timeout=20_000)
+
+    row(page, order_id).get_by_role("button", name=re.compile("Details")).click()
+    expect(page.get_by_role("dialog").locator(".details")).to_contain_text("below 1 USDC per SOL")
+    page.get_by_role("button", name="Cancel order").click()
+    row(page, order_id).locator(".chip[data-status=cancelled]").wait_for(timeout=20_000)

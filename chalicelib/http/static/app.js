@@ -1,5 +1,5 @@
 // The dashboard: sign in with an API key (kept in this tab's sessionStorage), place market,
-// limit and sniper orders, follow them live over one WebSocket, open an order's details, see execution quality.
+// limit, sniper and stop orders, follow them live over one WebSocket, open an order's details, see execution quality.
 
 import { Api } from "./api.js";
 import { Blotter } from "./blotter.js";
@@ -12,6 +12,7 @@ import { StatsPanel } from "./stats.js";
 const KEY_STORAGE = "orderEngine.apiKey";
 const FIELDS = [
   "type", "tokenIn", "tokenOut", "amount", "slippageBps", "venues", "limitPrice", "expiresAt", "maxPrice",
+  "triggerPrice", "direction",
 ];
 const TERMINAL = new Set(["confirmed", "failed", "cancelled", "expired"]);
 const MINUTE_MS = 60 * 1000;
@@ -69,6 +70,8 @@ function showUnits(event) {
   $("max-price-unit").textContent = `(${tokenIn} per ${tokenOut})`;
   $("limit-fields").hidden = type !== "limit";
   $("sniper-fields").hidden = type !== "sniper";
+  $("stop-fields").hidden = type !== "stop";
+  $("trigger-unit").textContent = `(${tokenOut} per ${tokenIn}, oracle)`;
   $("sniper-note").textContent = listed.size
     ? `Buys a new listing (${[...listed.keys()].join(", ")}) from its first slot, in arrival order, never above the max price.`
     : "No new listing is configured (LISTINGS): the API will refuse a sniper order.";
@@ -91,6 +94,10 @@ function orderBody() {
     if (minutes > 0) body.expiresAt = new Date(Date.now() + minutes * MINUTE_MS).toISOString();
   }
   if (body.type === "sniper") body.maxPrice = $("max-price").value.trim();
+  if (body.type === "stop") {
+    body.triggerPrice = $("trigger-price").value.trim();
+    body.direction = $("direction").value;
+  }
   return body;
 }
 

@@ -96,6 +96,10 @@ export class Drawer {
         row("Pair", `${order.tokenIn} → ${order.tokenOut}`),
         order.limitPrice ? row("Limit price", `${order.limitPrice} ${order.tokenOut} per ${order.tokenIn}`) : null,
         order.maxPrice ? row("Max price", `${order.maxPrice} ${order.tokenIn} per ${order.tokenOut}`) : null,
+        order.triggerPrice
+          ? row("Trigger", `${order.direction} ${order.triggerPrice} ${order.tokenOut} per ${order.tokenIn}`)
+          : null,
+        order.linkedOrderId ? row("OCO pair of", order.linkedOrderId) : null,
         order.expiresAt ? row("Expires", new Date(order.expiresAt).toLocaleString()) : null,
         row("Amount in", `${number(order.amountInUi, 12)} ${order.tokenIn}`),
         order.amountOutUi ? row("Amount out", `${number(order.amountOutUi, 12)} ${order.tokenOut}`) : null,
