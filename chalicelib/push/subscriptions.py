@@ -9,8 +9,9 @@ Keys (every one with the subscription TTL, refreshed on subscribe and on deliver
                            connection is known to be open: a post to a connection still in
                            its grace period may fail only because ``$connect`` has not
                            returned yet, so it is not treated as gone
-- ``ws:client:{conn}``     the client whose key opened the connection: it may watch that
-                           client's orders only
+- ``ws:client:{conn}``     the client whose key opened the connection, and that key's
+                           prefix (``<client> <prefix>``): it may watch that client's orders
+                           only, while the key is not revoked
 - ``ws:endpoint``          hash of the WebSocket API's ``apiId``/``domain``/``stage``, recorded
                            by the handlers so the worker can configure ``app.websocket_api``
 - ``ws:lock:{order}``      short lock: one publisher per order at a time
@@ -54,20 +55,31 @@ def _ttl() -> int:
     return get_settings().push.ws_subscription_ttl_s
 
 
-def seen(connection_id: str, client_id: uuid.UUID | None = None) -> None:
+def seen(
+    connection_id: str, client_id: uuid.UUID | None = None, key_prefix: str | None = None
+) -> None:
     """Note when ``$connect`` was called (until it returned, posts are refused as Gone) and
-    the client it was opened for."""
+    the client (and key) it was opened for."""
     pipe = redis_client().pipeline()
     pipe.set(_born_key(connection_id), f"{time.time():.3f}", ex=_ttl(), nx=True)
     if client_id is not None:
-        pipe.set(_client_key(connection_id), str(client_id), ex=_ttl())
+        value = f"{client_id} {key_prefix}" if key_prefix else str(client_id)
+        pipe.set(_client_key(connection_id), value, ex=_ttl())
     pipe.execute()
+
+
+def owner(connection_id: str) -> tuple[uuid.UUID | None, str | None]:
+    """The client the connection was opened for and its key's prefix; None when unknown."""
+    value = redis_client().get(_client_key(connection_id))
+    if value is None:
+        return None, None
+    client_id, _, prefix = value.partition(" ")
+    return uuid.UUID(client_id), prefix or None
 
 
 def client(connection_id: str) -> uuid.UUID | None:
     """The client the connection was opened for; None when unknown."""
-    value = redis_client().get(_client_key(connection_id))
-    return None if value is None else uuid.UUID(value)
+    return owner(connection_id)[0]
 
 
 def opened(connection_id: str) -> None:

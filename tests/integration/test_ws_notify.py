@@ -143,7 +143,8 @@ def fake_store(monkeypatch, redis_db):
     monkeypatch.setattr(store, "get_order", fake.get_order)
     monkeypatch.setattr(store, "history", fake.history)
     monkeypatch.setattr(keys, "client_of", lambda key: CLIENT if key == KEY else None)
-    monkeypatch.setattr(subs, "client", lambda connection_id: CLIENT)
+    monkeypatch.setattr(subs, "owner", lambda connection_id: (CLIENT, KEY[:11]))
+    monkeypatch.setattr(keys, "active", lambda prefix: prefix == KEY[:11])
     return fake
 
 
@@ -710,3 +711,18 @@ def test_disconnect_drops_every_subscription(api, fake_store):
     ws.disconnect(ws_event("$disconnect", c))
     assert subscribed_orders(c) == []
     assert all(subs.connections(o) == [] for o in orders)
+
+
+def test_a_subscribe_with_a_revoked_key_is_refused_and_closes_the_socket(
+    api, fake_store, replays, monkeypatch
+):
+    order = fake_store.new_order()
+    c = conn_id()
+    monkeypatch.setattr(keys, "active", lambda prefix: False)
+    ws.message(
+        ws_event("$default", c, {"action": "subscribe", "orderId": order, "since": 0}),
+        Notifier(api),
+    )
+    assert [m["error"]["code"] for m in api.of_type(c, "error")] == ["key_revoked"]
+    assert api.of_type(c, "subscribed") == [] and api.closed == [c]
+    assert subs.connections(order) == [] and replays == []

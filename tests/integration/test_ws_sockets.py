@@ -7,7 +7,7 @@ import time
 import uuid
 
 import pytest
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from chalicelib.access import keys
@@ -166,6 +166,26 @@ def test_a_revoked_key_is_refused_on_rest_and_at_the_next_connect(runtime):
     assert request("GET", orders, headers=auth(new.key))[0] == 403
     status, body = refused(runtime, runtime.ws, new.key)
     assert (status, body["error"]["code"]) == (401, "unauthorized")
+
+
+def test_a_revoked_key_cannot_subscribe_on_its_open_socket_and_is_closed(runtime):
+    new = keys.create(f"ws-revoked-open-{uuid.uuid4().hex[:8]}")
+    with ws(runtime, runtime.ws, new.key) as socket:
+        socket.send(json.dumps({"action": "ping"}))
+        assert json.loads(socket.recv(timeout=5)) == {"type": "pong"}
+        status, _, answer = request(
+            "POST", f"{runtime.http}/api/orders/execute", order_body(), headers=auth(new.key)
+        )
+        assert status == 202, answer
+        order_id = json.loads(answer)["orderId"]
+        assert keys.revoke(new.prefix)
+        socket.send(json.dumps({"action": "subscribe", "orderId": order_id, "since": 0}))
+        answer = json.loads(socket.recv(timeout=5))
+        assert answer["type"] == "error" and answer["error"]["code"] == "key_revoked"
+        with pytest.raises(ConnectionClosed):
+            while True:  # nothing but the close: no status of the order
+                assert json.loads(socket.recv(timeout=5))["type"] != "status"
+    assert subs.connections(order_id) == []
 
 
 def test_connect_takes_the_key_as_a_query_parameter_and_needs_one(runtime):
