@@ -17,7 +17,10 @@
   Each subscribe re-checks the key that opened the connection (cached for
   ``auth_cache_ttl_s``, like the authorizer): once revoked, the subscribe is answered
   ``key_revoked`` and the socket is closed.
-- ``$disconnect`` drops the connection's subscriptions.
+- A client holds at most ``ws_max_connections_per_client`` open connections (counted in
+  Redis, across environments); ``$connect`` beyond is refused with 429
+  ``too_many_connections``.
+- ``$disconnect`` drops the connection's subscriptions and its place among its client's.
 """
 
 import json
@@ -147,6 +150,15 @@ def _check_since(order: OrderRecord, since: int, error: Callable[..., EngineErro
         raise error(beyond, [{"field": "since", "message": beyond}])
 
 
+def _admit(connection_id: str, client_id) -> None:
+    """Take a place among the client's open connections, the last check of ``$connect``."""
+    limit = get_settings().push.ws_max_connections_per_client
+    if not subs.admit(connection_id, client_id, limit):
+        raise TooManyRequests(
+            f"a client may hold at most {limit} open connections", 0, code="too_many_connections"
+        )
+
+
 def connect(event) -> dict:
     """``$connect``: the return value is the handler's answer (200 accepts)."""
     try:
@@ -181,6 +193,7 @@ def _connect(event) -> None:
         if since_param is not None:
             raise BadRequest("since needs an orderId", code="invalid_query")
         subs.save_endpoint(context.get("apiId"), event.domain_name, event.stage)
+        _admit(connection_id, client_id)
         subs.seen(connection_id, client_id, prefix)
         return
     canonical = canonical_order_id(order_param)
@@ -190,6 +203,7 @@ def _connect(event) -> None:
     _check_since(order, since, lambda message, _: BadRequest(message, code="invalid_query"))
     try:
         subs.save_endpoint(context.get("apiId"), event.domain_name, event.stage)
+        _admit(connection_id, client_id)
         subs.seen(connection_id, client_id, prefix)
         # No lock: nothing can be delivered to a connection before its $connect returned
         # (posts to it are refused), so no cursor can be raised under this one; the replay

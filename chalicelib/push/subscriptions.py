@@ -12,6 +12,9 @@ Keys (every one with the subscription TTL, refreshed on subscribe and on deliver
 - ``ws:client:{conn}``     the client whose key opened the connection, and that key's
                            prefix (``<client> <prefix>``): it may watch that client's orders
                            only, while the key is not revoked
+- ``ws:clientconns:{client}`` sorted set of the client's open connection ids, scored by
+                           when each stops counting (``$connect`` + the TTL: a lost
+                           ``$disconnect`` frees its place then)
 - ``ws:endpoint``          hash of the WebSocket API's ``apiId``/``domain``/``stage``, recorded
                            by the handlers so the worker can configure ``app.websocket_api``
 - ``ws:lock:{order}``      short lock: one publisher per order at a time
@@ -51,6 +54,10 @@ def _client_key(connection_id: str) -> str:
     return f"ws:client:{connection_id}"
 
 
+def _client_conns_key(client_id: uuid.UUID | str) -> str:
+    return f"ws:clientconns:{client_id}"
+
+
 def _ttl() -> int:
     return get_settings().push.ws_subscription_ttl_s
 
@@ -66,6 +73,30 @@ def seen(
         value = f"{client_id} {key_prefix}" if key_prefix else str(client_id)
         pipe.set(_client_key(connection_id), value, ex=_ttl())
     pipe.execute()
+
+
+# Take a place among the client's open connections, in one step so that concurrent
+# $connects cannot all pass the count: drop the places that expired, then add this one
+# unless the client already holds ARGV[3].
+_ADMIT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZSCORE', KEYS[1], ARGV[4]) == false
+   and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
+redis.call('EXPIREAT', KEYS[1], math.ceil(tonumber(ARGV[2])))
+return 1
+"""
+
+
+def admit(connection_id: str, client_id: uuid.UUID, limit: int) -> bool:
+    """Count the connection among its client's open ones; False when it holds ``limit``."""
+    now = time.time()
+    return bool(
+        redis_client().register_script(_ADMIT)(
+            keys=[_client_conns_key(client_id)],
+            args=[f"{now:.3f}", f"{now + _ttl():.3f}", limit, connection_id],
+        )
+    )
 
 
 def owner(connection_id: str) -> tuple[uuid.UUID | None, str | None]:
@@ -117,10 +148,16 @@ def remove(connection_id: str, order_id: str) -> None:
 def remove_connection(connection_id: str) -> list[str]:
     """Drop every subscription of a connection (disconnected or gone); returns its orders."""
     client = redis_client()
-    orders = sorted(client.smembers(_conn_key(connection_id)))
+    read = client.pipeline()
+    read.smembers(_conn_key(connection_id))
+    read.get(_client_key(connection_id))
+    members, owner_value = read.execute()
+    orders = sorted(members)
     pipe = client.pipeline()
     for order_id in orders:
         pipe.srem(_order_key(order_id), connection_id)
+    if owner_value:  # its place among the client's open connections
+        pipe.zrem(_client_conns_key(owner_value.partition(" ")[0]), connection_id)
     pipe.delete(
         _conn_key(connection_id),
         _seq_key(connection_id),

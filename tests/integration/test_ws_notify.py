@@ -726,3 +726,33 @@ def test_a_subscribe_with_a_revoked_key_is_refused_and_closes_the_socket(
     assert [m["error"]["code"] for m in api.of_type(c, "error")] == ["key_revoked"]
     assert api.of_type(c, "subscribed") == [] and api.closed == [c]
     assert subs.connections(order) == [] and replays == []
+
+
+def test_a_client_holds_at_most_the_configured_number_of_open_connections(
+    api, fake_store, monkeypatch
+):
+    limited = ws.get_settings().updated(**{"ws_max_connections_per_client": 2})
+    monkeypatch.setattr(ws, "get_settings", lambda: limited)
+    subs.redis_client().delete(f"ws:clientconns:{CLIENT}")  # earlier tests' connections
+    first, second, third = conn_id(), conn_id(), conn_id()
+    assert ws.connect(ws_event("$connect", first)) == ws.ACCEPT
+    assert ws.connect(ws_event("$connect", second)) == ws.ACCEPT
+    refused = ws.connect(ws_event("$connect", third))
+    assert refused["statusCode"] == 429
+    assert json.loads(refused["body"])["error"]["code"] == "too_many_connections"
+    ws.disconnect(ws_event("$disconnect", first))  # a closed one frees its place
+    assert ws.connect(ws_event("$connect", third)) == ws.ACCEPT
+    assert ws.connect(ws_event("$connect", conn_id()))["statusCode"] == 429
+
+
+def test_a_missed_disconnect_frees_its_place_once_the_connection_cannot_be_open(
+    api, fake_store, monkeypatch
+):
+    limited = ws.get_settings().updated(**{"ws_max_connections_per_client": 1})
+    monkeypatch.setattr(ws, "get_settings", lambda: limited)
+    subs.redis_client().delete(f"ws:clientconns:{CLIENT}")  # earlier tests' connections
+    assert ws.connect(ws_event("$connect", conn_id())) == ws.ACCEPT
+    assert ws.connect(ws_event("$connect", conn_id()))["statusCode"] == 429
+    later = time.time() + limited.push.ws_subscription_ttl_s + 1  # its $disconnect was lost
+    monkeypatch.setattr(subs.time, "time", lambda: later)
+    assert ws.connect(ws_event("$connect", conn_id())) == ws.ACCEPT
