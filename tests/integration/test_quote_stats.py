@@ -286,3 +286,35 @@ def test_stats_count_only_the_callers_orders_and_need_a_key(client, app_module):
     assert client.http.get("/api/stats?window=1h", headers=other).json_body["orders"] == 1
     for path in ("/api/stats", "/api/quote?" + urlencode(QUERY)):
         assert client.http.get(path, headers={"Authorization": None}).status_code == 401
+
+
+LONG = "x" * 3000
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/api/quote?{urlencode({**QUERY, 'tokenIn': LONG})}",
+        f"/api/quote?{urlencode({**QUERY, 'tokenOut': LONG})}",
+        f"/api/quote?{urlencode({**QUERY, 'amount': LONG})}",
+        f"/api/quote?{urlencode({**QUERY, 'amount': '0.' + '0' * 3000 + '1'})}",
+        f"/api/quote?{urlencode({**QUERY, 'amount': '1' * 3000})}",
+        f"/api/quote?{urlencode({**QUERY, 'slippageBps': LONG})}",
+        f"/api/quote?{urlencode({**QUERY, 'venues': LONG})}",
+        f"/api/quote?{urlencode({**QUERY, 'type': LONG})}",
+        f"/api/quote?{urlencode({**QUERY, LONG: '1'})}",
+        f"/api/stats?window={LONG}",
+        f"/api/stats?{LONG}=1",
+    ],
+)
+def test_a_long_value_is_not_echoed_whole(client, path):
+    answer = client.http.get(path)
+    assert answer.status_code == 422, answer.json_body
+    assert len(json.dumps(answer.json_body)) < 600, answer.json_body
+
+
+@pytest.mark.parametrize("amount", [LONG, "0." + "0" * 3000 + "1", "1" * 3000, "1." + "1" * 3000])
+def test_a_long_amount_in_an_order_is_not_echoed_whole(client, amount):
+    answer = post(client, {**ORDER, "amount": amount})
+    assert answer.status_code == 422, answer.json_body
+    assert len(json.dumps(answer.json_body)) < 600, answer.json_body

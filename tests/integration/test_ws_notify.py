@@ -756,3 +756,26 @@ def test_a_missed_disconnect_frees_its_place_once_the_connection_cannot_be_open(
     later = time.time() + limited.push.ws_subscription_ttl_s + 1  # its $disconnect was lost
     monkeypatch.setattr(subs.time, "time", lambda: later)
     assert ws.connect(ws_event("$connect", conn_id())) == ws.ACCEPT
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        "[" * 100_000 + "]" * 100_000,
+        '{"a":' * 50_000 + "1" + "}" * 50_000,
+        json.dumps(
+            {
+                "action": "subscribe",
+                "orderId": "x",
+                "since": 0,
+                "deep": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]],
+            }
+        ),
+    ],
+)
+def test_a_deeply_nested_frame_is_an_invalid_frame(api, fake_store, frame, caplog):
+    c = conn_id()
+    ws.message(ws_event("$default", c, frame), Notifier(api))
+    (answer,) = api.sent[c]
+    assert answer["type"] == "error" and answer["error"]["code"] == "invalid_frame", answer
+    assert "Traceback" not in caplog.text and "RecursionError" not in caplog.text

@@ -208,3 +208,14 @@ def test_a_huge_action_is_not_echoed_whole(runtime):
         answer = json.loads(socket.recv(timeout=5))
         assert answer["error"]["code"] == "unknown_action"
         assert len(answer["error"]["message"]) < 150
+
+
+@pytest.mark.parametrize("frame", ["[" * 3000 + "]" * 3000, '{"a":' * 1500 + "1" + "}" * 1500])
+def test_a_deeply_nested_frame_is_refused_as_invalid(runtime, frame):
+    with ws(runtime, runtime.ws) as socket:
+        socket.send(frame)
+        answer = json.loads(socket.recv(timeout=5))
+        assert answer["error"]["code"] == "invalid_frame", answer
+        socket.send(json.dumps({"action": "ping"}))
+        assert json.loads(socket.recv(timeout=5)) == {"type": "pong"}
+    assert "RecursionError" not in runtime.log()
