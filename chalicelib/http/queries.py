@@ -12,10 +12,10 @@ from chalicelib.orders import quotes, stats, store
 @answers
 def quote(request):
     """``GET /api/quote``: what an order of these parameters would route to now."""
-    caller(request)
+    client_id = caller(request)
     params = request.query_params
     body = quotes.query_to_body({k: params.getlist(k) for k in params} if params else {})
-    return json_response(quotes.quote(requests.order_spec(body, "quote")))
+    return json_response(quotes.quote(requests.order_spec(body, "quote"), client_id))
 
 
 @answers
