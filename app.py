@@ -20,7 +20,7 @@ app.register_middleware(responses.chalice_errors, "http")
 app.register_middleware(logs.observe, "all")  # log context, metrics flushed per invocation
 
 
-# Every order route needs an API key (``Authorization: Bearer <key>``); health, the
+# Every order route needs an API key (``Authorization: Bearer <key>``); liveness, the
 # OpenAPI document and the pages stay public.
 @app.authorizer(ttl_seconds=settings.access.auth_cache_ttl_s)
 def api_key(auth_request):
@@ -84,7 +84,12 @@ def get_stats():
 
 @app.route("/api/health", methods=["GET"])
 def health():
-    return queries.health()
+    return queries.liveness()
+
+
+@app.route("/api/health/ready", methods=["GET"], authorizer=api_key)
+def health_ready():
+    return queries.readiness(app.current_request)
 
 
 @app.route("/api/openapi.json", methods=["GET"])

@@ -81,6 +81,9 @@ class PushSettings(_Group):
     ws_connect_grace_s: float = Field(30, gt=0)
     replay_tries: int = Field(10, ge=1)  # deliveries of a replay job before it is given up
     ws_max_subscriptions: int = Field(100, ge=1)  # orders one connection may watch at once
+    # Connections one client may hold open at once (``$connect`` beyond: 429); a connection
+    # whose ``$disconnect`` was lost stops counting after ws_subscription_ttl_s.
+    ws_max_connections_per_client: int = Field(20, ge=1)
 
     @model_validator(mode="after")
     def _timeouts_nest(self) -> "PushSettings":

@@ -12,7 +12,7 @@ from decimal import Context, Decimal, Inexact, InvalidOperation
 from functools import cache
 
 from .config import get_settings
-from .errors import InvalidField
+from .errors import InvalidField, clip
 
 WSOL_MINT = "So11111111111111111111111111111111111111112"
 MAX_BASE_UNITS = 2**63 - 1  # what a Postgres bigint (and an SPL token amount) holds
@@ -78,8 +78,9 @@ def resolve(ref: str, field: str = "token") -> Token:
     token = _BY_MINT.get(ref) or (_BY_SYMBOL.get(ref.upper()) if ref.isascii() else None)
     if token is None:
         known = ", ".join(_BY_SYMBOL)
-        shown = ref if len(ref) <= 64 else ref[:63] + "…"
-        raise TokenError(field, f"unknown token {shown!r}; known symbols: {known}, or their mints")
+        raise TokenError(
+            field, f"unknown token {clip(ref)!r}; known symbols: {known}, or their mints"
+        )
     return token
 
 
@@ -138,16 +139,16 @@ def to_base_units(amount: str | int | Decimal, token: Token, field: str = "amoun
     if isinstance(amount, str):
         amount = amount.strip()
         if not DECIMAL_RE.fullmatch(amount):
-            raise TokenError(field, f"{amount!r} is not a decimal number")
+            raise TokenError(field, f"{clip(amount)!r} is not a decimal number")
     try:
         value = Decimal(amount)
     except InvalidOperation:
-        raise TokenError(field, f"{amount!r} is not a decimal number") from None
+        raise TokenError(field, f"{clip(amount)!r} is not a decimal number") from None
     if not value.is_finite():
         raise TokenError(field, "amount must be a finite number")
     if value <= 0:
         raise TokenError(field, "amount must be greater than zero")
-    finer = f"{token.symbol} has {token.decimals} decimals; {amount} is finer than that"
+    finer = f"{token.symbol} has {token.decimals} decimals; {clip(str(amount))} is finer than that"
     if value.adjusted() < -token.decimals:  # below one base unit, however many digits follow
         raise TokenError(field, finer)
     if value.adjusted() > len(str(MAX_BASE_UNITS)):  # before scaling a huge exponent

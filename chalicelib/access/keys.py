@@ -12,12 +12,17 @@ its key by one indexed lookup instead of paying ~100 ms of bcrypt.
 import hashlib
 import re
 import secrets
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 
+from cachetools import TTLCache
+
 from chalicelib.backends import postgres
+from chalicelib.config import get_settings
 
 KEY_RE = re.compile(r"(oe_[0-9a-f]{8})_[A-Za-z0-9_-]{43}", re.ASCII)
 BEARER_RE = re.compile(r"Bearer ([!-~]+)", re.ASCII | re.IGNORECASE)
@@ -92,6 +97,39 @@ def client_of(key: str | None) -> uuid.UUID | None:
             (_hash(key),),
         ).fetchone()
     return None if row is None else row["client_id"]
+
+
+def prefix_of(key: str | None) -> str | None:
+    """The public prefix naming a key shaped like one."""
+    match = KEY_RE.fullmatch(key) if key else None
+    return match.group(1) if match else None
+
+
+@cache
+def _active_answers() -> TTLCache:
+    return TTLCache(maxsize=10_000, ttl=get_settings().access.auth_cache_ttl_s)
+
+
+_active_lock = threading.Lock()
+
+
+def active(prefix: str) -> bool:
+    """Whether the key of that prefix is still not revoked. Asked by long-lived connections
+    before each subscribe; cached per environment for ``auth_cache_ttl_s``, like the
+    authorizer's answers, so a revoked key loses its sockets within the same period."""
+    ttl = get_settings().access.auth_cache_ttl_s
+    if ttl:
+        with _active_lock:
+            if prefix in _active_answers():
+                return _active_answers()[prefix]
+    with postgres.transaction() as conn:
+        row = conn.execute(
+            "SELECT 1 FROM api_keys WHERE prefix = %s AND revoked_at IS NULL", (prefix,)
+        ).fetchone()
+    if ttl:
+        with _active_lock:
+            _active_answers()[prefix] = row is not None
+    return row is not None
 
 
 def bearer(header: str | None) -> str | None:

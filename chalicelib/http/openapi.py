@@ -229,6 +229,14 @@ def document() -> dict:
             "/api/health": {
                 "get": {
                     "operationId": "health",
+                    "summary": "Liveness: public, touches no dependency",
+                    "responses": {"200": {"description": "the API answers"}},
+                }
+            },
+            "/api/health/ready": {
+                "get": {
+                    "operationId": "healthReady",
+                    "summary": "Readiness: Postgres, Redis and the queue (needs a key)",
                     "responses": {
                         "200": {"description": "every dependency answers"},
                         "503": {"description": "a dependency is down"},

@@ -1,8 +1,11 @@
 """The read-only routes beside the orders: a quote, the caller's execution stats, health."""
 
+import contextlib
+
 from chalice import Response
 
 from chalicelib.backends import cache, queue
+from chalicelib.errors import DependencyUnavailable
 from chalicelib.http import requests
 from chalicelib.http.auth import caller
 from chalicelib.http.responses import answers, json_response
@@ -12,10 +15,10 @@ from chalicelib.orders import quotes, stats, store
 @answers
 def quote(request):
     """``GET /api/quote``: what an order of these parameters would route to now."""
-    caller(request)
+    client_id = caller(request)
     params = request.query_params
     body = quotes.query_to_body({k: params.getlist(k) for k in params} if params else {})
-    return json_response(quotes.quote(requests.order_spec(body, "quote")))
+    return json_response(quotes.quote(requests.order_spec(body, "quote"), client_id))
 
 
 @answers
@@ -27,7 +30,19 @@ def execution_stats(request):
 
 
 @answers
-def health():
+def liveness():
+    """``GET /api/health``: public; the process answers. Touches no dependency, so a flood
+    of it costs nothing but the request."""
+    return Response(body={"status": "ok"}, status_code=200)
+
+
+@answers
+def readiness(request):
+    """``GET /api/health/ready``: every dependency, for a caller with a key (rate limited).
+    A key that could not be checked (the database is down) still gets the detail: that
+    outage is what it shows."""
+    with contextlib.suppress(DependencyUnavailable):
+        caller(request)
     checks = {}
     for name, ping in (("database", store.ping), ("redis", cache.ping), ("queue", queue.ping)):
         try:

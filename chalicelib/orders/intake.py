@@ -70,7 +70,7 @@ def retry_after_s() -> int:
 def submit(spec: OrderSpec, client_id: uuid.UUID, idempotency_key: str | None) -> Admitted:
     request_hash = fingerprint(spec)
     try:
-        spec = quotes.bind(spec)
+        spec = quotes.bind(spec, client_id)
     except InvalidInput:
         # A key used before answers as it would with a live quote: the retry of an accepted
         # order gets its answer even once its quote has expired, another body a 409.

@@ -29,6 +29,7 @@ CLIENT_ORDER_ID_PATTERN = r"^[\x20-\x7e]{1,64}$"
 ORDER_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.ASCII)
 LIMIT_PRICE_PATTERN = r"^[0-9]{1,20}(\.[0-9]{1,18})?$"  # a plain decimal, like amounts
 MAX_EXPIRY_SLOTS = 30 * 24 * 3600 * 1000 // 400  # about 30 days
+MAX_EXPIRY = timedelta(days=30)  # expiresAt, like expiresInSlots
 
 
 def canonical_order_id(value) -> str | None:
@@ -92,7 +93,9 @@ class OrderRequest(_Camel):
         description="sniper orders: the most paid, tokenIn per tokenOut in UI units.",
     )
     expires_at: AwareDatetime | None = Field(
-        None, alias="expiresAt", description="limit orders: when it expires (ISO 8601)."
+        None,
+        alias="expiresAt",
+        description="limit orders: when it expires (ISO 8601), within 30 days.",
     )
     expires_in_slots: StrictInt | None = Field(
         None, alias="expiresInSlots", ge=1, le=MAX_EXPIRY_SLOTS,
@@ -128,9 +131,19 @@ class OrderRequest(_Camel):
             raise InvalidField(
                 "expiresAt", "a limit order needs one of expiresAt and expiresInSlots"
             )
-        if self.expires_at is not None and self.expires_at <= datetime.now(UTC):
-            raise InvalidField("expiresAt", "expiresAt is in the past")
+        self._check_expires_at()
         return self
+
+    def _check_expires_at(self) -> None:
+        """In the future and within ``MAX_EXPIRY``: also what keeps it inside what a
+        ``datetime`` holds once stored and read back in UTC."""
+        if self.expires_at is None:
+            return
+        now = datetime.now(UTC)
+        if self.expires_at <= now:
+            raise InvalidField("expiresAt", "expiresAt is in the past")
+        if self.expires_at - now > MAX_EXPIRY:
+            raise InvalidField("expiresAt", f"expiresAt must be within {MAX_EXPIRY.days} days")
 
     def _default_venues(self) -> tuple[str, ...]:
         return (
@@ -144,8 +157,7 @@ class OrderRequest(_Camel):
             raise InvalidField("limitPrice", "a sniper order is bounded by maxPrice")
         if self.expires_at is not None and self.expires_in_slots is not None:
             raise InvalidField("expiresAt", "one of expiresAt and expiresInSlots, not both")
-        if self.expires_at is not None and self.expires_at <= datetime.now(UTC):
-            raise InvalidField("expiresAt", "expiresAt is in the past")
+        self._check_expires_at()
         return self
 
     @field_validator("min_out")

@@ -3,7 +3,8 @@
 A quote is priced from the same cached pool snapshots the worker routes from
 (``cache.cached_snapshot``) and passes the same guards. It is kept in Redis for as long as
 it is valid (its slots x ``slot_ms``): an order that names its ``quoteId`` never fills
-below the quote's ``minOut``.
+below the quote's ``minOut``. A quote serves the client that asked for it (to another it is
+unknown) and one order only: the first order naming it spends it (``quote_used`` after).
 """
 
 import json
@@ -53,7 +54,7 @@ def query_to_body(params: dict[str, list[str]]) -> dict:
     return body
 
 
-def quote(spec: OrderSpec) -> QuoteResponse:
+def quote(spec: OrderSpec, client_id: uuid.UUID) -> QuoteResponse:
     """Route ``spec`` now and remember the quote; a ``DexError`` when no route passes (a
     venue timing out is worth retrying: 503, not 422)."""
     settings = get_settings()
@@ -73,7 +74,7 @@ def quote(spec: OrderSpec) -> QuoteResponse:
     context_slot = min(leg.slot for leg in route.legs)
     expires_at = min(leg.expires_at_slot for leg in route.legs)
     valid_ms = max(1, expires_at - market.current_slot()) * settings.market.slot_ms
-    _remember(quote_id, StoredQuote.of(spec, route.min_out), valid_ms)
+    _remember(quote_id, StoredQuote.of(spec, route.min_out, client_id), valid_ms)
     return _answer(quote_id, spec, route, context_slot, expires_at)
 
 
@@ -120,7 +121,8 @@ def _answer(quote_id: str, spec: OrderSpec, route: Route, context_slot: int, exp
 
 @dataclass(frozen=True)
 class StoredQuote:
-    """What an order naming the quote must match, and the minimum it binds."""
+    """What an order naming the quote must match, the minimum it binds, and the client
+    that asked for it (the only one that may use it)."""
 
     mint_in: str
     mint_out: str
@@ -128,9 +130,10 @@ class StoredQuote:
     slippage_bps: int
     venues: tuple[str, ...]
     min_out: int
+    client_id: str
 
     @classmethod
-    def of(cls, spec: OrderSpec, min_out: int) -> "StoredQuote":
+    def of(cls, spec: OrderSpec, min_out: int, client_id: uuid.UUID | str) -> "StoredQuote":
         return cls(
             spec.token_in.mint,
             spec.token_out.mint,
@@ -138,6 +141,7 @@ class StoredQuote:
             spec.slippage_bps,
             tuple(spec.venues),
             min_out,
+            str(client_id),
         )
 
     def to_json(self) -> str:
@@ -155,6 +159,7 @@ class StoredQuote:
             int(d["slippage_bps"]),
             tuple(d["venues"]),
             int(d["min_out"]),
+            d["client_id"],
         )
 
 
@@ -167,22 +172,44 @@ def _remember(quote_id: str, stored: StoredQuote, valid_ms: int) -> None:
         cache.redis_client().set(_key(quote_id), stored.to_json(), px=valid_ms)
 
 
-def _recall(quote_id: str) -> StoredQuote | None:
+USED = "used"  # what a quote's key holds once an order used it, until it would have expired
+
+# Spend the quote: only while it still holds what the caller read, so of two orders naming
+# it at once, one gets it.
+_SPEND = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+return 1
+"""
+
+
+def _recall(quote_id: str) -> str | None:
     with unavailable_as("redis"):
-        raw = cache.redis_client().get(_key(quote_id))
-    return None if raw is None else StoredQuote.from_json(raw)
+        return cache.redis_client().get(_key(quote_id))
 
 
-def bind(spec: OrderSpec) -> OrderSpec:
+def _spend(quote_id: str, raw: str) -> bool:
+    with unavailable_as("redis"):
+        client = cache.redis_client()
+        return bool(client.register_script(_SPEND)(keys=[_key(quote_id)], args=[raw, USED]))
+
+
+def bind(spec: OrderSpec, client_id: uuid.UUID) -> OrderSpec:
     """The order with the least output it accepts: the larger of its own ``minOut`` and
-    its quote's. ``InvalidInput`` when the quote is unknown, expired, or for another order."""
+    its quote's, the quote spent. ``InvalidInput`` when the quote is unknown, expired,
+    another client's (as unknown), already used, or for another order."""
     if spec.quote_id is None:
         return spec
-    stored = _recall(spec.quote_id)
-    if stored is None:
+    raw = _recall(spec.quote_id)
+    if raw == USED:
+        raise InvalidInput("the quote was used by another order; quote again", code="quote_used")
+    stored = None if raw is None else StoredQuote.from_json(raw)
+    if stored is None or stored.client_id != str(client_id):
         raise InvalidInput("the quote is unknown or has expired; quote again", code="quote_expired")
-    if stored != StoredQuote.of(spec, stored.min_out):
+    if stored != StoredQuote.of(spec, stored.min_out, client_id):
         raise InvalidInput(
             "the quote was for another pair, amount, slippage or venues", code="quote_mismatch"
         )
+    if not _spend(spec.quote_id, raw):
+        raise InvalidInput("the quote was used by another order; quote again", code="quote_used")
     return replace(spec, min_out=max(spec.min_out or 0, stored.min_out))

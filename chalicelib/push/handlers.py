@@ -14,7 +14,13 @@
   ``{"action":"ping"}`` (``{"type":"pong"}``). A bad message gets
   ``{"type":"error","error":{"code","message","details"}}`` and the connection stays usable.
   A connection watches at most ``ws_max_subscriptions`` orders (``too_many_subscriptions``).
-- ``$disconnect`` drops the connection's subscriptions.
+  Each subscribe re-checks the key that opened the connection (cached for
+  ``auth_cache_ttl_s``, like the authorizer): once revoked, the subscribe is answered
+  ``key_revoked`` and the socket is closed.
+- A client holds at most ``ws_max_connections_per_client`` open connections (counted in
+  Redis, across environments); ``$connect`` beyond is refused with 429
+  ``too_many_connections``.
+- ``$disconnect`` drops the connection's subscriptions and its place among its client's.
 """
 
 import json
@@ -79,11 +85,14 @@ def _check_origin(raw: dict) -> None:
         raise Forbidden(f"Origin {clip(origin)!r} is not allowed", code="origin_not_allowed")
 
 
-def _client_of(raw: dict):
-    """The client whose key the upgrade request carries (header first, then ``apiKey``)."""
+def _key_of(raw: dict) -> str | None:
+    """The key the upgrade request carries (header first, then ``apiKey``)."""
     params = raw.get("queryStringParameters") or {}
-    key = keys.bearer(_header(raw.get("headers"), "authorization")) or params.get("apiKey")
-    return keys.client_of(key)
+    return keys.bearer(_header(raw.get("headers"), "authorization")) or params.get("apiKey")
+
+
+class KeyRevoked(Unauthorized):
+    code = "key_revoked"
 
 
 def _parse_since(raw) -> int | None:
@@ -141,6 +150,15 @@ def _check_since(order: OrderRecord, since: int, error: Callable[..., EngineErro
         raise error(beyond, [{"field": "since", "message": beyond}])
 
 
+def _admit(connection_id: str, client_id) -> None:
+    """Take a place among the client's open connections, the last check of ``$connect``."""
+    limit = get_settings().push.ws_max_connections_per_client
+    if not subs.admit(connection_id, client_id, limit):
+        raise TooManyRequests(
+            f"a client may hold at most {limit} open connections", 0, code="too_many_connections"
+        )
+
+
 def connect(event) -> dict:
     """``$connect``: the return value is the handler's answer (200 accepts)."""
     try:
@@ -161,9 +179,11 @@ def _connect(event) -> None:
     params = raw.get("queryStringParameters") or {}
     connection_id = event.connection_id
     _check_origin(raw)
-    client_id = _client_of(raw)
+    key = _key_of(raw)
+    client_id = keys.client_of(key)
     if client_id is None:
         raise Unauthorized("a valid API key is required")
+    prefix = keys.prefix_of(key)
     order_param, since_param = params.get("orderId"), params.get("since")
     logs.update(orderId=order_param)
     since = _parse_since(since_param)
@@ -173,7 +193,8 @@ def _connect(event) -> None:
         if since_param is not None:
             raise BadRequest("since needs an orderId", code="invalid_query")
         subs.save_endpoint(context.get("apiId"), event.domain_name, event.stage)
-        subs.seen(connection_id, client_id)
+        _admit(connection_id, client_id)
+        subs.seen(connection_id, client_id, prefix)
         return
     canonical = canonical_order_id(order_param)
     order = None if canonical is None else store.get_order(canonical, client_id)
@@ -182,7 +203,8 @@ def _connect(event) -> None:
     _check_since(order, since, lambda message, _: BadRequest(message, code="invalid_query"))
     try:
         subs.save_endpoint(context.get("apiId"), event.domain_name, event.stage)
-        subs.seen(connection_id, client_id)
+        _admit(connection_id, client_id)
+        subs.seen(connection_id, client_id, prefix)
         # No lock: nothing can be delivered to a connection before its $connect returned
         # (posts to it are refused), so no cursor can be raised under this one; the replay
         # job catches it up under the lock. Many clients of one order connect at once.
@@ -222,6 +244,14 @@ def message(event, notifier: Notifier) -> None:
         log.exception("could not answer %s", connection_id)
 
 
+def _end_revoked(notifier: Notifier, connection_id: str) -> None:
+    """The key that opened the connection was revoked: say so, drop it and close it."""
+    log.info("connection %s: its key was revoked; closing it", connection_id)
+    _reply(notifier, connection_id, _frame(KeyRevoked("the API key was revoked")))
+    subs.remove_connection(connection_id)
+    notifier.close(connection_id)
+
+
 def _reply(notifier: Notifier, connection_id: str, body: dict) -> None:
     if notifier.send(connection_id, json.dumps(body)) == Delivery.GONE:
         subs.remove_connection(connection_id)
@@ -256,7 +286,9 @@ def _handle(event, notifier: Notifier, connection_id: str) -> None:
         )
 
     logs.update(orderId=clip(request.order_id))
-    client_id = subs.client(connection_id)
+    client_id, prefix = subs.owner(connection_id)
+    if client_id is not None and (prefix is None or not keys.active(prefix)):
+        return _end_revoked(notifier, connection_id)
     canonical = canonical_order_id(request.order_id)
     order = None
     if client_id is not None and canonical is not None:

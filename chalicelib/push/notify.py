@@ -65,6 +65,16 @@ class Notifier:
             metrics.count("PushesFailed")
             return Delivery.UNSENT
 
+    def close(self, connection_id: str) -> None:
+        """Close the connection (its ``$disconnect`` follows); never raises."""
+        try:
+            self._configure()
+            self._api.close(connection_id)
+        except WebsocketDisconnectedError:
+            pass
+        except Exception as e:
+            log.warning("closing connection %s failed: %r", connection_id, e)
+
     def _post(self, connection_id: str, message: str) -> None:
         """Chalice makes its management client on the first send, unguarded: handler threads
         pushing at once would each make one (~1 MiB apiece, kept by the allocator). Until a

@@ -9,8 +9,12 @@ Keys (every one with the subscription TTL, refreshed on subscribe and on deliver
                            connection is known to be open: a post to a connection still in
                            its grace period may fail only because ``$connect`` has not
                            returned yet, so it is not treated as gone
-- ``ws:client:{conn}``     the client whose key opened the connection: it may watch that
-                           client's orders only
+- ``ws:client:{conn}``     the client whose key opened the connection, and that key's
+                           prefix (``<client> <prefix>``): it may watch that client's orders
+                           only, while the key is not revoked
+- ``ws:clientconns:{client}`` sorted set of the client's open connection ids, scored by
+                           when each stops counting (``$connect`` + the TTL: a lost
+                           ``$disconnect`` frees its place then)
 - ``ws:endpoint``          hash of the WebSocket API's ``apiId``/``domain``/``stage``, recorded
                            by the handlers so the worker can configure ``app.websocket_api``
 - ``ws:lock:{order}``      short lock: one publisher per order at a time
@@ -50,24 +54,63 @@ def _client_key(connection_id: str) -> str:
     return f"ws:client:{connection_id}"
 
 
+def _client_conns_key(client_id: uuid.UUID | str) -> str:
+    return f"ws:clientconns:{client_id}"
+
+
 def _ttl() -> int:
     return get_settings().push.ws_subscription_ttl_s
 
 
-def seen(connection_id: str, client_id: uuid.UUID | None = None) -> None:
+def seen(
+    connection_id: str, client_id: uuid.UUID | None = None, key_prefix: str | None = None
+) -> None:
     """Note when ``$connect`` was called (until it returned, posts are refused as Gone) and
-    the client it was opened for."""
+    the client (and key) it was opened for."""
     pipe = redis_client().pipeline()
     pipe.set(_born_key(connection_id), f"{time.time():.3f}", ex=_ttl(), nx=True)
     if client_id is not None:
-        pipe.set(_client_key(connection_id), str(client_id), ex=_ttl())
+        value = f"{client_id} {key_prefix}" if key_prefix else str(client_id)
+        pipe.set(_client_key(connection_id), value, ex=_ttl())
     pipe.execute()
+
+
+# Take a place among the client's open connections, in one step so that concurrent
+# $connects cannot all pass the count: drop the places that expired, then add this one
+# unless the client already holds ARGV[3].
+_ADMIT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZSCORE', KEYS[1], ARGV[4]) == false
+   and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
+redis.call('EXPIREAT', KEYS[1], math.ceil(tonumber(ARGV[2])))
+return 1
+"""
+
+
+def admit(connection_id: str, client_id: uuid.UUID, limit: int) -> bool:
+    """Count the connection among its client's open ones; False when it holds ``limit``."""
+    now = time.time()
+    return bool(
+        redis_client().register_script(_ADMIT)(
+            keys=[_client_conns_key(client_id)],
+            args=[f"{now:.3f}", f"{now + _ttl():.3f}", limit, connection_id],
+        )
+    )
+
+
+def owner(connection_id: str) -> tuple[uuid.UUID | None, str | None]:
+    """The client the connection was opened for and its key's prefix; None when unknown."""
+    value = redis_client().get(_client_key(connection_id))
+    if value is None:
+        return None, None
+    client_id, _, prefix = value.partition(" ")
+    return uuid.UUID(client_id), prefix or None
 
 
 def client(connection_id: str) -> uuid.UUID | None:
     """The client the connection was opened for; None when unknown."""
-    value = redis_client().get(_client_key(connection_id))
-    return None if value is None else uuid.UUID(value)
+    return owner(connection_id)[0]
 
 
 def opened(connection_id: str) -> None:
@@ -105,10 +148,16 @@ def remove(connection_id: str, order_id: str) -> None:
 def remove_connection(connection_id: str) -> list[str]:
     """Drop every subscription of a connection (disconnected or gone); returns its orders."""
     client = redis_client()
-    orders = sorted(client.smembers(_conn_key(connection_id)))
+    read = client.pipeline()
+    read.smembers(_conn_key(connection_id))
+    read.get(_client_key(connection_id))
+    members, owner_value = read.execute()
+    orders = sorted(members)
     pipe = client.pipeline()
     for order_id in orders:
         pipe.srem(_order_key(order_id), connection_id)
+    if owner_value:  # its place among the client's open connections
+        pipe.zrem(_client_conns_key(owner_value.partition(" ")[0]), connection_id)
     pipe.delete(
         _conn_key(connection_id),
         _seq_key(connection_id),

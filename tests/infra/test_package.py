@@ -434,6 +434,7 @@ def test_order_routes_have_the_authorizer_and_the_api_is_throttled(template):
         ("/api/orders/execute", "post"),
         ("/api/orders", "get"),
         ("/api/orders/{order_id}", "get"),
+        ("/api/health/ready", "get"),
     ]:
         assert paths[path][method]["security"] == [{"api_key": []}], path
     for path in ("/api/health", "/api/openapi.json"):

@@ -1,6 +1,7 @@
 """Bad input of every field: a clear JSON error, the right status, and no row written."""
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from chalice.test import Client
@@ -9,6 +10,11 @@ from chalicelib.backends import postgres
 from chalicelib.orders import intake, store
 
 pytestmark = pytest.mark.integration
+
+
+def days_ahead(days: float) -> str:
+    return (datetime.now(UTC) + timedelta(days=days)).isoformat()
+
 
 GOOD = {"type": "market", "tokenIn": "SOL", "tokenOut": "USDC", "amount": "1.5", "slippageBps": 100}
 
@@ -45,6 +51,21 @@ def no_orders():
         ({"type": "limit", "limitPrice": "150", "expiresAt": "2001-01-01T00:00:00Z"}, "expiresAt"),
         ({"type": "limit", "limitPrice": "150", "expiresAt": "2999-01-01T00:00:00"}, "expiresAt"),
         ({"type": "limit", "limitPrice": "150", "expiresInSlots": 0}, "expiresInSlots"),
+        # beyond what Python's datetime holds once in UTC (it was a 500)
+        (
+            {"type": "limit", "limitPrice": "150", "expiresAt": "9999-12-31T23:59:59-01:00"},
+            "expiresAt",
+        ),
+        ({"type": "limit", "limitPrice": "150", "expiresAt": days_ahead(30.01)}, "expiresAt"),
+        (
+            {
+                "type": "sniper",
+                "maxPrice": "1",
+                "tokenOut": "NEWCOIN",
+                "expiresAt": "9999-12-31T23:59:59-01:00",
+            },
+            "expiresAt",
+        ),
         ({"limitPrice": "150"}, "type"),
         ({"type": None}, "type"),
         ({"tokenIn": "DOGE"}, "tokenIn"),
@@ -249,3 +270,9 @@ def test_a_min_out_beyond_what_an_order_can_hold_is_422(client):
     assert error["code"] == "invalid_order"
     assert [d["field"] for d in error["details"]] == ["minOut"]
     assert no_orders()
+
+
+def test_an_expiry_at_the_bound_is_taken(client):
+    body = {**GOOD, "type": "limit", "limitPrice": "150", "expiresAt": days_ahead(29.99)}
+    answer = post(client, json.dumps(body))
+    assert answer.status_code == 202, answer.json_body

@@ -6,6 +6,7 @@ the fingerprint.
 """
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import get_args
 
 import pytest
@@ -23,7 +24,8 @@ BASE = {"type": "market", "tokenIn": "SOL", "tokenOut": "USDC", "amount": "1.5",
 # A field whose type admits one value only (a one-member Literal): nothing to vary.
 SINGLE_VALUE = object()
 LIMIT = {**BASE, "type": "limit", "limitPrice": "100", "expiresInSlots": 1000}
-LIMIT_AT = {**LIMIT, "expiresInSlots": None, "expiresAt": "2999-01-01T00:00:00Z"}
+SOON = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+LIMIT_AT = {**LIMIT, "expiresInSlots": None, "expiresAt": SOON.isoformat()}
 SNIPER = {**BASE, "type": "sniper", "tokenIn": "USDC", "tokenOut": "IDEMNEW", "amount": "10",
           "maxPrice": "1"}  # fmt: skip
 STOP = {**BASE, "type": "stop", "triggerPrice": "100", "direction": "below"}
@@ -50,7 +52,7 @@ VARIATIONS = {
     "client_order_id": "mine-1",
     "limit_price": Other(LIMIT, {"limitPrice": "101"}),
     "expires_in_slots": Other(LIMIT, {"expiresInSlots": 1001}),
-    "expires_at": Other(LIMIT_AT, {"expiresAt": "2999-01-02T00:00:00Z"}),
+    "expires_at": Other(LIMIT_AT, {"expiresAt": (SOON + timedelta(days=1)).isoformat()}),
     "max_price": Other(SNIPER, {"maxPrice": "2"}),
     "trigger_price": Other(STOP, {"triggerPrice": "101"}),
     "direction": Other(STOP, {"direction": "above"}),

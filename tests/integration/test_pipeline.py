@@ -408,10 +408,24 @@ def test_unknown_order_is_404(client):
         assert answer.json_body["error"]["code"] == "order_not_found"
 
 
-def test_health_checks_every_dependency(client):
-    answer = client.http.get("/api/health")
+def test_readiness_checks_every_dependency_and_needs_a_key(client):
+    answer = client.http.get("/api/health/ready")
     assert answer.status_code == 200
     assert answer.json_body["checks"] == {"database": "ok", "redis": "ok", "queue": "ok"}
+    assert client.http.get("/api/health/ready", headers={"Authorization": None}).status_code == 401
+
+
+def test_liveness_is_public_and_touches_no_dependency(client, monkeypatch):
+    from chalicelib.backends import cache, queue
+    from chalicelib.orders import store
+
+    def touched():
+        raise AssertionError("liveness touched a dependency")
+
+    for module in (store, cache, queue):
+        monkeypatch.setattr(module, "ping", touched)
+    answer = client.http.get("/api/health", headers={"Authorization": None})
+    assert (answer.status_code, answer.json_body) == (200, {"status": "ok"})
 
 
 def test_openapi_describes_the_api_from_the_models(client):

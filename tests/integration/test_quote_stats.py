@@ -286,3 +286,59 @@ def test_stats_count_only_the_callers_orders_and_need_a_key(client, app_module):
     assert client.http.get("/api/stats?window=1h", headers=other).json_body["orders"] == 1
     for path in ("/api/stats", "/api/quote?" + urlencode(QUERY)):
         assert client.http.get(path, headers={"Authorization": None}).status_code == 401
+
+
+LONG = "x" * 3000
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/api/quote?{urlencode({**QUERY, 'tokenIn': LONG})}",
+        f"/api/quote?{urlencode({**QUERY, 'tokenOut': LONG})}",
+        f"/api/quote?{urlencode({**QUERY, 'amount': LONG})}",
+        f"/api/quote?{urlencode({**QUERY, 'amount': '0.' + '0' * 3000 + '1'})}",
+        f"/api/quote?{urlencode({**QUERY, 'amount': '1' * 3000})}",
+        f"/api/quote?{urlencode({**QUERY, 'slippageBps': LONG})}",
+        f"/api/quote?{urlencode({**QUERY, 'venues': LONG})}",
+        f"/api/quote?{urlencode({**QUERY, 'type': LONG})}",
+        f"/api/quote?{urlencode({**QUERY, LONG: '1'})}",
+        f"/api/stats?window={LONG}",
+        f"/api/stats?{LONG}=1",
+    ],
+)
+def test_a_long_value_is_not_echoed_whole(client, path):
+    answer = client.http.get(path)
+    assert answer.status_code == 422, answer.json_body
+    assert len(json.dumps(answer.json_body)) < 600, answer.json_body
+
+
+@pytest.mark.parametrize("amount", [LONG, "0." + "0" * 3000 + "1", "1" * 3000, "1." + "1" * 3000])
+def test_a_long_amount_in_an_order_is_not_echoed_whole(client, amount):
+    answer = post(client, {**ORDER, "amount": amount})
+    assert answer.status_code == 422, answer.json_body
+    assert len(json.dumps(answer.json_body)) < 600, answer.json_body
+
+
+def test_a_quote_serves_only_the_client_that_asked_for_it(client, frozen_market):
+    from chalicelib.access import keys
+
+    other = {"Authorization": f"Bearer {keys.create('quote-other').key}"}
+    quote_id = get_quote(client).json_body["quoteId"]
+    theirs = client.http.post(
+        "/api/orders/execute",
+        headers={"content-type": "application/json", **other},
+        body=json.dumps({**ORDER, "quoteId": quote_id}),
+    )
+    assert theirs.status_code == 422, theirs.json_body
+    assert theirs.json_body["error"]["code"] == "quote_expired"  # as unknown
+    assert post(client, {**ORDER, "quoteId": quote_id}).status_code == 202, "still the asker's"
+
+
+def test_a_quote_binds_one_order_only(client, frozen_market):
+    quote_id = get_quote(client).json_body["quoteId"]
+    assert post(client, {**ORDER, "quoteId": quote_id}).status_code == 202
+    again = post(client, {**ORDER, "quoteId": quote_id})
+    assert again.status_code == 422, again.json_body
+    assert again.json_body["error"]["code"] == "quote_used"
+    assert len(store.list_orders(None, 10, None)[0]) == 1

@@ -143,7 +143,8 @@ def fake_store(monkeypatch, redis_db):
     monkeypatch.setattr(store, "get_order", fake.get_order)
     monkeypatch.setattr(store, "history", fake.history)
     monkeypatch.setattr(keys, "client_of", lambda key: CLIENT if key == KEY else None)
-    monkeypatch.setattr(subs, "client", lambda connection_id: CLIENT)
+    monkeypatch.setattr(subs, "owner", lambda connection_id: (CLIENT, KEY[:11]))
+    monkeypatch.setattr(keys, "active", lambda prefix: prefix == KEY[:11])
     return fake
 
 
@@ -710,3 +711,71 @@ def test_disconnect_drops_every_subscription(api, fake_store):
     ws.disconnect(ws_event("$disconnect", c))
     assert subscribed_orders(c) == []
     assert all(subs.connections(o) == [] for o in orders)
+
+
+def test_a_subscribe_with_a_revoked_key_is_refused_and_closes_the_socket(
+    api, fake_store, replays, monkeypatch
+):
+    order = fake_store.new_order()
+    c = conn_id()
+    monkeypatch.setattr(keys, "active", lambda prefix: False)
+    ws.message(
+        ws_event("$default", c, {"action": "subscribe", "orderId": order, "since": 0}),
+        Notifier(api),
+    )
+    assert [m["error"]["code"] for m in api.of_type(c, "error")] == ["key_revoked"]
+    assert api.of_type(c, "subscribed") == [] and api.closed == [c]
+    assert subs.connections(order) == [] and replays == []
+
+
+def test_a_client_holds_at_most_the_configured_number_of_open_connections(
+    api, fake_store, monkeypatch
+):
+    limited = ws.get_settings().updated(**{"ws_max_connections_per_client": 2})
+    monkeypatch.setattr(ws, "get_settings", lambda: limited)
+    subs.redis_client().delete(f"ws:clientconns:{CLIENT}")  # earlier tests' connections
+    first, second, third = conn_id(), conn_id(), conn_id()
+    assert ws.connect(ws_event("$connect", first)) == ws.ACCEPT
+    assert ws.connect(ws_event("$connect", second)) == ws.ACCEPT
+    refused = ws.connect(ws_event("$connect", third))
+    assert refused["statusCode"] == 429
+    assert json.loads(refused["body"])["error"]["code"] == "too_many_connections"
+    ws.disconnect(ws_event("$disconnect", first))  # a closed one frees its place
+    assert ws.connect(ws_event("$connect", third)) == ws.ACCEPT
+    assert ws.connect(ws_event("$connect", conn_id()))["statusCode"] == 429
+
+
+def test_a_missed_disconnect_frees_its_place_once_the_connection_cannot_be_open(
+    api, fake_store, monkeypatch
+):
+    limited = ws.get_settings().updated(**{"ws_max_connections_per_client": 1})
+    monkeypatch.setattr(ws, "get_settings", lambda: limited)
+    subs.redis_client().delete(f"ws:clientconns:{CLIENT}")  # earlier tests' connections
+    assert ws.connect(ws_event("$connect", conn_id())) == ws.ACCEPT
+    assert ws.connect(ws_event("$connect", conn_id()))["statusCode"] == 429
+    later = time.time() + limited.push.ws_subscription_ttl_s + 1  # its $disconnect was lost
+    monkeypatch.setattr(subs.time, "time", lambda: later)
+    assert ws.connect(ws_event("$connect", conn_id())) == ws.ACCEPT
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        "[" * 100_000 + "]" * 100_000,
+        '{"a":' * 50_000 + "1" + "}" * 50_000,
+        json.dumps(
+            {
+                "action": "subscribe",
+                "orderId": "x",
+                "since": 0,
+                "deep": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]],
+            }
+        ),
+    ],
+)
+def test_a_deeply_nested_frame_is_an_invalid_frame(api, fake_store, frame, caplog):
+    c = conn_id()
+    ws.message(ws_event("$default", c, frame), Notifier(api))
+    (answer,) = api.sent[c]
+    assert answer["type"] == "error" and answer["error"]["code"] == "invalid_frame", answer
+    assert "Traceback" not in caplog.text and "RecursionError" not in caplog.text

@@ -7,7 +7,7 @@ import time
 import uuid
 
 import pytest
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from chalicelib.access import keys
@@ -168,6 +168,26 @@ def test_a_revoked_key_is_refused_on_rest_and_at_the_next_connect(runtime):
     assert (status, body["error"]["code"]) == (401, "unauthorized")
 
 
+def test_a_revoked_key_cannot_subscribe_on_its_open_socket_and_is_closed(runtime):
+    new = keys.create(f"ws-revoked-open-{uuid.uuid4().hex[:8]}")
+    with ws(runtime, runtime.ws, new.key) as socket:
+        socket.send(json.dumps({"action": "ping"}))
+        assert json.loads(socket.recv(timeout=5)) == {"type": "pong"}
+        status, _, answer = request(
+            "POST", f"{runtime.http}/api/orders/execute", order_body(), headers=auth(new.key)
+        )
+        assert status == 202, answer
+        order_id = json.loads(answer)["orderId"]
+        assert keys.revoke(new.prefix)
+        socket.send(json.dumps({"action": "subscribe", "orderId": order_id, "since": 0}))
+        answer = json.loads(socket.recv(timeout=5))
+        assert answer["type"] == "error" and answer["error"]["code"] == "key_revoked"
+        with pytest.raises(ConnectionClosed):
+            while True:  # nothing but the close: no status of the order
+                assert json.loads(socket.recv(timeout=5))["type"] != "status"
+    assert subs.connections(order_id) == []
+
+
 def test_connect_takes_the_key_as_a_query_parameter_and_needs_one(runtime):
     with connect(f"{runtime.ws}?apiKey={runtime.api_key}", open_timeout=10) as socket:
         socket.send(json.dumps({"action": "ping"}))
@@ -188,3 +208,14 @@ def test_a_huge_action_is_not_echoed_whole(runtime):
         answer = json.loads(socket.recv(timeout=5))
         assert answer["error"]["code"] == "unknown_action"
         assert len(answer["error"]["message"]) < 150
+
+
+@pytest.mark.parametrize("frame", ["[" * 3000 + "]" * 3000, '{"a":' * 1500 + "1" + "}" * 1500])
+def test_a_deeply_nested_frame_is_refused_as_invalid(runtime, frame):
+    with ws(runtime, runtime.ws) as socket:
+        socket.send(frame)
+        answer = json.loads(socket.recv(timeout=5))
+        assert answer["error"]["code"] == "invalid_frame", answer
+        socket.send(json.dumps({"action": "ping"}))
+        assert json.loads(socket.recv(timeout=5)) == {"type": "pong"}
+    assert "RecursionError" not in runtime.log()

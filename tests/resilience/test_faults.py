@@ -57,7 +57,7 @@ def assert_503(method: str, url: str, body=None) -> dict:
 def recover_and_finish(rt, db: str, ids: list[str]):
     """Once the API is healthy again: 10 more orders, then every order ends exactly once."""
     wait_until(
-        lambda: request("GET", f"{rt.http}/api/health", timeout_s=ANSWER_WITHIN_S)[0] == 200,
+        lambda: request("GET", f"{rt.http}/api/health/ready", timeout_s=ANSWER_WITHIN_S)[0] == 200,
         60,
         "the API to recover",
     )
@@ -99,7 +99,7 @@ def test_postgres_restarted_during_a_run(engine, private_postgres):
     try:
         assert_503("POST", f"{rt.http}/api/orders/execute", ORDER)
         assert_503("GET", f"{rt.http}/api/orders/{ids[0]}")
-        health = assert_503("GET", f"{rt.http}/api/health")
+        health = assert_503("GET", f"{rt.http}/api/health/ready")
         assert health["checks"]["database"] != "ok", health
     finally:
         private_postgres.start()
@@ -118,7 +118,7 @@ def test_redis_restarted_during_a_run(engine, private_redis):
     wait_until(lambda: in_flight(db, ids), 60, "an order in execution")
     private_redis.stop()
     try:
-        health = assert_503("GET", f"{rt.http}/api/health")
+        health = assert_503("GET", f"{rt.http}/api/health/ready")
         assert health["checks"]["redis"] != "ok", health
         # Submitting needs Postgres and SQS only.
         status, _, raw, _ = request(
@@ -160,7 +160,7 @@ def test_queue_unreachable_for_a_while(engine, sqs_proxy):
             if status == 202:
                 ids.append(json.loads(raw)["orderId"])
             assert i or status == 202, "a stored order is accepted; the reaper sends it"
-        health = assert_503("GET", f"{rt.http}/api/health")
+        health = assert_503("GET", f"{rt.http}/api/health/ready")
         assert health["checks"]["queue"] != "ok", health
         threading.Event().wait(3)  # unreachable a while longer
     finally:

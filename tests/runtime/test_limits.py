@@ -23,7 +23,12 @@ FLOOD = 3000
 def engine(runtime_env, tmp_path_factory):
     folder = tmp_path_factory.mktemp("data")
     env = runtime_env(
-        **{**ZERO_LATENCY, "EXEC_LATENCY_MIN_MS": "1500", "EXEC_LATENCY_MAX_MS": "2000"}
+        **{
+            **ZERO_LATENCY,
+            "EXEC_LATENCY_MIN_MS": "1500",
+            "EXEC_LATENCY_MAX_MS": "2000",
+            "WS_MAX_CONNECTIONS_PER_CLIENT": "200",  # a hundred sockets of one key at once
+        }
     )
     runtime = Runtime(env, data_dir=folder, log_path=folder / "log", extra_args=("--workers", "2"))
     yield runtime.start()
