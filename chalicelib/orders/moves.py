@@ -25,15 +25,9 @@ RACE_RETRIES = 3  # a concurrent status change moves last_seq: read it again thi
 class Publisher(Protocol):
     """What pushes an order's statuses to its subscribers (never raises)."""
 
-    def publish(
-        self,
-        order_id,
-        latest: Sequence[HistoryRecord] = (),
-        subscribers: Sequence[str] | None = None,
-    ) -> Sequence[str]:
+    def publish(self, order_id, latest: Sequence[HistoryRecord] = ()) -> None:
         """Catch every subscriber of the order up with its history (``latest``: the rows just
-        recorded, in seq order, which need not be read back; ``subscribers``: as found by an
-        earlier push of the same delivery); returns the subscribers."""
+        recorded, in seq order, which need not be read back)."""
 
     def replay(self, order_id, connection_id: str) -> bool:
         """Catch one subscriber up; False to try again later."""

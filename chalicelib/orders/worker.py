@@ -21,7 +21,6 @@ import contextvars
 import json
 import logging
 import math
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -117,7 +116,6 @@ def _dispatch(record, publisher: Publisher) -> bool:
 
 
 def _run_order(order_id: str, receipt_handle: str, publisher: Publisher) -> bool:
-    _subscribers.set(None)  # a new delivery looks at them afresh
     settings = get_settings()
     lifecycle_settings = settings.lifecycle
     claimed = store.claim_and_start(
@@ -240,18 +238,10 @@ def _announce(order_id: str, entry: HistoryRecord, publisher: Publisher) -> None
     _push(publisher, order_id, [entry])
 
 
-# The order's subscribers as this delivery's first push found them: its later pushes reuse
-# them, but for a terminal status, which reads them again (``Notifier.publish``).
-_subscribers: contextvars.ContextVar[tuple[str, Sequence[str]] | None] = contextvars.ContextVar(
-    "subscribers", default=None
-)
-
-
 def _push(publisher: Publisher, order_id: str, entries: list[HistoryRecord]) -> None:
-    known = _subscribers.get()
-    reuse = known is not None and known[0] == order_id and not entries[-1].status.terminal
-    found = publisher.publish(order_id, entries, known[1] if reuse else None)
-    _subscribers.set((order_id, found))
+    # The subscribers are read afresh for each push: one who subscribed after this delivery's
+    # first push must get the next status live, not only at the terminal one.
+    publisher.publish(order_id, entries)
 
 
 def _attempt(order: OrderRecord, publisher: Publisher) -> None:

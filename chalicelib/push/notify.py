@@ -142,25 +142,17 @@ class Notifier:
             subs.delivered(connection_id, order_id, sent, done=terminal)
         return outcome
 
-    def publish(
-        self,
-        order_id,
-        latest: Sequence[HistoryRecord] = (),
-        subscribers: Sequence[str] | None = None,
-    ) -> Sequence[str]:
-        """Catch every subscriber of the order up with its history; returns the subscribers.
+    def publish(self, order_id, latest: Sequence[HistoryRecord] = ()) -> None:
+        """Catch every subscriber of the order up with its history.
 
         ``latest``: the rows just recorded, in seq order; when they are all any subscriber
-        lacks, the history is not read back. ``subscribers``: as a publish of the same
-        delivery found them, not read again (one who subscribed since has a replay of its
-        own queued, and a later publish that reads them, the terminal one at the latest,
-        catches it up with everything)."""
+        lacks, the history is not read back. The subscribers are read on every publish: one
+        who subscribed after the previous status gets this one live."""
         order_id = str(order_id)
-        connection_ids: Sequence[str] = ()
         try:
-            connection_ids = subs.connections(order_id) if subscribers is None else subscribers
+            connection_ids = subs.connections(order_id)
             if not connection_ids:
-                return connection_ids
+                return
             self._configure()
             with subs.order_lock(order_id):
                 # Read before the lock, and enough: only the cursors, read under it, say what
@@ -168,7 +160,7 @@ class Notifier:
                 # one dropped since has no cursor left.
                 cursors = subs.cursors(order_id, connection_ids)
                 if not cursors:
-                    return connection_ids
+                    return
                 since = min(cursors.values())
                 if latest and latest[0].seq - 1 <= since:  # what they lack is all in latest
                     entries = [entry for entry in latest if entry.seq > since]
@@ -187,11 +179,10 @@ class Notifier:
                     _queue_replay(connection_id, order_id)
             except Exception:
                 log.exception("could not queue replays of order %s", order_id)
-            return connection_ids
+            return
         for connection_id, outcome in outcomes.items():
             if outcome == Delivery.UNSENT:
                 _queue_replay(connection_id, order_id)
-        return connection_ids
 
     def replay(self, order_id, connection_id: str) -> bool:
         """Catch one connection up with the order's history after its last delivered seq.

@@ -321,6 +321,34 @@ def test_subscribe_message_catches_up_on_the_socket_at_once(gateway, management)
     assert management.statuses(cid) == list(enumerate(FLOW, start=1))[2:]
 
 
+def test_a_subscriber_who_joins_mid_delivery_gets_the_next_status_live(
+    gateway, management, monkeypatch
+):
+    """Subscribed just after the worker pushed ``routing``: ``submitted`` reaches it at its
+    own push, not only with the terminal status."""
+    order_id = gateway.post_order()
+    cid = connection_id()
+    gateway.connect(cid)
+    real = gateway.app_module.notifier.publish
+    seen_after_push: list[list[str]] = []
+
+    def publish(pushed_order_id, latest=()):
+        real(pushed_order_id, latest)
+        if str(pushed_order_id) != order_id:
+            return
+        if not seen_after_push:  # the delivery's first push: the client subscribes now
+            gateway.send(cid, {"action": "subscribe", "orderId": order_id})
+        seen_after_push.append([status for _, status in management.statuses(cid, order_id)])
+
+    monkeypatch.setattr(gateway.app_module.notifier, "publish", publish)
+    gateway.drain(gateway.finished(order_id))
+
+    assert len(seen_after_push) >= 3  # routing; building with submitted; confirmed
+    before_terminal = seen_after_push[-2]
+    assert before_terminal == FLOW[: FLOW.index("submitted") + 1]
+    expect_flow(management, cid, order_id)
+
+
 def test_bad_messages_get_errors_on_a_usable_socket(gateway, management):
     cid = connection_id()
     gateway.connect(cid)

@@ -86,7 +86,7 @@ def fakes(monkeypatch):
         monkeypatch.setattr(store, name, getattr(fake, name))
     monkeypatch.setattr(queue, "send_order", fake.send_order)
     monkeypatch.setattr(venues, "cached_snapshot", lambda venue, a, b, fetch: fetch(venue, a, b))
-    publisher = SimpleNamespace(publish=lambda order_id, latest=(), subscribers=None: ())
+    publisher = SimpleNamespace(publish=lambda order_id, latest=(): None)
     monkeypatch.setattr(app, "notifier", publisher)
     # The transaction takes a while to land: the attempt ends and a later invocation checks.
     monkeypatch.setattr(Market, "landing_delay_s", lambda self, faults: 2.0)
