@@ -152,6 +152,7 @@ async def zero_latency(args, services: Servers, log_dir: Path, settings: dict) -
                     services.stats,
                     args.timeout,
                     services.redis_url,
+                    services.sqs_url,
                 )
         if "drain" not in args.skip:
             phases["drain"] = await drain_runs(args, services, db, log_dir, settings)

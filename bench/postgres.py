@@ -4,13 +4,16 @@ statements, transactions and rows one order costs."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+import urllib.request
 
 import psycopg
 
 from harness import client
 from harness.orders import TERMINAL
 from harness.runtime import Runtime
+from localaws.sqs_server import CALLS_PATH
 
 MARK = "/* bench */ "  # the benchmark's own queries, told apart in pg_stat_statements
 # pg_stat_statements rows of this database's statements, the benchmark's own left out.
@@ -119,13 +122,28 @@ def redis_commands(redis_url: str | None) -> dict[str, int] | None:
         client.close()
 
 
+def sqs_calls(sqs_url: str | None) -> dict[str, int] | None:
+    """SQS calls the runtime's SQS server has served, by call, or None without one."""
+    if sqs_url is None:
+        return None
+    with urllib.request.urlopen(sqs_url.rstrip("/") + CALLS_PATH, timeout=5) as answer:
+        return json.load(answer)
+
+
 async def statements_per_order(
-    rt: Runtime, db: str, n: int, stats: bool, timeout: float, redis_url: str | None = None
+    rt: Runtime,
+    db: str,
+    n: int,
+    stats: bool,
+    timeout: float,
+    redis_url: str | None = None,
+    sqs_url: str | None = None,
 ):
     await asyncio.sleep(11.0)  # earlier work's counters reach pg_stat_database first
     statements_reset(db, stats)
     before = pg_counters(db)
     redis_before = redis_commands(redis_url)
+    sqs_before = sqs_calls(sqs_url)
     answers, _ = await client.submit_many(rt.http, n, min(10, n), offset=0)
     ids = [a.order_id for a in answers if a.status == 202]
     await wait_terminal(db, ids, timeout)
@@ -134,6 +152,7 @@ async def statements_per_order(
     await asyncio.sleep(11.0)
     after = pg_counters(db)
     redis_after = redis_commands(redis_url)
+    sqs_after = sqs_calls(sqs_url)
     per_order = {k: round((after[k] - before.get(k, 0)) / len(ids), 2) for k in after}
     result = {
         "orders": len(ids),
@@ -152,6 +171,16 @@ async def statements_per_order(
         }
         result["redis_commands_per_order"] = round(per.pop("total", 0), 1)
         result["redis_commands_by_name"] = dict(sorted(per.items(), key=lambda kv: -kv[1]))
+    if sqs_before is not None and sqs_after is not None:
+        # Every caller's: the HTTP function's sends, the pollers' receives and deletes (Lambda's
+        # event source mapping in AWS), the worker's own sends (landing checks, retries).
+        per = {
+            name: round((calls - sqs_before.get(name, 0)) / len(ids), 2)
+            for name, calls in sqs_after.items()
+            if calls != sqs_before.get(name, 0)
+        }
+        result["sqs_calls_per_order"] = round(sum(per.values()), 2)
+        result["sqs_calls_by_name"] = dict(sorted(per.items(), key=lambda kv: -kv[1]))
     if stats:
         merged: dict[str, int] = {}
         for query, calls in statements_read(db):  # one text may have several query ids

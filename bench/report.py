@@ -229,6 +229,9 @@ def _statement_rows(s: dict) -> list[Row]:
     if "redis_commands_per_order" in s:
         note = "INFO total_commands_processed, idle periods included"
         rows.append(("Redis commands per order", s["redis_commands_per_order"], "", note))
+    if "sqs_calls_per_order" in s:
+        note = "the SQS server's calls, pollers' receives and deletes included"
+        rows.append(("SQS calls per order", s["sqs_calls_per_order"], "", note))
     return rows
 
 

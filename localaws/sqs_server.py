@@ -23,9 +23,11 @@ Three things make moto's stock server slow under a burst (figures in docs/BENCHM
 """
 
 import functools
+import json
 import sys
 import threading
 import time
+from collections import Counter
 
 from waitress import wasyncore
 from waitress.server import create_server
@@ -40,6 +42,11 @@ THREADS = 64
 # receives at once can hand out the same message or fail ("Set changed size during
 # iteration"). Every call runs under this lock; a long poll waits outside it.
 _CALLS = threading.RLock()
+# The SQS calls served, by backend method (a batch call counts once): ``GET /_calls`` answers
+# them as JSON, for the bench's calls per order.
+CALLS: Counter[str] = Counter()
+CALLS_PATH = "/_calls"
+_inside = threading.local()  # a batch call runs the single one: only the outer one counts
 _SERIALIZED = (
     "create_queue", "get_queue_url", "list_queues", "delete_queue", "get_queue_attributes",
     "set_queue_attributes", "send_message", "send_message_batch", "delete_message",
@@ -73,7 +80,14 @@ def _serialized(method):
     @functools.wraps(method)
     def call(*args, **kwargs):
         with _CALLS:
-            return method(*args, **kwargs)
+            outer = not getattr(_inside, "depth", 0)
+            if outer:
+                CALLS[method.__name__] += 1
+            _inside.depth = getattr(_inside, "depth", 0) + 1
+            try:
+                return method(*args, **kwargs)
+            finally:
+                _inside.depth -= 1
 
     return call
 
@@ -87,6 +101,8 @@ def _long_poll(receive):
     def receive_message(self, queue_name, count, wait_seconds_timeout, visibility_timeout,
                         *args, **kwargs):  # fmt: skip
         deadline = time.monotonic() + (wait_seconds_timeout or 0)
+        with _CALLS:
+            CALLS["receive_message"] += 1
         while True:
             with _CALLS:
                 messages = receive(self, queue_name, count, 0, visibility_timeout, *args, **kwargs)
@@ -98,6 +114,21 @@ def _long_poll(receive):
     return receive_message
 
 
+def _with_call_counts(app):
+    """The SQS application, and ``GET /_calls``: the calls served so far."""
+
+    def serve(environ, start_response):
+        if environ.get("PATH_INFO") != CALLS_PATH:
+            return app(environ, start_response)
+        with _CALLS:
+            body = json.dumps(CALLS).encode()
+        start_response("200 OK", [("Content-Type", "application/json"),
+                                  ("Content-Length", str(len(body)))])  # fmt: skip
+        return [body]
+
+    return serve
+
+
 class Server:
     """moto's SQS application under waitress, answering in a thread of its own."""
 
@@ -107,7 +138,7 @@ class Server:
         faster_moto()
         self._sockets: dict = {}  # waitress's socket map: the loop runs while it holds any
         self._server = create_server(
-            create_backend_app("sqs"),
+            _with_call_counts(create_backend_app("sqs")),
             map=self._sockets,
             host=host,
             port=port,

@@ -151,3 +151,28 @@ def test_shutdown_closes_open_connections_and_frees_the_port(monkeypatch):
     assert failures == []  # e.g. OSError(EBADF): a socket closed under the loop's select
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=5)
+
+
+def test_calls_are_counted_by_kind_and_served_as_json(sqs):
+    import json
+    import urllib.request
+
+    url = _queue(sqs, "counted")
+    endpoint = sqs.meta.endpoint_url
+
+    def calls() -> dict[str, int]:
+        with urllib.request.urlopen(f"{endpoint}/_calls", timeout=5) as answer:
+            return json.load(answer)
+
+    before = calls()
+    sqs.send_message_batch(
+        QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": "x"} for i in range(3)]
+    )
+    sqs.send_message(QueueUrl=url, MessageBody="y")
+    got = _receive(sqs, url)
+    after = calls()
+    delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    assert len(got) == 4
+    assert delta["send_message_batch"] == 1  # a batch is one call
+    assert delta["send_message"] == 1
+    assert delta["receive_message"] == 1
