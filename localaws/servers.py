@@ -19,16 +19,22 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import grp
+import hashlib
+import logging
 import os
 import pwd
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 
@@ -132,12 +138,47 @@ def _run_as(owner_of: Path | None) -> pwd.struct_passwd | None:
     raise ServerFailed("running as root and no unprivileged user (postgres, nobody) to run as")
 
 
+def _reachable(folder: Path, user: pwd.struct_passwd) -> bool:
+    """Whether ``user`` may pass through ``folder`` and every folder above it (those not made
+    yet will be, open to all)."""
+    groups = {user.pw_gid, *(g.gr_gid for g in grp.getgrall() if user.pw_name in g.gr_mem)}
+    for path in (folder, *folder.parents):
+        if not path.exists():
+            continue
+        st = path.stat()
+        if st.st_uid == user.pw_uid:
+            allowed = st.st_mode & stat.S_IXUSR
+        elif st.st_gid in groups:
+            allowed = st.st_mode & stat.S_IXGRP
+        else:
+            allowed = st.st_mode & stat.S_IXOTH
+        if not allowed:
+            return False
+    return True
+
+
+def _reachable_data_dir(data_dir: Path) -> Path:
+    """``data_dir``, unless we are root and the user Postgres runs as cannot reach it (under
+    a private folder such as /root or pytest's temporary ones): then a folder under the
+    system's temporary folder, the same one every time for that ``data_dir``."""
+    if os.geteuid() != 0 or (data_dir / "PG_VERSION").exists():
+        return data_dir
+    if _reachable(data_dir.absolute().parent, _run_as(None)):
+        return data_dir
+    digest = hashlib.sha256(str(data_dir.absolute()).encode()).hexdigest()[:12]
+    moved = Path(tempfile.gettempdir()) / f"order-engine-pg-{digest}"
+    log.warning("Postgres's user cannot reach %s: its data goes to %s", data_dir, moved)
+    return moved
+
+
 class PostgresCluster:
     """A PostgreSQL cluster of our own on a free TCP port: in a temporary folder (removed on
     ``close``), or in ``data_dir``, kept (``make run``'s ``.data/postgres``)."""
 
     def __init__(self, data_dir: Path | None = None, preload_stats: bool = True):
         self.keep = data_dir is not None
+        if data_dir is not None:
+            data_dir = _reachable_data_dir(data_dir)
         # ``root``: where its socket and log go, a folder the server's user may write to.
         self.root = data_dir or Path(tempfile.mkdtemp(prefix="order-engine-pg-"))
         self.data = data_dir or self.root / "data"
