@@ -57,6 +57,7 @@ class OrderRecord:
     trigger_direction: str | None = None  # "below" | "above"
     triggered_at: datetime | None = None  # when the check job saw the oracle cross it
     linked_order_id: uuid.UUID | None = None  # the other order of a one-cancels-the-other pair
+    watched: bool = True  # a client subscribed to it once (unknown, in records built by hand)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "OrderRecord":
@@ -95,6 +96,7 @@ class OrderRecord:
             trigger_direction=row.get("trigger_direction"),
             triggered_at=row.get("triggered_at"),
             linked_order_id=row.get("linked_order_id"),
+            watched=row.get("watched", True),
         )
 
     @property
@@ -136,10 +138,20 @@ class HistoryRecord:
     status: OrderStatus
     payload: dict[str, Any]
     created_at: datetime
+    # Whether the order was watched when this row was written (``orders.watched``): if not,
+    # nobody had subscribed yet, and whoever subscribes later catches up by itself. True
+    # when not known (a row read back), so a push then looks for subscribers.
+    watched: bool = field(default=True, compare=False)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "HistoryRecord":
-        return cls(row["seq"], OrderStatus(row["status"]), row["payload"], row["created_at"])
+        return cls(
+            row["seq"],
+            OrderStatus(row["status"]),
+            row["payload"],
+            row["created_at"],
+            row.get("watched", True),
+        )
 
 
 @dataclass(frozen=True)

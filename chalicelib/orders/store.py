@@ -313,6 +313,17 @@ def _uuid(order_id) -> uuid.UUID | None:
         return None
 
 
+def watch(order_id) -> None:
+    """Mark the order watched (``orders.watched``), committed before the caller records a
+    subscription: from then on its status writes say so, and their pushes look for
+    subscribers."""
+    _write_query(
+        "UPDATE orders SET watched = true WHERE id = %s AND NOT watched RETURNING id",
+        (_uuid(order_id),),
+        one=True,
+    )
+
+
 def get_order(order_id, client_id: uuid.UUID | None = None) -> OrderRecord | None:
     """The order (the client's, when one is given), or None for an unknown or malformed id."""
     oid = _uuid(order_id)
@@ -434,7 +445,8 @@ def claim_and_start(
         return None
     started = row["routing_seq"] is not None
     entry = HistoryRecord(
-        row["routing_seq"], OrderStatus.ROUTING, row["routing_payload"], row["routing_at"]
+        row["routing_seq"], OrderStatus.ROUTING, row["routing_payload"], row["routing_at"],
+        row["watched"],
     ) if started else None  # fmt: skip
     return OrderRecord.from_row(row), entry
 
@@ -501,9 +513,10 @@ def _advance_in(
     statement = sql.SQL(
         "WITH moved AS (UPDATE orders SET status = %s, last_seq = last_seq + 1,"
         " updated_at = now(){extra} WHERE id = %s AND last_seq = %s AND status = %s"
-        " RETURNING id, last_seq)"
+        " RETURNING id, last_seq, watched)"
         " INSERT INTO order_status_history (order_id, seq, status, payload)"
-        " SELECT id, last_seq, %s, %s FROM moved RETURNING seq, status, payload, created_at"
+        " SELECT id, last_seq, %s, %s FROM moved"
+        " RETURNING seq, status, payload, created_at, (SELECT watched FROM moved)"
     ).format(extra=sql.SQL("").join(sql.SQL(", ") + s for s in sets))
     status, payload = change.status.value, Jsonb(change.payload)
     params = (status, *values, _uuid(order_id), from_seq, from_status.value, status, payload)

@@ -120,6 +120,8 @@ def _subscribe(
         announce()
         subs.remove(connection_id, order_id)
         return False
+    if not order.watched:
+        store.watch(order_id)  # before the subscription: see ``store.watch``
     if not locked:
         announce()
         subs.add(connection_id, order_id, since)

@@ -146,9 +146,13 @@ class Notifier:
         """Catch every subscriber of the order up with its history.
 
         ``latest``: the rows just recorded, in seq order; when they are all any subscriber
-        lacks, the history is not read back. The subscribers are read on every publish: one
-        who subscribed after the previous status gets this one live."""
+        lacks, the history is not read back, and when the order was not watched as the last
+        was written, nobody is looked for (``store.watch``). Otherwise the subscribers are
+        read on every publish: one who subscribed after the previous status gets this one
+        live."""
         order_id = str(order_id)
+        if latest and not latest[-1].watched:
+            return  # nobody had subscribed when it was written: a subscriber since caught up
         try:
             connection_ids = subs.connections(order_id)
             if not connection_ids:

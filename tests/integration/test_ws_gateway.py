@@ -321,11 +321,13 @@ def test_subscribe_message_catches_up_on_the_socket_at_once(gateway, management)
     assert management.statuses(cid) == list(enumerate(FLOW, start=1))[2:]
 
 
+@pytest.mark.parametrize("joins", ["before the first push", "after the first push"])
 def test_a_subscriber_who_joins_mid_delivery_gets_the_next_status_live(
-    gateway, management, monkeypatch
+    gateway, management, monkeypatch, joins
 ):
-    """Subscribed just after the worker pushed ``routing``: ``submitted`` reaches it at its
-    own push, not only with the terminal status."""
+    """Subscribed while the worker pushes ``routing`` (just before it, with that status
+    written unwatched; or just after): ``submitted`` reaches it at its own push, not only
+    with the terminal status, and nothing twice."""
     order_id = gateway.post_order()
     cid = connection_id()
     gateway.connect(cid)
@@ -333,10 +335,13 @@ def test_a_subscriber_who_joins_mid_delivery_gets_the_next_status_live(
     seen_after_push: list[list[str]] = []
 
     def publish(pushed_order_id, latest=()):
+        first = str(pushed_order_id) == order_id and not seen_after_push
+        if first and joins == "before the first push":
+            gateway.send(cid, {"action": "subscribe", "orderId": order_id})
         real(pushed_order_id, latest)
         if str(pushed_order_id) != order_id:
             return
-        if not seen_after_push:  # the delivery's first push: the client subscribes now
+        if first and joins == "after the first push":
             gateway.send(cid, {"action": "subscribe", "orderId": order_id})
         seen_after_push.append([status for _, status in management.statuses(cid, order_id)])
 
@@ -346,7 +351,27 @@ def test_a_subscriber_who_joins_mid_delivery_gets_the_next_status_live(
     assert len(seen_after_push) >= 3  # routing; building with submitted; confirmed
     before_terminal = seen_after_push[-2]
     assert before_terminal == FLOW[: FLOW.index("submitted") + 1]
-    expect_flow(management, cid, order_id)
+    expect_flow(management, cid, order_id)  # each status once, in order
+
+
+def test_an_order_nobody_watches_is_pushed_without_looking_for_subscribers(
+    gateway, management, monkeypatch
+):
+    looked: list[str] = []
+    real = subs.connections
+    monkeypatch.setattr(subs, "connections", lambda oid: looked.append(oid) or real(oid))
+    unwatched = gateway.post_order()
+    gateway.drain(gateway.finished(unwatched))
+    assert unwatched not in looked
+    assert not store.get_order(unwatched).watched
+
+    watched = gateway.post_order()
+    cid = connection_id()
+    gateway.connect(cid, orderId=watched)
+    assert store.get_order(watched).watched
+    gateway.drain(gateway.finished(watched))
+    assert looked.count(watched) >= 3  # routing; building with submitted; confirmed
+    expect_flow(management, cid, watched)
 
 
 def test_bad_messages_get_errors_on_a_usable_socket(gateway, management):

@@ -120,7 +120,10 @@ class FakeStore:
         if order is None:
             return None
         return SimpleNamespace(
-            id=order["id"], status=OrderStatus(order["status"]), last_seq=order["last_seq"]
+            id=order["id"],
+            status=OrderStatus(order["status"]),
+            last_seq=order["last_seq"],
+            watched=True,
         )
 
     def history(self, order_id, since=0):
