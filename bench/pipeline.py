@@ -154,6 +154,18 @@ async def zero_latency(args, services: Servers, log_dir: Path, settings: dict) -
                     services.redis_url,
                     services.sqs_url,
                 )
+                say("Postgres statements per order, light load (one client)")
+                phases["statements_light"] = await statements_per_order(
+                    rt,
+                    db,
+                    20 if not args.quick else 10,
+                    services.stats,
+                    args.timeout,
+                    services.redis_url,
+                    services.sqs_url,
+                    clients=1,
+                    offset=100_000,
+                )
         if "drain" not in args.skip:
             phases["drain"] = await drain_runs(args, services, db, log_dir, settings)
     return phases

@@ -15,6 +15,7 @@ from harness.orders import TERMINAL
 from harness.runtime import Runtime
 from localaws.sqs_server import CALLS_PATH
 
+IDLE_S = 6.0  # the quiet stretch that gives the idle rate of transactions
 MARK = "/* bench */ "  # the benchmark's own queries, told apart in pg_stat_statements
 # pg_stat_statements rows of this database's statements, the benchmark's own left out.
 ENGINE_STATEMENTS = (
@@ -24,7 +25,14 @@ ENGINE_STATEMENTS = (
 )
 
 
+# Transactions the bench itself ran (each of its statements is one, in autocommit): taken
+# off pg_stat_database's count, which has every client's.
+own_transactions = 0
+
+
 def count_terminal(database_url: str, ids: list[str]) -> int:
+    global own_transactions
+    own_transactions += 2  # a connection's start-up is a transaction too
     with psycopg.connect(database_url, autocommit=True) as conn:
         return conn.execute(
             MARK + "SELECT count(*) FROM orders WHERE id = ANY(%s::uuid[]) AND status = ANY(%s)",
@@ -62,11 +70,13 @@ def lifecycle_times(database_url: str, ids: list[str]) -> list[dict]:
 
 
 def pg_counters(db: str) -> dict:
+    global own_transactions
+    own_transactions += 4
     with psycopg.connect(db, autocommit=True) as conn:
         conn.execute(MARK + "SELECT pg_stat_clear_snapshot()")
         row = conn.execute(
             MARK + "SELECT xact_commit, xact_rollback, tup_inserted, tup_updated, tup_deleted,"
-            " tup_fetched FROM pg_stat_database WHERE datname = current_database()"
+            " tup_fetched, sessions FROM pg_stat_database WHERE datname = current_database()"
         ).fetchone()
         tables = conn.execute(
             MARK + "SELECT relname, n_tup_ins, n_tup_upd, seq_scan, idx_scan"
@@ -79,6 +89,7 @@ def pg_counters(db: str) -> dict:
         "tup_updated",
         "tup_deleted",
         "tup_fetched",
+        "sessions",
     )
     counters = dict(zip(names, row, strict=True))
     for relname, ins, upd, seq, idx in tables:
@@ -138,26 +149,40 @@ async def statements_per_order(
     timeout: float,
     redis_url: str | None = None,
     sqs_url: str | None = None,
+    clients: int = 10,
+    offset: int = 0,
 ):
     await asyncio.sleep(11.0)  # earlier work's counters reach pg_stat_database first
+    # The idle rate (scheduled jobs, autovacuum) over a quiet stretch, taken off the window's.
+    idle_from, idle_started = pg_counters(db), time.monotonic()
+    await asyncio.sleep(IDLE_S)
     statements_reset(db, stats)
-    before = pg_counters(db)
+    before, started = pg_counters(db), time.monotonic()
+    own_before = own_transactions
+    idle_per_s = (before["xact_commit"] - idle_from["xact_commit"] - 4) / (started - idle_started)
     redis_before = redis_commands(redis_url)
     sqs_before = sqs_calls(sqs_url)
-    answers, _ = await client.submit_many(rt.http, n, min(10, n), offset=0)
+    answers, _ = await client.submit_many(rt.http, n, min(clients, n), offset=offset)
     ids = [a.order_id for a in answers if a.status == 202]
     await wait_terminal(db, ids, timeout)
     # An idle backend flushes its pg_stat_database counters within 10 s (PostgreSQL 15's
     # PGSTAT_IDLE_INTERVAL); pg_stat_statements counts at once.
     await asyncio.sleep(11.0)
-    after = pg_counters(db)
+    after, ended = pg_counters(db), time.monotonic()
     redis_after = redis_commands(redis_url)
     sqs_after = sqs_calls(sqs_url)
     per_order = {k: round((after[k] - before.get(k, 0)) / len(ids), 2) for k in after}
+    own = own_transactions - own_before - 4  # the "after" read's are not in its own count
+    window = after["xact_commit"] - before["xact_commit"]
+    engine = window - own - max(0.0, idle_per_s) * (ended - started)
     result = {
         "orders": len(ids),
+        "clients": min(clients, n),
         "source": "pg_stat_database + pg_stat_user_tables deltas",
-        "transactions_per_order": per_order["xact_commit"],
+        # The window's, less the bench's own and the idle rate (the orders' work alone).
+        "transactions_per_order": round(engine / len(ids), 2),
+        "transactions_window_per_order": round(window / len(ids), 2),
+        "idle_transactions_per_s": round(idle_per_s, 2),
         "rows_inserted_per_order": per_order["tup_inserted"],
         "rows_updated_per_order": per_order["tup_updated"],
         "counters_per_order": per_order,
@@ -179,7 +204,9 @@ async def statements_per_order(
             for name, calls in sqs_after.items()
             if calls != sqs_before.get(name, 0)
         }
+        idle = per.pop("receive_message_empty", 0)
         result["sqs_calls_per_order"] = round(sum(per.values()), 2)
+        result["sqs_empty_receives_per_order"] = idle
         result["sqs_calls_by_name"] = dict(sorted(per.items(), key=lambda kv: -kv[1]))
     if stats:
         merged: dict[str, int] = {}

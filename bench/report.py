@@ -199,12 +199,12 @@ def _capacity_rows(p: dict) -> list[Row]:
     return rows
 
 
-def _statement_rows(s: dict) -> list[Row]:
+def _statement_rows(s: dict, load: str = "") -> list[Row]:
     rows: list[Row] = []
     if "statements_per_order" in s:
         rows.append(
             (
-                "Postgres statements per order",
+                f"Postgres statements per order{load}",
                 s["statements_per_order"],
                 "",
                 "pg_stat_statements, BEGIN/COMMIT included",
@@ -212,15 +212,15 @@ def _statement_rows(s: dict) -> list[Row]:
         )
     rows.append(
         (
-            "Postgres transactions per order",
+            f"Postgres transactions per order{load}",
             s["transactions_per_order"],
             "",
-            "pg_stat_database xact_commit",
+            "xact_commit; the bench's own and the idle rate left out",
         )
     )
     rows.append(
         (
-            "Postgres rows inserted / updated per order",
+            f"Postgres rows inserted / updated per order{load}",
             f"{s['rows_inserted_per_order']} / {s['rows_updated_per_order']}",
             "",
             "pg_stat_database tup_*",
@@ -228,10 +228,11 @@ def _statement_rows(s: dict) -> list[Row]:
     )
     if "redis_commands_per_order" in s:
         note = "INFO total_commands_processed, idle periods included"
-        rows.append(("Redis commands per order", s["redis_commands_per_order"], "", note))
+        rows.append((f"Redis commands per order{load}", s["redis_commands_per_order"], "", note))
     if "sqs_calls_per_order" in s:
-        note = "the SQS server's calls, pollers' receives and deletes included"
-        rows.append(("SQS calls per order", s["sqs_calls_per_order"], "", note))
+        idle = s.get("sqs_empty_receives_per_order")
+        note = f"the SQS server's, pollers' included; plus {idle} empty receives of idle pollers"
+        rows.append((f"SQS calls per order{load}", s["sqs_calls_per_order"], "", note))
     return rows
 
 
@@ -266,7 +267,9 @@ def summary_rows(results: dict) -> list[Row]:
     if "default" in p:
         rows += _default_rows(p)
     if "statements" in p:
-        rows += _statement_rows(p["statements"])
+        rows += _statement_rows(p["statements"], f" ({p['statements'].get('clients', 10)} clients)")
+    if "statements_light" in p:
+        rows += _statement_rows(p["statements_light"], " (one client)")
     rows += _capacity_rows(p)
     if "limits" in p:
         rows += _limits_rows(p["limits"])

@@ -101,13 +101,13 @@ def _long_poll(receive):
     def receive_message(self, queue_name, count, wait_seconds_timeout, visibility_timeout,
                         *args, **kwargs):  # fmt: skip
         deadline = time.monotonic() + (wait_seconds_timeout or 0)
-        with _CALLS:
-            CALLS["receive_message"] += 1
         while True:
             with _CALLS:
                 messages = receive(self, queue_name, count, 0, visibility_timeout, *args, **kwargs)
             left = deadline - time.monotonic()
             if messages or left <= 0:
+                with _CALLS:  # an idle poller's empty receives apart from the ones that got some
+                    CALLS["receive_message" if messages else "receive_message_empty"] += 1
                 return messages
             self.get_queue(queue_name).wait_for_messages(min(1.0, left))
 

@@ -170,9 +170,11 @@ def test_calls_are_counted_by_kind_and_served_as_json(sqs):
     )
     sqs.send_message(QueueUrl=url, MessageBody="y")
     got = _receive(sqs, url)
+    assert _receive(sqs, url) == []  # all 4 in flight
     after = calls()
     delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
     assert len(got) == 4
     assert delta["send_message_batch"] == 1  # a batch is one call
     assert delta["send_message"] == 1
     assert delta["receive_message"] == 1
+    assert delta["receive_message_empty"] == 1
