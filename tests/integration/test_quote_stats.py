@@ -301,6 +301,25 @@ def test_stats_count_and_share_a_handful_of_orders(client, app_module, frozen_ma
     assert week["orders"] == 5 and week["byStatus"]["confirmed"]["count"] == 4
 
 
+def test_stats_count_a_fill_exactly_at_its_minimum_as_not_below_it(client, app_module):
+    order_id = post(client, ORDER).json_body["orderId"]
+    run_until(app_module, terminal(order_id))
+    filled = store.get_order(order_id).amount_out
+
+    def stats_with_min_out(min_out: int) -> dict:  # as if the order had been bound to it
+        store.write_rows(
+            "UPDATE orders SET min_out = %s WHERE id = %s RETURNING id", (min_out, order_id)
+        )
+        return client.http.get("/api/stats?window=1h").json_body
+
+    exactly = stats_with_min_out(filled)
+    assert exactly["belowMinOut"] == 0
+    assert exactly["realizedOverMinOutBps"]["p50"] == "0.00"
+    short = stats_with_min_out(filled + 1)
+    assert short["belowMinOut"] == 1
+    assert Decimal(short["realizedOverMinOutBps"]["p50"]) <= 0  # 1 unit in ~2e8: "-0.00"
+
+
 @pytest.mark.parametrize(
     "query",
     ["window=", "window=0h", "window=1w", "window=1.5h", "window=24%20h", "window=%EF%BC%91h",
