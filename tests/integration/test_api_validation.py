@@ -153,6 +153,19 @@ def test_oversized_body_is_413(client, settings_env):
     assert no_orders()
 
 
+def test_a_body_of_exactly_the_limit_is_taken_and_one_byte_more_is_413(client, settings_env):
+    limit = settings_env.access.max_body_bytes
+    raw = json.dumps(GOOD)
+    at_limit = raw + " " * (limit - len(raw))  # JSON allows whitespace after the value
+    assert len(at_limit.encode()) == limit
+    taken = post(client, at_limit)
+    assert taken.status_code == 202, taken.json_body
+    over = post(client, at_limit + " ")
+    assert over.status_code == 413
+    assert over.json_body["error"]["code"] == "body_too_large"
+    assert len(store.list_orders(None, 10, None)[0]) == 1
+
+
 def test_other_content_types_are_415_in_the_error_shape(client):
     answer = client.http.post(
         "/api/orders/execute", headers={"content-type": "text/plain"}, body=json.dumps(GOOD)

@@ -93,6 +93,16 @@ def test_a_revoked_key_is_refused_at_once(client, other_key):
     assert stored() == 1
 
 
+def test_a_revoked_key_is_no_longer_active_for_the_sockets_it_opened(settings_env, api_key):
+    """``keys.active``, which an open WebSocket asks before each subscribe (uncached here:
+    AUTH_CACHE_TTL_S=0): false once the key is revoked, still true for another key."""
+    new = keys.create(f"active-{uuid.uuid4().hex[:8]}")
+    assert keys.active(new.prefix)
+    assert keys.revoke(new.prefix)
+    assert not keys.active(new.prefix)
+    assert keys.active(keys.prefix_of(api_key))
+
+
 def test_a_key_that_cannot_be_checked_is_503_never_a_pass(client, monkeypatch):
     from chalicelib.errors import DependencyUnavailable
 
@@ -189,6 +199,21 @@ def test_the_rate_limit_answers_429_with_the_bucket_s_retry_after(client, monkey
     assert answer.status_code == 429
     assert answer.json_body["error"]["code"] == "rate_limited"
     assert 1 <= int(answer.headers["Retry-After"]) <= 10  # one token at 0.1/s
+    assert stored() == 0
+
+
+def test_a_wait_under_a_second_is_a_429_with_retry_after_1(client, monkeypatch):
+    """One request a second, a burst of one: the next request at once must wait under a
+    second. It is refused all the same, with Retry-After rounded up to 1 (0 would say
+    "now")."""
+    from chalicelib.access import ratelimit
+
+    settings = ratelimit.get_settings().updated(**{"rate_limit_per_s": 1, "rate_limit_burst": 1})
+    monkeypatch.setattr(ratelimit, "get_settings", lambda: settings)
+    assert client.http.get("/api/orders").status_code == 200
+    answer = post(client)
+    assert answer.status_code == 429, answer.json_body
+    assert answer.headers["Retry-After"] == "1"
     assert stored() == 0
 
 

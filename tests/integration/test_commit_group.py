@@ -154,3 +154,71 @@ def test_outside_a_group_each_write_commits_by_itself(new_order):  # noqa: F811
     assert commit_group.current() is None
     assert advance(order_id, OrderStatus.PENDING, 1, change(OrderStatus.ROUTING)) == 2
     assert _status_elsewhere(order_id) == OrderStatus.ROUTING
+
+
+def _refused_by_postgres(conn, order_id) -> None:
+    """One statement that moves the order, then breaks ``UNIQUE(order_id, seq)`` (seq 1 is
+    its ``pending`` row): Postgres refuses it whole, and in a transaction its error aborts
+    the transaction unless a savepoint holds it."""
+    conn.execute(
+        "WITH moved AS (UPDATE orders SET status = 'routing', last_seq = last_seq + 1"
+        " WHERE id = %s RETURNING id)"
+        " INSERT INTO order_status_history (order_id, seq, status, payload)"
+        " SELECT id, 1, 'routing', '{}' FROM moved",
+        (order_id,),
+    )
+
+
+def _queued_in_turn(group, n: int, write):
+    """Writer 0 flushes first, alone, and holds its flush until the other ``n - 1`` have
+    queued; those queue in turn (writer i once i - 1 others have), so the next flush runs
+    writers 1 .. n - 1 in that order."""
+    flushing = threading.Event()
+
+    def first(conn):
+        flushing.set()
+        _until(lambda: len(group._queued) == n - 1)
+        return write(0, conn)
+
+    def held(i):
+        if i == 0:
+            return store._write(first)
+        assert flushing.wait(10), "the first flush never started"
+        _until(lambda: len(group._queued) == i - 1)
+        return store._write(lambda conn: write(i, conn))
+
+    return held
+
+
+@pytest.mark.parametrize(
+    ("size", "failing"), [(1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2)]
+)  # fmt: skip
+def test_in_a_flush_of_one_two_or_three_writes_a_refused_write_fails_alone(
+    new_order,  # noqa: F811
+    size,
+    failing,
+):
+    """A flush of ``size`` writes, the one at ``failing`` refused by Postgres: that writer
+    gets the error and its order is unmoved; every other writer gets its seq, committed (a
+    flush of one runs without a transaction, of two or more in savepoints)."""
+    n = 1 + size  # the first flush (one write), then the flush under test
+    ids = [new_order() for _ in range(n)]
+    refused = 1 + failing
+    group = store.new_commit_group()
+
+    def write(i, conn):
+        if i == refused:
+            _refused_by_postgres(conn, ids[i])
+        return store._advance_in(
+            conn, ids[i], OrderStatus.PENDING, 1, change(OrderStatus.ROUTING)
+        ).seq
+
+    results = _in_group(group, n, _queued_in_turn(group, n, write))
+
+    assert isinstance(results[refused], psycopg.errors.UniqueViolation), results
+    assert _status_elsewhere(ids[refused]) == OrderStatus.PENDING
+    assert [h.status for h in store.history(ids[refused])] == [OrderStatus.PENDING]
+    others = [i for i in range(n) if i != refused]
+    assert [results[i] for i in others] == [2] * len(others), results
+    assert [_status_elsewhere(ids[i]) for i in others] == [OrderStatus.ROUTING] * len(others)
+    assert group.commits == (2 if size > 1 else 1)  # a refused write alone commits nothing

@@ -167,6 +167,41 @@ def test_a_limit_order_never_executes_worse_than_its_limit_and_triggers_within_o
     move_price(market, Fraction(1))
 
 
+@pytest.mark.parametrize("short_by", [-1, 0, 1])
+def test_the_check_enqueues_an_order_whose_route_pays_exactly_its_limit(
+    client, app_module, market, short_by
+):
+    """After a move the route pays its limit exactly (``short_by`` 0), one base unit more
+    (-1) or one less (1): the check enqueues it and it executes, at its limit or better,
+    unless it is short; then it goes on waiting."""
+    market.snapshot("raydium", SOL, USDC)  # the pool caught up with the frozen slot
+    pool, before = raydium_pool(market), dict(raydium_pool(market).state)
+    move_price(market, Fraction(102, 100))
+    paid = market.snapshot("raydium", SOL, USDC).amount_out(SOL.mint, AMOUNT)  # after the move
+    pool.state = before
+    move_price(market, Fraction(1))  # the price before the move, caches forgotten
+    limit_min_out = paid + short_by
+    # 2 SOL at limitPrice (USDC per SOL) is 2 * limitPrice * 10**6 base units of USDC.
+    order_id = post(client, limit_body(Decimal(limit_min_out) / (2 * 10**USDC.decimals)))
+    drain(app_module)
+    assert statuses(order_id) == ["pending", "open"]
+    assert store.get_order(order_id).limit_min_out == limit_min_out
+
+    move_price(market, Fraction(102, 100))  # the same move again
+    assert market.snapshot("raydium", SOL, USDC).amount_out(SOL.mint, AMOUNT) == paid
+    result = limit_check.run(app_module.notifier)
+    drain(app_module)
+
+    order = store.get_order(order_id)
+    if short_by <= 0:
+        assert result.enqueued == 1, result
+        assert order.status == OrderStatus.CONFIRMED, order
+        assert order.amount_out >= limit_min_out
+    else:
+        assert result.candidates == 1 and result.enqueued == 0, result
+        assert statuses(order_id) == ["pending", "open"]
+
+
 def test_a_limit_order_expires(client, app_module, market):
     limit = decimal(fill_price(market) * 2)
     soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()

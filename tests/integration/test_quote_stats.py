@@ -25,11 +25,16 @@ AMOUNTS = ("inAmount", "outAmount", "minOut", "otherAmountThreshold")
 
 @pytest.fixture
 def frozen_market(settings_env, monkeypatch):
-    """The market at one slot: nothing but the test's own trades moves a pool."""
+    """The market at one slot: nothing but the test's own trades moves a pool (and its pools
+    are put back after the test: the next one starts from the same prices)."""
     market = venues.market()
     slot = market.current_slot()
     monkeypatch.setattr(market, "_clock", lambda: slot)
-    return market
+    saved = {pool_id: dict(pool.state) for pool_id, pool in market._pools.items()}
+    yield market
+    for pool_id, state in saved.items():
+        market._pools[pool_id].state = state
+    redis_cache.forget_snapshots()
 
 
 def get_quote(client, **params):
@@ -116,6 +121,52 @@ def test_an_order_never_fills_below_its_quotes_min_out(client, app_module, froze
     order = store.get_order(free)
     assert order.status == "confirmed"
     assert order.amount_out < int(quote["minOut"])
+
+
+def test_a_looser_min_out_beside_a_quote_never_fills_below_the_quotes_min_out(
+    client, app_module, frozen_market
+):
+    """An order naming its quote and a minOut of its own far below it: the quote's minimum
+    binds. The market moves 2-3 % after the quote: the worker then fails the order rather
+    than fill between the two minimums, where the same order without its quote fills."""
+    quote = get_quote(client).json_body
+    quoted = int(quote["minOut"])
+    _sell_into_every_pool(frozen_market)
+
+    answer = post(client, {**ORDER, "quoteId": quote["quoteId"], "minOut": "1"})
+    assert answer.status_code == 202, answer.json_body
+    bound = answer.json_body["orderId"]
+    assert store.get_order(bound).min_out == quoted
+    run_until(app_module, terminal(bound))
+    view = client.http.get(f"/api/orders/{bound}").json_body["order"]
+    assert view["status"] == "failed" and view["amountOut"] is None, view
+    assert "below the minimum" in view["failureReason"]
+
+    free = post(client, {**ORDER, "minOut": "1"}).json_body["orderId"]
+    run_until(app_module, terminal(free))
+    order = store.get_order(free)
+    assert order.status == "confirmed", order
+    assert 1 <= order.amount_out < quoted  # what the user's own minOut would have let through
+
+
+@pytest.mark.parametrize("offset", [-1, 1])
+def test_an_order_with_a_quote_and_a_min_out_binds_the_larger_of_the_two(
+    client, app_module, frozen_market, offset
+):
+    """minOut one base unit under or over the quote's: the order binds the larger, shown as
+    its route's minOut once it executes (at zero drift, as quoted)."""
+    quote = get_quote(client).json_body
+    quoted = int(quote["minOut"])
+    own = quoted + offset
+    body = {**ORDER, "quoteId": quote["quoteId"], "minOut": str(own)}
+    order_id = post(client, body).json_body["orderId"]
+    assert store.get_order(order_id).min_out == max(own, quoted)
+    run_until(app_module, terminal(order_id))
+
+    order = client.http.get(f"/api/orders/{order_id}").json_body["order"]
+    assert order["status"] == "confirmed", order
+    assert order["route"]["minOut"] == str(max(own, quoted))
+    assert int(order["amountOut"]) >= max(own, quoted)
 
 
 def test_min_out_in_the_body_binds_like_a_quote(client, app_module, frozen_market):
@@ -248,6 +299,25 @@ def test_stats_count_and_share_a_handful_of_orders(client, app_module, frozen_ma
 
     week = client.http.get("/api/stats?window=7d").json_body
     assert week["orders"] == 5 and week["byStatus"]["confirmed"]["count"] == 4
+
+
+def test_stats_count_a_fill_exactly_at_its_minimum_as_not_below_it(client, app_module):
+    order_id = post(client, ORDER).json_body["orderId"]
+    run_until(app_module, terminal(order_id))
+    filled = store.get_order(order_id).amount_out
+
+    def stats_with_min_out(min_out: int) -> dict:  # as if the order had been bound to it
+        store.write_rows(
+            "UPDATE orders SET min_out = %s WHERE id = %s RETURNING id", (min_out, order_id)
+        )
+        return client.http.get("/api/stats?window=1h").json_body
+
+    exactly = stats_with_min_out(filled)
+    assert exactly["belowMinOut"] == 0
+    assert exactly["realizedOverMinOutBps"]["p50"] == "0.00"
+    short = stats_with_min_out(filled + 1)
+    assert short["belowMinOut"] == 1
+    assert Decimal(short["realizedOverMinOutBps"]["p50"]) <= 0  # 1 unit in ~2e8: "-0.00"
 
 
 @pytest.mark.parametrize(

@@ -54,14 +54,39 @@ def wait_finished(rt: Runtime, order_id: str) -> dict:
     )
 
 
-def receive(socket, count: int, timeout_s: float = 20) -> list[dict]:
-    """The next ``count`` status events (other messages are kept out)."""
-    events, deadline = [], time.monotonic() + timeout_s
+# A status recorded reaches its subscribers within this (p99 0.4 s in the bench's load run):
+# the only clock the socket tests keep, and it starts once the statuses are in Postgres.
+PUSH_GRACE_S = 10
+
+
+def receive(rt: Runtime, socket, count: int, order_ids, since: int = 0) -> list[dict]:
+    """The next ``count`` status events of ``order_ids`` (other messages are kept out).
+
+    It waits on the engine, not on a clock: while the orders' statuses are still being
+    recorded it goes on listening, however slow the machine; once they are all recorded
+    (or every order ended short of them) their pushes must come within ``PUSH_GRACE_S``."""
+    events, deadline = [], None
     while len(events) < count:
-        message = json.loads(socket.recv(timeout=max(0.01, deadline - time.monotonic())))
+        try:
+            message = json.loads(socket.recv(timeout=0.5))
+        except TimeoutError:
+            if deadline is None and _settled(rt, order_ids, since, count):
+                deadline = time.monotonic() + PUSH_GRACE_S
+            assert deadline is None or time.monotonic() < deadline, (
+                f"{PUSH_GRACE_S} s after the statuses were recorded (or the orders ended)"
+                f" {len(events)} of {count} were pushed: {flow(events)}"
+            )
+            continue
         if message.get("type") == "status":
             events.append(message)
     return events
+
+
+def _settled(rt: Runtime, order_ids, since: int, count: int) -> bool:
+    """Whether the ``count`` statuses after ``since`` are recorded, or no more will be."""
+    orders = [get_order(rt.http, order_id)["order"] for order_id in order_ids]
+    recorded = sum(max(0, order["lastSeq"] - since) for order in orders)
+    return recorded >= count or all(order["status"] in TERMINAL for order in orders)
 
 
 def flow(events, order_id=None) -> list[tuple[int, str]]:
@@ -71,7 +96,7 @@ def flow(events, order_id=None) -> list[tuple[int, str]]:
 def test_live_statuses_over_a_real_socket(runtime):
     order_id = post_order(runtime)
     with ws(runtime, f"{runtime.ws}?orderId={order_id}") as socket:
-        events = receive(socket, 5)
+        events = receive(runtime, socket, 5, [order_id])
         assert flow(events) == list(enumerate(FLOW, start=1))
         assert all(e["orderId"] == order_id for e in events)
         socket.send(json.dumps({"action": "ping"}))
@@ -82,7 +107,7 @@ def test_reconnect_after_the_order_finished_with_since(runtime):
     order_id = post_order(runtime)
     detail = wait_finished(runtime, order_id)
     with ws(runtime, f"{runtime.ws}?orderId={order_id}&since=2") as socket:
-        events = receive(socket, 3)
+        events = receive(runtime, socket, 3, [order_id], since=2)
         assert flow(events) == list(enumerate(FLOW, start=1))[2:]
         assert events[-1]["txHash"] == detail["order"]["txHash"]
 
@@ -93,19 +118,19 @@ def test_one_socket_five_orders_and_a_second_client(runtime):
         with ws(runtime, f"{runtime.ws}?orderId={orders[0]}") as other:
             for order_id in orders:
                 socket.send(json.dumps({"action": "subscribe", "orderId": order_id, "since": 0}))
-            events = receive(socket, 25)
+            events = receive(runtime, socket, 25, orders)
             for order_id in orders:
                 assert flow(events, order_id) == list(enumerate(FLOW, start=1))
-            assert flow(receive(other, 5)) == list(enumerate(FLOW, start=1))
+            assert flow(receive(runtime, other, 5, orders[:1])) == list(enumerate(FLOW, start=1))
 
 
 def test_a_client_that_vanishes_mid_stream(runtime):
     order_id = post_order(runtime)
     with ws(runtime, f"{runtime.ws}?orderId={order_id}") as stays:
         with ws(runtime, f"{runtime.ws}?orderId={order_id}") as vanishing:
-            receive(vanishing, 1)
+            receive(runtime, vanishing, 1, [order_id])
             vanishing.close_socket()  # no close handshake: the TCP connection just drops
-        events = receive(stays, 5)
+        events = receive(runtime, stays, 5, [order_id])
         assert flow(events) == list(enumerate(FLOW, start=1))
     assert wait_finished(runtime, order_id)["order"]["status"] == "confirmed"
     assert subs.connections(order_id) == []

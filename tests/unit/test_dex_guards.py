@@ -4,6 +4,7 @@ fails before anything executes, with its reason first in the message."""
 import json
 from dataclasses import replace
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 
@@ -17,7 +18,8 @@ from chalicelib.dex import (
     PriceImpactTooHigh,
     best_route,
 )
-from chalicelib.dex.guards import OFF
+from chalicelib.dex.guards import OFF, check
+from chalicelib.dex.oracle import PairPrice
 from chalicelib.tokens import MAX_BASE_UNITS, resolve, to_base_units
 
 SOL, USDC, JUP, BONK = map(resolve, ("SOL", "USDC", "JUP", "BONK"))
@@ -172,3 +174,18 @@ def test_every_amount_in_a_route_is_a_string_of_base_units(token_in, token_out, 
     assert int(document["minOut"]) == route.min_out  # how the worker reads it
     assert document["priceImpactPct"] == str(route.price_impact_pct)
     assert Decimal(document["oraclePrice"]) == route.oracle_price
+
+
+def test_a_route_exactly_at_the_cap_or_the_bound_passes_and_a_hair_beyond_is_refused():
+    """The impact cap and the oracle bound are the most a route may reach (exact fractions:
+    3 % impact against a 300 bps cap, 5 % off the oracle against a 500 bps bound)."""
+    guards, hair = Guards(price_impact_cap_bps=300, oracle_deviation_bps=500), Fraction(1, 10**12)
+    oracle = PairPrice(rate=Fraction(1), conf=Fraction(0), publish_slot=0)
+    at_cap = check(guards, Fraction(3, 100), Fraction(1), None, SOL, USDC)
+    assert at_cap.price_impact_pct == Decimal("3")
+    with pytest.raises(PriceImpactTooHigh):
+        check(guards, Fraction(3, 100) + hair, Fraction(1), None, SOL, USDC)
+    at_bound = check(guards, Fraction(0), Fraction(95, 100), oracle, SOL, USDC)
+    assert at_bound.oracle_deviation_pct == Decimal("5")
+    with pytest.raises(PriceDeviatesFromOracle):
+        check(guards, Fraction(0), Fraction(95, 100) - hair, oracle, SOL, USDC)
