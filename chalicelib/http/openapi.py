@@ -4,9 +4,11 @@ from functools import lru_cache
 
 from pydantic.json_schema import models_json_schema
 
+from chalicelib.dex import VENUES
 from chalicelib.orders.changes import AmendRequest, CancelManyAnswer, CancelManyRequest
 from chalicelib.orders.lifecycle import OrderStatus
 from chalicelib.orders.models import (
+    CLIENT_ORDER_ID_PATTERN,
     ErrorBody,
     ExecutionStats,
     Order,
@@ -17,8 +19,14 @@ from chalicelib.orders.models import (
     QuoteResponse,
 )
 from chalicelib.orders.oco import OcoAccepted, OcoRequest
+from chalicelib.orders.store import CURSOR_PATTERN
 
 REF = "#/components/schemas/{model}"
+VENUE_LIST = {
+    "type": "string",
+    "pattern": rf"^({'|'.join(VENUES)})(,({'|'.join(VENUES)}))*$",
+    "description": "comma-separated, e.g. raydium",
+}
 
 
 def _json(model, description: str) -> dict:
@@ -35,6 +43,42 @@ def _body(model) -> dict:
 
 def _errors(*statuses: int) -> dict:
     return {str(s): _json(ErrorBody, "error") for s in statuses}
+
+
+# The authorizer's refusals come from the gateway itself, in its own shape.
+GATEWAY_ERROR = {
+    "type": "object",
+    "properties": {"message": {"type": "string"}, "Message": {"type": "string"}},
+    "minProperties": 1,
+}
+SECURED = {
+    "401": {
+        "description": "no API key (Authorization: Bearer <key>)",
+        "content": {"application/json": {"schema": GATEWAY_ERROR}},
+    },
+    "403": {
+        "description": "an unknown, revoked or malformed API key",
+        "content": {"application/json": {"schema": GATEWAY_ERROR}},
+    },
+    "429": {
+        **_json(ErrorBody, "the client's rate limit; Retry-After says when to retry"),
+        "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+    },
+}
+# GET /api/stats?window=: 1-9999 minutes, 1-8784 hours or 1-366 days (at most 366 days).
+STATS_WINDOW_PATTERN = (
+    r"^([1-9][0-9]{0,3}m"
+    r"|([1-9][0-9]{0,2}|[1-7][0-9]{3}|8[0-6][0-9]{2}|87[0-7][0-9]|878[0-4])h"
+    r"|([1-9][0-9]?|[12][0-9]{2}|3[0-5][0-9]|36[0-6])d)$"
+)
+# A token: its symbol (ASCII letters and digits) or its mint (base58).
+TOKEN = {"type": "string", "pattern": r"^([A-Za-z0-9]{1,10}|[1-9A-HJ-NP-Za-km-z]{32,44})$"}
+POSITIVE_AMOUNT = {
+    "type": "string",
+    "pattern": r"^(0|[1-9][0-9]*)(\.[0-9]+)?$",
+    "not": {"pattern": r"^[0.]*$"},
+    "description": "UI units of tokenIn, more than zero",
+}
 
 
 def _query(name: str, schema: dict, required: bool = False) -> dict:
@@ -65,7 +109,7 @@ def document() -> dict:
         "required": True,
         "schema": {"type": "string", "format": "uuid"},
     }
-    return {
+    doc = {
         "openapi": "3.1.0",
         "info": {"title": "Order execution engine", "version": "1.0.0"},
         "paths": {
@@ -172,11 +216,16 @@ def document() -> dict:
                             "in": "query",
                             "schema": {"type": "integer", "minimum": 1, "maximum": 100},
                         },
-                        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                        {
+                            "name": "cursor",
+                            "in": "query",
+                            "description": "nextCursor of the previous page",
+                            "schema": {"type": "string", "pattern": CURSOR_PATTERN},
+                        },
                         {
                             "name": "clientOrderId",
                             "in": "query",
-                            "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+                            "schema": {"type": "string", "pattern": CLIENT_ORDER_ID_PATTERN},
                         },
                     ],
                     "responses": {"200": _json(OrderPage, "newest first"), **_errors(422, 503)},
@@ -187,18 +236,11 @@ def document() -> dict:
                     "operationId": "getQuote",
                     "summary": "Quote a market swap; pass its quoteId to execute to bind minOut",
                     "parameters": [
-                        _query("tokenIn", {"type": "string"}, required=True),
-                        _query("tokenOut", {"type": "string"}, required=True),
-                        _query(
-                            "amount",
-                            {"type": "string", "pattern": r"^(0|[1-9][0-9]*)(\.[0-9]+)?$"},
-                            required=True,
-                        ),
+                        _query("tokenIn", TOKEN, required=True),
+                        _query("tokenOut", TOKEN, required=True),
+                        _query("amount", POSITIVE_AMOUNT, required=True),
                         _query("slippageBps", {"type": "integer", "minimum": 1, "maximum": 5000}),
-                        _query(
-                            "venues",
-                            {"type": "string", "description": "comma-separated, e.g. raydium"},
-                        ),
+                        _query("venues", VENUE_LIST),
                     ],
                     "responses": {
                         "200": _json(QuoteResponse, "the route an order would take now"),
@@ -213,11 +255,7 @@ def document() -> dict:
                     "parameters": [
                         _query(
                             "window",
-                            {
-                                "type": "string",
-                                "pattern": "^[1-9][0-9]{0,3}[mhd]$",
-                                "default": "24h",
-                            },
+                            {"type": "string", "pattern": STATS_WINDOW_PATTERN, "default": "24h"},
                         )
                     ],
                     "responses": {
@@ -230,6 +268,7 @@ def document() -> dict:
                 "get": {
                     "operationId": "health",
                     "summary": "Liveness: public, touches no dependency",
+                    "security": [],
                     "responses": {"200": {"description": "the API answers"}},
                 }
             },
@@ -244,5 +283,16 @@ def document() -> dict:
                 }
             },
         },
-        "components": {"schemas": schemas["$defs"]},
+        "components": {
+            "schemas": schemas["$defs"],
+            "securitySchemes": {
+                "apiKey": {"type": "http", "scheme": "bearer", "description": "an API key"}
+            },
+        },
+        "security": [{"apiKey": []}],
     }
+    for operations in doc["paths"].values():
+        for operation in operations.values():
+            if operation.get("security") != []:
+                operation["responses"].update(SECURED)
+    return doc

@@ -41,8 +41,51 @@ class _Camel(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
 
+def _absent(*names: str) -> dict:
+    return {"properties": {name: {"type": "null"} for name in names}}  # or null
+
+
+def _present(*names: str) -> dict:
+    return {"required": list(names), "properties": {n: {"not": {"type": "null"}} for n in names}}
+
+
+_ZERO = {"pattern": r"^[0.]*$"}  # a price of 0, 0.0, ...: refused where one must be positive
+
+
+def _positive(name: str, optional: bool = False) -> dict:
+    rule = {"anyOf": [{"type": "null"}, {"not": _ZERO}]} if optional else {"not": _ZERO}
+    return {"properties": {name: rule}}
+
+
+_ONE_EXPIRY = {"oneOf": [_present("expiresAt"), _present("expiresInSlots")]}
+_NOT_BOTH_EXPIRIES = {"not": {"allOf": [_present("expiresAt"), _present("expiresInSlots")]}}
+
+
+def _when(order_type: str, *then: dict) -> dict:
+    when = {"required": ["type"], "properties": {"type": {"const": order_type}}}
+    return {"if": when, "then": {"allOf": list(then)}}
+
+
+# What each type needs and refuses (``OrderRequest._limit_fields``), said in the schema too.
+# An expiry must also be in the future and within 30 days: that the schema cannot say.
+ORDER_RULES = [
+    _when("market", _absent("limitPrice", "maxPrice", "expiresAt", "expiresInSlots",
+                            "triggerPrice", "direction")),
+    _when("limit", _present("limitPrice"), _positive("limitPrice"), _ONE_EXPIRY,
+          _absent("maxPrice", "triggerPrice", "direction")),
+    _when("sniper", _present("maxPrice"), _positive("maxPrice"), _NOT_BOTH_EXPIRIES,
+          _absent("limitPrice", "triggerPrice", "direction")),
+    _when("stop", _present("triggerPrice", "direction"), _positive("triggerPrice"),
+          _positive("limitPrice", optional=True), _NOT_BOTH_EXPIRIES, _absent("maxPrice")),
+]  # fmt: skip
+
+
 class OrderRequest(_Camel):
     """Body of ``POST /api/orders/execute``."""
+
+    model_config = ConfigDict(
+        populate_by_name=True, extra="forbid", json_schema_extra={"allOf": ORDER_RULES}
+    )
 
     type: OrderType = Field(
         description="market: now; limit: once the route's price at this size meets limitPrice;"
