@@ -291,3 +291,17 @@ def test_a_malformed_parent_is_422_naming_the_field(client, body, field):
     )
     assert answer.status_code == 422, answer.json_body
     assert field in [d["field"] for d in answer.json_body["error"]["details"]], answer.json_body
+
+
+def test_openapi_documents_twap_and_dca_with_examples(client):
+    doc = client.http.get("/api/openapi.json").json_body
+    content = doc["paths"]["/api/orders/execute"]["post"]["requestBody"]["content"]
+    refs = [s["$ref"].rsplit("/", 1)[1] for s in content["application/json"]["schema"]["oneOf"]]
+    assert {"TwapRequest", "DcaRequest"} <= set(refs)
+    examples = content["application/json"]["examples"]
+    assert examples["twap"]["value"]["slices"] == 5
+    schemas = doc["components"]["schemas"]
+    assert {"slices", "intervalSeconds", "amount"} <= set(schemas["TwapRequest"]["properties"])
+    dca = set(schemas["DcaRequest"]["properties"])
+    assert {"amountPerCycle", "cycles", "minPrice", "maxPrice"} <= dca
+    assert {"children", "fill"} <= set(schemas["OrderDetail"]["properties"])
