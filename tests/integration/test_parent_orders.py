@@ -305,3 +305,18 @@ def test_openapi_documents_twap_and_dca_with_examples(client):
     dca = set(schemas["DcaRequest"]["properties"])
     assert {"amountPerCycle", "cycles", "minPrice", "maxPrice"} <= dca
     assert {"children", "fill"} <= set(schemas["OrderDetail"]["properties"])
+
+
+def test_cancel_many_cancels_a_parent_with_its_waiting_children(client, app_module, market):  # noqa: F811
+    parent_id = place(client, twap_body(intervalSeconds=60))
+    parents.run(store.get_order(parent_id), 0, False, app_module.notifier)
+    (child,) = store.children(parent_id)
+    answer = client.http.post(
+        "/api/orders/cancel", headers={"content-type": "application/json"},
+        body=json.dumps({"all": True}),
+    )  # fmt: skip
+    assert answer.status_code == 200, answer.json_body
+    outcomes = {r["orderId"]: r["outcome"] for r in answer.json_body["results"]}
+    assert outcomes == {parent_id: "cancelled", str(child.id): "cancelled"}
+    assert statuses(parent_id)[-1] == statuses(child.id)[-1] == OrderStatus.CANCELLED
+    assert_seq_ordered(parent_id)
