@@ -1,6 +1,7 @@
 """SQS: what the HTTP function and the WebSocket handlers put on the orders queue.
 
-Messages are JSON: ``{"kind": "order", "orderId"}`` to execute an order, and
+Messages are JSON: ``{"kind": "order", "orderId"}`` to execute an order (``"slice": k``
+added: place slice k of a TWAP or DCA parent), and
 ``{"kind": "replay", "connectionId", "orderId", "since"}`` to send a new subscriber the
 history it missed (API Gateway refuses posts to a connection until ``$connect`` returned).
 """
@@ -35,9 +36,13 @@ def _send(body: dict, delay_s: int = 0) -> None:
         sqs_client().send_message(QueueUrl=url, MessageBody=json.dumps(body), DelaySeconds=delay_s)
 
 
-def send_order(order_id, delay_s: int = 0) -> None:
-    """Work on the order (``delay_s`` later: at most 900, SQS's limit)."""
-    _send({"kind": "order", "orderId": str(order_id)}, min(delay_s, 900))
+def send_order(order_id, delay_s: int = 0, slice_index: int | None = None) -> None:
+    """Work on the order (``delay_s`` later: at most 900, SQS's limit; a later time comes
+    by sending again). ``slice_index``: a parent order's slice to place."""
+    body = {"kind": "order", "orderId": str(order_id)}
+    if slice_index is not None:
+        body["slice"] = slice_index
+    _send(body, min(delay_s, 900))
 
 
 def send_replay(connection_id: str, order_id, since: int) -> None:

@@ -19,6 +19,7 @@ from chalicelib.orders.models import (
     QuoteResponse,
 )
 from chalicelib.orders.oco import OcoAccepted, OcoRequest
+from chalicelib.orders.parents import DcaRequest, TwapRequest
 from chalicelib.orders.store import CURSOR_PATTERN
 
 REF = "#/components/schemas/{model}"
@@ -27,6 +28,21 @@ VENUE_LIST = {
     "pattern": rf"^({'|'.join(VENUES)})(,({'|'.join(VENUES)}))*$",
     "description": "comma-separated, e.g. raydium",
 }
+EXAMPLES = {
+    "market": {"value": {"type": "market", "tokenIn": "SOL", "tokenOut": "USDC",
+                         "amount": "1.5", "slippageBps": 100}},
+    "twap": {
+        "summary": "10 SOL in 5 slices, one a minute",
+        "value": {"type": "twap", "tokenIn": "SOL", "tokenOut": "USDC", "amount": "10",
+                  "slices": 5, "intervalSeconds": 60, "slippageBps": 100},
+    },
+    "dca": {
+        "summary": "25 USDC of SOL a day for 10 days, while SOL is 100..200 USDC",
+        "value": {"type": "dca", "tokenIn": "USDC", "tokenOut": "SOL", "amountPerCycle": "25",
+                  "cycles": 10, "intervalSeconds": 86400, "minPrice": "0.005",
+                  "maxPrice": "0.01", "slippageBps": 100},
+    },
+}  # fmt: skip
 
 
 def _json(model, description: str) -> dict:
@@ -99,6 +115,8 @@ def document() -> dict:
         (CancelManyRequest, "validation"),
         (AmendRequest, "validation"),
         (OcoRequest, "validation"),
+        (TwapRequest, "validation"),
+        (DcaRequest, "validation"),
         (OcoAccepted, "serialization"),
         (CancelManyAnswer, "serialization"),
     ]
@@ -116,7 +134,7 @@ def document() -> dict:
             "/api/orders/execute": {
                 "post": {
                     "operationId": "executeOrder",
-                    "summary": "Submit a market, limit, sniper, stop or oco order",
+                    "summary": "Submit a market, limit, sniper, stop, oco, twap or dca order",
                     "parameters": [
                         {
                             "name": "Idempotency-Key",
@@ -133,8 +151,11 @@ def document() -> dict:
                                     "oneOf": [
                                         {"$ref": REF.format(model="OrderRequest")},
                                         {"$ref": REF.format(model="OcoRequest")},
+                                        {"$ref": REF.format(model="TwapRequest")},
+                                        {"$ref": REF.format(model="DcaRequest")},
                                     ]
-                                }
+                                },
+                                "examples": EXAMPLES,
                             }
                         },
                     },

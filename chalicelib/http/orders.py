@@ -12,7 +12,7 @@ from chalicelib.http.responses import (
     oco_accepted,
     order_view,
 )
-from chalicelib.orders import intake, moves, oco, store
+from chalicelib.orders import intake, moves, oco, parents, store
 from chalicelib.orders.amend import amend as amend_order
 from chalicelib.orders.cancel_many import cancel_many as cancel_orders
 from chalicelib.orders.changes import (
@@ -33,7 +33,11 @@ def submit(request):
     if body.get("type") == "oco":
         pair = requests.parsed(lambda: oco.submit(oco_request(body), client_id, key), "order")
         return json_response(oco_accepted(pair, ws_url), 202 if pair.created else 200)
-    admitted = intake.submit(requests.order_spec(body), client_id, key)
+    if body.get("type") in ("twap", "dca"):
+        spec = requests.parsed(lambda: parents.request(body).to_spec(), "order")
+    else:
+        spec = requests.order_spec(body)
+    admitted = intake.submit(spec, client_id, key)
     return accepted(admitted.order, admitted.created, ws_url)
 
 
@@ -53,7 +57,10 @@ def _own_order(order_id: str, client_id):
 @answers
 def get(request, order_id: str):
     order = _own_order(order_id, caller(request))
-    return json_response(detail_view(order, store.history(order.id)))
+    if not order.is_parent:
+        return json_response(detail_view(order, store.history(order.id)))
+    family = store.children(order.id), store.parent_fill(order.id)
+    return json_response(detail_view(order, store.history(order.id), *family))
 
 
 @answers

@@ -7,13 +7,21 @@ Every answer is JSON. Errors are ``{"error": {"code", "message", "details"}}``: 
 
 import functools
 import logging
+from decimal import Decimal
 
 from chalice import Response
 from pydantic import BaseModel
 
 from chalicelib import tokens
 from chalicelib.errors import DependencyUnavailable, EngineError
-from chalicelib.orders.models import HistoryEntry, Order, OrderAccepted, OrderDetail
+from chalicelib.orders.models import (
+    HistoryEntry,
+    Order,
+    OrderAccepted,
+    OrderDetail,
+    ParentFill,
+    ParentSchedule,
+)
 from chalicelib.orders.oco import OcoAccepted
 from chalicelib.orders.records import HistoryRecord, OrderRecord
 
@@ -92,19 +100,67 @@ def order_view(order: OrderRecord) -> Order:
         direction=order.trigger_direction,
         triggeredAt=None if order.triggered_at is None else order.triggered_at.isoformat(),
         linkedOrderId=None if order.linked_order_id is None else str(order.linked_order_id),
+        parentOrderId=None if order.parent_order_id is None else str(order.parent_order_id),
+        sliceIndex=order.slice_index,
+        schedule=_schedule(order),
         createdAt=order.created_at.isoformat(),
         updatedAt=order.updated_at.isoformat(),
     )
 
 
-def detail_view(order: OrderRecord, history: list[HistoryRecord]) -> OrderDetail:
+def _schedule(order: OrderRecord) -> ParentSchedule | None:
+    if not order.is_parent:
+        return None
+    return ParentSchedule(
+        slices=order.slices,
+        intervalSeconds=order.interval_s,
+        slicesDone=order.next_slice,
+        nextSliceAt=None if order.next_slice_at is None else order.next_slice_at.isoformat(),
+        amountPerSlice=None if order.slice_amount is None else str(order.slice_amount),
+        minPrice=_text(order.band_min),
+        maxPrice=_text(order.band_max),
+    )
+
+
+def fill_view(order: OrderRecord, fill: dict) -> ParentFill:
+    """What a parent's children filled: amounts in base units, the average price in UI units."""
+    filled_in, filled_out = int(fill["filled_in"]), int(fill["filled_out"])
+    average = None
+    if filled_in:
+        ui_in = Decimal(filled_in).scaleb(-order.token_in.decimals)
+        ui_out = Decimal(filled_out).scaleb(-order.token_out.decimals)
+        average = format((ui_out / ui_in).quantize(Decimal(1).scaleb(-12)).normalize(), "f")
+    return ParentFill(
+        children=fill["children"],
+        confirmed=fill["confirmed"],
+        failed=fill["failed"],
+        skipped=order.next_slice - fill["children"],
+        filledAmountIn=str(filled_in),
+        filledAmountOut=str(filled_out),
+        filledAmountInUi=tokens.to_ui(filled_in, order.token_in),
+        filledAmountOutUi=tokens.to_ui(filled_out, order.token_out),
+        averagePrice=average,
+    )
+
+
+def detail_view(
+    order: OrderRecord,
+    history: list[HistoryRecord],
+    children: list[OrderRecord] | None = None,
+    fill: dict | None = None,
+) -> OrderDetail:
     entries = [
         HistoryEntry(
             seq=h.seq, status=h.status, payload=h.payload, createdAt=h.created_at.isoformat()
         )
         for h in history
     ]
-    return OrderDetail(order=order_view(order), history=entries)
+    return OrderDetail(
+        order=order_view(order),
+        history=entries,
+        children=None if children is None else [order_view(c) for c in children],
+        fill=None if fill is None else fill_view(order, fill),
+    )
 
 
 def accepted(order: OrderRecord, created: bool, ws_url: str) -> Response:

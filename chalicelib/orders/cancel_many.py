@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 
 from chalicelib import metrics, tokens
+from chalicelib.errors import OrderNotFound
 from chalicelib.orders import lifecycle, moves, store
 from chalicelib.orders.changes import CancelManyRequest, CancelOutcome, CancelOutcomeKind
 from chalicelib.orders.lifecycle import Actor, OrderStatus, OrderType
@@ -59,7 +60,7 @@ _MATCH = """
 CANCEL_MANY = f"""
 WITH target AS (
     SELECT id, status AS was FROM orders
-     WHERE {_MATCH} AND status = ANY(%(cancellable)s)
+     WHERE {_MATCH} AND status = ANY(%(cancellable)s) AND NOT {{family}}
      ORDER BY id
        FOR UPDATE
 ), moved AS (
@@ -73,6 +74,15 @@ WITH target AS (
 INSERT INTO order_status_history (order_id, seq, status, payload)
 SELECT id, last_seq, 'cancelled', jsonb_build_object('from', was) FROM moved
 RETURNING order_id, seq, status, payload, created_at
+"""
+
+# A parent (TWAP, DCA) or its child: cancelled one by one, as by its own route (a parent's
+# children go with it, a child's end is a row of its parent's).
+FAMILY = f"(type IN ({store.PARENT_TYPES}) OR parent_order_id IS NOT NULL)"
+CANCEL_MANY = CANCEL_MANY.format(family=FAMILY)
+FAMILY_SQL = f"""
+    SELECT id FROM orders WHERE {_MATCH} AND status = ANY(%(cancellable)s) AND {FAMILY}
+     ORDER BY parent_order_id NULLS FIRST, id
 """
 
 OTHERS = f"SELECT id, status FROM orders WHERE {_MATCH} AND NOT (id = ANY(%(done)s::uuid[]))"
@@ -96,9 +106,10 @@ def cancel_many(
     }
     rows = store.write_rows(CANCEL_MANY, params)
     done = {str(r["order_id"]): HistoryRecord.from_row(r) for r in rows}
-    others = _others(params, list(done), everything=selection.order_ids is not None)
     for order_id, entry in done.items():
         publisher.publish(order_id, [entry])
+    done |= _cancel_family(params, client_id, publisher)
+    others = _others(params, list(done), everything=selection.order_ids is not None)
     _cancel_pairs(list(done), client_id, publisher)
     if done:
         metrics.count("OrdersCancelled", len(done))
@@ -114,6 +125,25 @@ def cancel_many(
     by_id = {o.orderId: o for o in cancelled} | refused
     missing = CancelOutcomeKind.NOT_FOUND
     return [by_id.get(i) or CancelOutcome(orderId=i, outcome=missing) for i in asked]
+
+
+def _cancel_family(params: dict, client_id: uuid.UUID, publisher: Publisher) -> dict:
+    """The selected parents (with their children) and children, each by ``moves.cancel``."""
+    done = {}
+    for row in store.query(FAMILY_SQL, params):
+        order_id = str(row["id"])
+        if order_id in done:
+            continue
+        try:
+            order = moves.cancel(order_id, client_id, publisher)
+        except (moves.NotCancellable, OrderNotFound):
+            continue
+        done[order_id] = store.history(order.id, since=order.last_seq - 1)[0]
+        if order.is_parent:
+            for child in store.children(order.id):
+                if child.status == OrderStatus.CANCELLED:
+                    done.setdefault(str(child.id), store.history(child.id, child.last_seq - 1)[0])
+    return done
 
 
 def _cancel_pairs(done: list[str], client_id: uuid.UUID, publisher: Publisher) -> None:

@@ -46,6 +46,19 @@ def fingerprint(spec: OrderSpec) -> str:
         "expiry": spec.expiry,
         "maxPrice": spec.max_price,
         **({"trigger": [spec.trigger_price, spec.trigger_direction]} if spec.trigger_price else {}),
+        **(
+            {
+                "schedule": [
+                    spec.slices,
+                    spec.interval_s,
+                    spec.slice_amount,
+                    spec.band_min,
+                    spec.band_max,
+                ]
+            }
+            if spec.slices
+            else {}
+        ),
     }
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -93,16 +106,19 @@ def submit(spec: OrderSpec, client_id: uuid.UUID, idempotency_key: str | None) -
     logs.update(orderId=str(order.id), status=order.status)
     log.info("order %s accepted", order.id)
     metrics.count("OrdersAccepted")
-    enqueue(str(order.id))
+    enqueue(str(order.id), slice_index=0 if order.is_parent else None)
     return Admitted(order, created=True)
 
 
-def enqueue(order_id: str) -> None:
+def enqueue(order_id: str, slice_index: int | None = None) -> None:
     """Send the order to the queue. A failed send loses nothing: the order is stored (as
     enqueued, optimistically: ``store.ADMIT``) and is marked unsent for the reaper, which
     sends it again; should that mark fail too, the reaper still finds it untouched, later."""
     try:
-        queue.send_order(order_id)
+        if slice_index is None:
+            queue.send_order(order_id)
+        else:  # a parent's first slice
+            queue.send_order(order_id, slice_index=slice_index)
     except DependencyUnavailable as e:
         log.warning("order %s stored but not enqueued (%s); the reaper will send it", order_id, e)
         try:

@@ -13,7 +13,8 @@ from chalicelib.errors import Conflict
 
 class OrderStatus(StrEnum):
     """A market order goes ``pending → routing → building → submitted → confirmed``; a limit
-    or sniper order waits in ``open`` after ``pending``."""
+    or sniper order waits in ``open`` after ``pending``; a parent order (TWAP, DCA) goes
+    ``pending → working → completed`` while its children execute."""
 
     PENDING = "pending"
     OPEN = "open"
@@ -24,6 +25,8 @@ class OrderStatus(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
+    WORKING = "working"  # a parent order placing its children, one per interval
+    COMPLETED = "completed"  # a parent order whose every slice was placed (or skipped) and ended
 
     @property
     def terminal(self) -> bool:
@@ -39,6 +42,12 @@ class OrderType(StrEnum):
     LIMIT = "limit"  # once the route at its size meets limitPrice
     SNIPER = "sniper"  # buys a newly listed token once its pool trades, in arrival order
     STOP = "stop"  # once the oracle price crosses triggerPrice: then as market (or limit)
+    TWAP = "twap"  # a parent: one child market order of amount / slices per interval
+    DCA = "dca"  # a parent: amountPerCycle per interval, a cycle outside its price band skipped
+
+    @property
+    def parent(self) -> bool:
+        return self in PARENT_TYPES
 
 
 class Actor(StrEnum):
@@ -51,23 +60,29 @@ class Actor(StrEnum):
     DEAD_LETTER = "dead_letter"  # a message that could not be processed, and the DLQ's handler
     AMEND = "amend"  # the client, through PATCH /api/orders/{id}
     OCO = "oco"  # the other order of a one-cancels-the-other pair, starting to execute
+    CHILD = "child"  # a parent's child order ending: its fill recorded, the parent settled
+
+
+PARENT_TYPES = frozenset({OrderType.TWAP, OrderType.DCA})
 
 
 S, A = OrderStatus, Actor
 
-TERMINAL = frozenset({S.CONFIRMED, S.FAILED, S.CANCELLED, S.EXPIRED})
-WAITING = frozenset({S.OPEN})  # a limit or sniper order waiting for its price or its pool
+TERMINAL = frozenset({S.CONFIRMED, S.FAILED, S.CANCELLED, S.EXPIRED, S.COMPLETED})
+# A limit or sniper order waiting for its price or its pool; a parent for its next slice.
+WAITING = frozenset({S.OPEN, S.WORKING})
 # What the queue and the workers carry: the engine-wide admission ceiling counts these.
 IN_FLIGHT = frozenset({S.PENDING, S.ROUTING, S.BUILDING, S.SUBMITTED})
 LIVE = WAITING | IN_FLIGHT  # not terminal yet: what a client's open-order limit counts
 # Nothing has been sent yet: from ``submitted`` on, the transaction may land.
-CANCELLABLE = frozenset({S.PENDING, S.OPEN, S.ROUTING, S.BUILDING})
+CANCELLABLE = frozenset({S.PENDING, S.OPEN, S.ROUTING, S.BUILDING, S.WORKING})
 
 _FAILERS = frozenset({A.WORKER, A.REAPER, A.DEAD_LETTER})
 
 TRANSITIONS: dict[OrderStatus, dict[OrderStatus, frozenset[Actor]]] = {
     S.PENDING: {
         S.OPEN: frozenset({A.WORKER}),
+        S.WORKING: frozenset({A.WORKER}),  # a parent's first slice
         S.ROUTING: frozenset({A.WORKER}),
         S.EXPIRED: frozenset({A.WORKER}),  # a waiting order past its expiry at first delivery
         S.CANCELLED: frozenset({A.CANCEL, A.OCO}),
@@ -83,6 +98,15 @@ TRANSITIONS: dict[OrderStatus, dict[OrderStatus, frozenset[Actor]]] = {
         S.CANCELLED: frozenset({A.CANCEL, A.OCO}),
         # The reaper leaves waiting orders to the limit check job.
         S.FAILED: frozenset({A.WORKER, A.DEAD_LETTER}),
+    },
+    # A parent order: each slice placed (or, DCA, skipped) by the slice job and each
+    # child's end is a history row of its own (``working → working``); it completes once
+    # every slice was placed and every child ended, in the transaction of the last of those.
+    S.WORKING: {
+        S.WORKING: frozenset({A.WORKER, A.CHILD}),
+        S.COMPLETED: frozenset({A.WORKER, A.CHILD}),
+        S.CANCELLED: frozenset({A.CANCEL}),
+        S.FAILED: frozenset({A.WORKER, A.CHILD, A.DEAD_LETTER}),  # every child failed
     },
     S.ROUTING: {
         S.BUILDING: frozenset({A.WORKER}),

@@ -155,6 +155,8 @@ class OrderRequest(_Camel):
 
     @model_validator(mode="after")
     def _limit_fields(self) -> "OrderRequest":
+        if self.type.parent:
+            raise InvalidField("type", "twap and dca orders have bodies of their own")
         if self.type == OrderType.STOP:
             return stop_fields(self)
         if self.trigger_price is not None or self.direction is not None:
@@ -276,6 +278,27 @@ class OrderSpec:
     expiry: str | None = None  # the expiry as requested: a replay with the same key matches
     trigger_price: Decimal | None = None  # stop orders: UI units of tokenOut per tokenIn
     trigger_direction: str | None = None  # "below" | "above"
+    # A parent order (TWAP, DCA): its children, one per interval.
+    slices: int | None = None
+    interval_s: int | None = None
+    slice_amount: int | None = None  # DCA: each cycle's amount (a TWAP splits amount_in)
+    band_min: Decimal | None = None  # DCA: the oracle price band, tokenOut per tokenIn
+    band_max: Decimal | None = None
+
+
+def split_amount(total: int, slices: int) -> list[int]:
+    """``total`` in ``slices`` parts of ``total // slices``, the remainder in the last: the
+    parts add up to ``total`` exactly (each at least 1 when ``total >= slices``)."""
+    if slices < 1 or total < slices:
+        raise ValueError("need at least one base unit per slice")
+    part = total // slices
+    return [part] * (slices - 1) + [total - part * (slices - 1)]
+
+
+def slice_amount(total: int, slices: int, index: int) -> int:
+    """The amount of slice ``index`` of ``split_amount(total, slices)``, without the list."""
+    part = total // slices
+    return total - part * (slices - 1) if index == slices - 1 else part
 
 
 class OrderAccepted(BaseModel):
@@ -313,8 +336,38 @@ class Order(BaseModel):
     direction: str | None = None
     triggeredAt: str | None = None
     linkedOrderId: str | None = Field(None, description="oco: the pair's other order.")
+    parentOrderId: str | None = Field(None, description="a TWAP or DCA slice: its parent.")
+    sliceIndex: int | None = Field(None, description="a slice: its index from 0.")
+    schedule: "ParentSchedule | None" = Field(None, description="twap and dca: the schedule.")
     createdAt: str
     updatedAt: str
+
+
+class ParentSchedule(BaseModel):
+    slices: int = Field(description="twap: slices; dca: cycles.")
+    intervalSeconds: int
+    slicesDone: int = Field(description="Slices placed or (dca) skipped so far.")
+    nextSliceAt: str | None = None
+    amountPerSlice: str | None = Field(None, description="dca: base units per cycle.")
+    minPrice: str | None = Field(None, description="dca: oracle tokenOut per tokenIn, UI units.")
+    maxPrice: str | None = None
+
+
+class ParentFill(BaseModel):
+    """What a parent's children filled so far."""
+
+    children: int
+    confirmed: int
+    failed: int
+    skipped: int = Field(description="dca: cycles skipped outside the price band.")
+    filledAmountIn: str = Field(description="Base units of tokenIn the confirmed children sold.")
+    filledAmountOut: str = Field(description="Base units of tokenOut they got.")
+    filledAmountInUi: str
+    filledAmountOutUi: str
+    averagePrice: str | None = Field(description="tokenOut per tokenIn, UI units.")
+
+
+Order.model_rebuild()
 
 
 class HistoryEntry(BaseModel):
@@ -327,6 +380,8 @@ class HistoryEntry(BaseModel):
 class OrderDetail(BaseModel):
     order: Order
     history: list[HistoryEntry]
+    children: list[Order] | None = Field(None, description="twap and dca: the slices placed.")
+    fill: ParentFill | None = None
 
 
 class OrderPage(BaseModel):

@@ -63,11 +63,22 @@ def cancel(order_id: str, client_id: uuid.UUID, publisher: Publisher) -> OrderRe
     publisher.publish(order_id, [entry])
     if order.linked_order_id is not None:  # one-cancels-the-other: the pair goes together
         cancel_linked(order.linked_order_id, client_id, publisher)
+    if order.is_parent:  # its slices not yet sent go with it; later slice messages are no-ops
+        for child in store.children(order.id):
+            cancel_linked(child.id, client_id, publisher)
+    publish_parent(order, publisher)
     return store.get_order(order_id, client_id)
 
 
+def publish_parent(order: OrderRecord, publisher: Publisher) -> None:
+    """A child's end is a history row of its parent's (written with it): push it."""
+    if order.parent_order_id is not None:
+        publisher.publish(str(order.parent_order_id))
+
+
 def cancel_linked(order_id, client_id: uuid.UUID, publisher: Publisher) -> None:
-    """Cancel the other order of a one-cancels-the-other pair, if it is still cancellable."""
+    """Cancel the other order of a one-cancels-the-other pair (or a cancelled parent's
+    child), if it is still cancellable."""
     for _ in range(RACE_RETRIES):
         order = store.get_order(order_id, client_id)
         if order is None or not order.status.cancellable:
@@ -75,7 +86,7 @@ def cancel_linked(order_id, client_id: uuid.UUID, publisher: Publisher) -> None:
         change = StatusChange.cancelled(order.status)
         entry = store.advance(order.id, order.status, order.last_seq, change, Actor.CANCEL)
         if entry is not None:
-            log.info("order %s cancelled with its oco pair seq=%d", order_id, entry.seq)
+            log.info("order %s cancelled with its pair or parent seq=%d", order_id, entry.seq)
             metrics.count("OrdersCancelled")
             publisher.publish(str(order_id), [entry])
             return
@@ -96,6 +107,7 @@ def fail(order_id: str, reason: str, code: str, actor: Actor, publisher: Publish
                 log.info("order %s failed seq=%d: %s", order_id, entry.seq, reason)
                 metrics.count("OrdersFailed", Reason=code)
                 publisher.publish(order_id, [entry])
+                publish_parent(order, publisher)
                 return
         log.error("order %s could not be failed (%s)", order_id, reason)
 

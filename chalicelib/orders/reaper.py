@@ -3,7 +3,8 @@
 Runs every minute (a schedule in AWS, a timer in the local runtime). An order that was
 never enqueued (the send failed) or that nobody has touched past the deadline (its worker
 died) is sent to the queue again, to resume from its recorded status; one that has used
-all its attempts is failed with the reason.
+all its attempts is failed with the reason. A TWAP or DCA parent whose next slice is overdue
+(its message was lost) is sent again, to place it.
 """
 
 import logging
@@ -11,7 +12,7 @@ import logging
 from chalicelib import logs
 from chalicelib.backends import queue
 from chalicelib.config import get_settings
-from chalicelib.orders import moves, store
+from chalicelib.orders import moves, parents, store
 from chalicelib.orders.lifecycle import Actor
 from chalicelib.orders.moves import Publisher
 
@@ -35,4 +36,4 @@ def run(publisher: Publisher) -> int:
                 log.info("reaper: re-enqueueing order %s (%s)", order_id, order.status)
                 queue.send_order(order_id)
                 store.touch(order_id)
-    return len(stale)
+    return len(stale) + parents.reap(settings.unsent_after_s)

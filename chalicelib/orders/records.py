@@ -15,7 +15,7 @@ from typing import Any
 from chalicelib import tokens
 from chalicelib.dex import Route
 from chalicelib.orders.lifecycle import OrderStatus, OrderType
-from chalicelib.orders.models import OrderSpec
+from chalicelib.orders.models import OrderSpec, slice_amount
 from chalicelib.tokens import Token
 
 
@@ -58,6 +58,15 @@ class OrderRecord:
     triggered_at: datetime | None = None  # when the check job saw the oracle cross it
     linked_order_id: uuid.UUID | None = None  # the other order of a one-cancels-the-other pair
     watched: bool = True  # a client subscribed to it once (unknown, in records built by hand)
+    parent_order_id: uuid.UUID | None = None  # a TWAP or DCA slice: its parent
+    slice_index: int | None = None
+    slices: int | None = None  # a parent: its slices (cycles), one per interval
+    interval_s: int | None = None
+    slice_amount: int | None = None  # DCA: each cycle's amount
+    next_slice: int = 0  # a parent: the next slice to place (or skip)
+    next_slice_at: datetime | None = None  # and when (None: at once)
+    band_min: Decimal | None = None  # DCA: the oracle price band, tokenOut per tokenIn
+    band_max: Decimal | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "OrderRecord":
@@ -97,7 +106,26 @@ class OrderRecord:
             triggered_at=row.get("triggered_at"),
             linked_order_id=row.get("linked_order_id"),
             watched=row.get("watched", True),
+            parent_order_id=row.get("parent_order_id"),
+            slice_index=row.get("slice_index"),
+            slices=row.get("slices"),
+            interval_s=row.get("interval_s"),
+            slice_amount=row.get("slice_amount"),
+            next_slice=row.get("next_slice", 0),
+            next_slice_at=row.get("next_slice_at"),
+            band_min=row.get("band_min"),
+            band_max=row.get("band_max"),
         )
+
+    @property
+    def is_parent(self) -> bool:
+        return self.type.parent
+
+    def amount_of_slice(self, index: int) -> int:
+        """A parent's slice ``index``: a DCA cycle's amount, or a TWAP's share of amount_in."""
+        if self.slice_amount is not None:
+            return self.slice_amount
+        return slice_amount(self.amount_in, self.slices, index)
 
     @property
     def limit_min_out(self) -> int | None:
@@ -172,6 +200,11 @@ class StatusChange:
                 "amountIn": str(spec.amount_in),
                 "slippageBps": spec.slippage_bps,
                 "type": spec.type,
+                **(
+                    {"slices": spec.slices, "intervalSeconds": spec.interval_s}
+                    if spec.slices
+                    else {}
+                ),
                 **({"clientOrderId": spec.client_order_id} if spec.client_order_id else {}),
             },
         )

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
@@ -50,6 +51,8 @@ ORDER_FIELDS = (
     "expires_at",
     "trigger_price",
     "triggered_at",  # a stop order's trigger (``limit_check``)
+    "next_slice",  # a parent's schedule (``parents``)
+    "next_slice_at",
 )
 
 
@@ -61,6 +64,7 @@ def _statuses(statuses: frozenset[OrderStatus]) -> str:
 
 LIVE = f"status NOT IN ({_statuses(lifecycle.TERMINAL)})"  # the orders that may still change
 IN_FLIGHT = f"status IN ({_statuses(lifecycle.IN_FLIGHT)})"  # what the queue and workers carry
+PARENT_TYPES = ", ".join(f"'{t.value}'" for t in lifecycle.PARENT_TYPES)
 ADMISSION_LOCK = 7132  # pg_advisory_xact_lock(ADMISSION_LOCK, client): one admission at a time
 
 
@@ -232,6 +236,8 @@ def _admit_values(
         "max_price": spec.max_price, "payload": Jsonb(pending.payload),
         "trigger_price": spec.trigger_price, "trigger_direction": spec.trigger_direction,
         "linked_order_id": linked_id, "lock": ADMISSION_LOCK, "client": str(client_id),
+        "slices": spec.slices, "interval_s": spec.interval_s, "slice_amount": spec.slice_amount,
+        "band_min": spec.band_min, "band_max": spec.band_max,
     }  # fmt: skip
 
 
@@ -246,12 +252,14 @@ WITH live AS (
     INSERT INTO orders (id, client_id, status, token_in, token_out, mint_in, mint_out,
                         amount_in, slippage_bps, venues, idempotency_key, request_hash,
                         min_out, type, client_order_id, limit_price, expires_at, max_price,
-                        trigger_price, trigger_direction, linked_order_id, enqueued_at)
+                        trigger_price, trigger_direction, linked_order_id, slices, interval_s,
+                        slice_amount, band_min, band_max, enqueued_at)
     VALUES (%(id)s, %(client_id)s, 'pending', %(token_in)s, %(token_out)s, %(mint_in)s,
             %(mint_out)s, %(amount_in)s, %(slippage_bps)s, %(venues)s, %(idempotency_key)s,
             %(request_hash)s, %(min_out)s, %(type)s, %(client_order_id)s, %(limit_price)s,
             %(expires_at)s, %(max_price)s, %(trigger_price)s, %(trigger_direction)s,
-            %(linked_order_id)s, now())
+            %(linked_order_id)s, %(slices)s, %(interval_s)s, %(slice_amount)s, %(band_min)s,
+            %(band_max)s, now())
     ON CONFLICT (client_id, idempotency_key) DO NOTHING
     RETURNING *
 ), pending AS (
@@ -464,6 +472,7 @@ WITH target AS (
     SELECT id, status = 'pending' AND type = 'market' AND attempts < %(max_attempts)s AS starts
       FROM orders
      WHERE id = %(id)s AND {LIVE} AND (lease_until IS NULL OR lease_until < now())
+       AND type NOT IN ({PARENT_TYPES})
        FOR UPDATE
 ), claimed AS (
     UPDATE orders o
@@ -506,7 +515,14 @@ def advance(
     a race with another delivery and must stop.
     """
     lifecycle.check(from_status, change.status, actor)
-    return _write(lambda conn: _advance_in(conn, order_id, from_status, from_seq, change))
+    if not change.status.terminal:
+        return _write(lambda conn: _advance_in(conn, order_id, from_status, from_seq, change))
+
+    def work(conn):  # a child's end settles its parent in the same transaction
+        with conn.transaction():
+            return _advance_in(conn, order_id, from_status, from_seq, change)
+
+    return _write(work)
 
 
 def _advance_in(
@@ -520,15 +536,20 @@ def _advance_in(
     statement = sql.SQL(
         "WITH moved AS (UPDATE orders SET status = %s, last_seq = last_seq + 1,"
         " updated_at = now(){extra} WHERE id = %s AND last_seq = %s AND status = %s"
-        " RETURNING id, last_seq, watched)"
-        " INSERT INTO order_status_history (order_id, seq, status, payload)"
-        " SELECT id, last_seq, %s, %s FROM moved"
-        " RETURNING seq, status, payload, created_at, (SELECT watched FROM moved)"
+        " RETURNING id, last_seq, watched, parent_order_id, slice_index, amount_in,"
+        " amount_out, executed_price, failure_reason),"
+        " written AS (INSERT INTO order_status_history (order_id, seq, status, payload)"
+        " SELECT id, last_seq, %s, %s FROM moved RETURNING seq, status, payload, created_at)"
+        " SELECT written.*, moved.* FROM written, moved"
     ).format(extra=sql.SQL("").join(sql.SQL(", ") + s for s in sets))
     status, payload = change.status.value, Jsonb(change.payload)
     params = (status, *values, _uuid(order_id), from_seq, from_status.value, status, payload)
     row = conn.execute(statement, params).fetchone()
-    return None if row is None else HistoryRecord.from_row(row)
+    if row is None:
+        return None
+    if change.status.terminal and row["parent_order_id"] is not None:
+        _child_ended(conn, row)
+    return HistoryRecord.from_row(row)
 
 
 def advance_linked(
@@ -565,6 +586,175 @@ def advance_linked(
             return entry, _advance_in(conn, lid, other_status, other["last_seq"], cancel)
 
     return _write(work)
+
+
+# -- parent orders (TWAP, DCA) ------------------------------------------------------------
+
+# What a parent's children did: counted and summed over its children (one index range).
+PARENT_FILL = f"""
+SELECT count(*) AS children,
+       count(*) FILTER (WHERE status = 'confirmed') AS confirmed,
+       count(*) FILTER (WHERE status = 'failed') AS failed,
+       count(*) FILTER (WHERE {LIVE}) AS live,
+       coalesce(sum(amount_in) FILTER (WHERE status = 'confirmed'), 0)::bigint AS filled_in,
+       coalesce(sum(amount_out) FILTER (WHERE status = 'confirmed'), 0)::bigint AS filled_out
+  FROM orders WHERE parent_order_id = %s
+"""
+
+# Slice ``slice`` of a parent as a market order of its own (its client, pair, slippage and
+# venues), with its ``pending`` row; nothing when the slice exists already.
+PLACE_CHILD = """
+WITH child AS (
+    INSERT INTO orders (id, client_id, status, token_in, token_out, mint_in, mint_out,
+                        amount_in, slippage_bps, venues, type, parent_order_id, slice_index,
+                        enqueued_at)
+    SELECT %(id)s, client_id, 'pending', token_in, token_out, mint_in, mint_out, %(amount)s,
+           slippage_bps, venues, 'market', id, %(slice)s, now()
+      FROM orders WHERE id = %(parent)s
+    ON CONFLICT ON CONSTRAINT orders_parent_slice_key DO NOTHING
+    RETURNING *
+), pending AS (
+    INSERT INTO order_status_history (order_id, seq, status, payload)
+    SELECT id, 1, 'pending', %(payload)s FROM child
+)
+SELECT * FROM child
+"""
+
+
+def place_slice(
+    parent: OrderRecord, index: int, change: StatusChange, child_payload: dict | None
+) -> tuple[list[HistoryRecord], OrderRecord | None] | None:
+    """Slice ``index`` of ``parent`` in one transaction: the parent moves to ``working``
+    (its first slice), records ``change`` (the slice placed, or skipped: the next slice and
+    when, in its columns) from the seq read, and, with a ``child_payload``, its child is
+    inserted, unless one exists for the slice. A parent whose last slice is skipped and whose
+    children all ended is settled in it too. None when the parent moved on since it was read
+    (another delivery placed the slice, or it was cancelled): nothing is written."""
+    lifecycle.check(OrderStatus.PENDING, OrderStatus.WORKING, Actor.WORKER)
+    lifecycle.check(OrderStatus.WORKING, OrderStatus.WORKING, Actor.WORKER)
+    result = None
+
+    def work(conn):
+        nonlocal result
+        with conn.transaction():
+            entries, status, seq = [], parent.status, parent.last_seq
+            if status == OrderStatus.PENDING:
+                start = StatusChange(
+                    OrderStatus.WORKING,
+                    {"slices": parent.slices, "intervalSeconds": parent.interval_s},
+                )
+                entry = _advance_in(conn, parent.id, status, seq, start)
+                if entry is None:
+                    raise psycopg.Rollback()
+                entries.append(entry)
+                status, seq = OrderStatus.WORKING, entry.seq
+            entry = _advance_in(conn, parent.id, status, seq, change)
+            if entry is None:
+                raise psycopg.Rollback()
+            entries.append(entry)
+            child = None
+            if child_payload is not None:
+                row = conn.execute(PLACE_CHILD, {
+                    "id": uuid.UUID(child_payload["orderId"]), "parent": parent.id,
+                    "slice": index, "amount": int(child_payload["amountIn"]),
+                    "payload": Jsonb(child_payload),
+                }).fetchone()  # fmt: skip
+                if row is None:  # the slice has its child already: the parent's row lied
+                    log.error("parent %s slice %d placed twice; refused", parent.id, index)
+                    raise psycopg.Rollback()
+                child = OrderRecord.from_row(row)
+            else:
+                settled = _settle_in(conn, parent.id, Actor.WORKER)
+                entries.extend([settled] if settled else [])
+            result = entries, child
+
+    _write(work)
+    return result
+
+
+def settle(parent_id) -> HistoryRecord | None:
+    """Record a parent's end (``completed``, or ``failed`` when every child failed) if every
+    slice was placed and every child ended; None otherwise, or when it ended already."""
+    lifecycle.check(OrderStatus.WORKING, OrderStatus.COMPLETED, Actor.WORKER)
+
+    def work(conn):
+        with conn.transaction():
+            return _settle_in(conn, _uuid(parent_id), Actor.WORKER)
+
+    return _write(work)
+
+
+def _settle_in(conn, parent_id, actor: Actor) -> HistoryRecord | None:
+    parent = conn.execute(
+        "SELECT status, last_seq, next_slice, slices FROM orders WHERE id = %s FOR UPDATE",
+        (parent_id,),
+    ).fetchone()
+    if parent["status"] != OrderStatus.WORKING or parent["next_slice"] < parent["slices"]:
+        return None
+    fill = conn.execute(PARENT_FILL, (parent_id,)).fetchone()
+    if fill["live"]:
+        return None
+    every_failed = fill["children"] > 0 and fill["failed"] == fill["children"]
+    ended = OrderStatus.FAILED if every_failed else OrderStatus.COMPLETED
+    lifecycle.check(OrderStatus.WORKING, ended, actor)
+    payload = {
+        "children": fill["children"], "confirmed": fill["confirmed"], "failed": fill["failed"],
+        "skipped": parent["next_slice"] - fill["children"],
+        "filledAmountIn": str(fill["filled_in"]), "filledAmountOut": str(fill["filled_out"]),
+    }  # fmt: skip
+    columns = {"amount_out": fill["filled_out"]}
+    if every_failed:
+        payload["reason"] = columns["failure_reason"] = "every child order failed"
+    change = StatusChange(ended, payload, columns)
+    return _advance_in(conn, parent_id, OrderStatus.WORKING, parent["last_seq"], change)
+
+
+def _child_ended(conn, child: dict) -> None:
+    """A child's terminal status, in its transaction: a history row of the parent's with the
+    fill (or the failure), and the parent settled if that was the last. A parent that ended
+    (cancelled) records nothing more."""
+    parent = conn.execute(
+        "SELECT id, status, last_seq FROM orders WHERE id = %s FOR UPDATE",
+        (child["parent_order_id"],),
+    ).fetchone()
+    if parent is None or parent["status"] != OrderStatus.WORKING:
+        return
+    lifecycle.check(OrderStatus.WORKING, OrderStatus.WORKING, Actor.CHILD)
+    ended = {"orderId": str(child["id"]), "slice": child["slice_index"],
+             "status": child["status"], "amountIn": str(child["amount_in"])}  # fmt: skip
+    if child["amount_out"] is not None:
+        ended["amountOut"] = str(child["amount_out"])
+    if child["executed_price"] is not None:
+        ended["executedPrice"] = format(child["executed_price"], "f")
+    if child["failure_reason"] is not None:
+        ended["reason"] = child["failure_reason"]
+    change = StatusChange(OrderStatus.WORKING, {"child": ended})
+    _advance_in(conn, parent["id"], OrderStatus.WORKING, parent["last_seq"], change)
+    _settle_in(conn, parent["id"], Actor.CHILD)
+
+
+def children(parent_id) -> list[OrderRecord]:
+    rows = _query(
+        "SELECT * FROM orders WHERE parent_order_id = %s ORDER BY slice_index", (_uuid(parent_id),)
+    )
+    return [OrderRecord.from_row(r) for r in rows]
+
+
+def parent_fill(parent_id) -> dict:
+    return _query(PARENT_FILL, (_uuid(parent_id),), one=True)
+
+
+def overdue_parents(grace_s: int, limit: int = 100) -> list[str]:
+    """Parents working whose next slice is overdue by ``grace_s`` (its message was lost: a
+    worker died between the slice's commit and its send), or all of whose slices are placed
+    and still not settled: each is marked due now (so the next run waits again)."""
+    rows = _write_query(
+        "UPDATE orders SET next_slice_at = now() WHERE id IN (SELECT id FROM orders"
+        " WHERE status = 'working' AND next_slice_at < now() - make_interval(secs => %s)"
+        " ORDER BY next_slice_at LIMIT %s) RETURNING id",
+        (grace_s, limit),
+    )
+    return [str(r["id"]) for r in rows]
 
 
 def release_waiting(order_id, lease: datetime, error: str | None = None) -> bool:

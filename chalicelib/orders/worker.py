@@ -29,7 +29,7 @@ from chalicelib import logs, metrics
 from chalicelib.backends import queue, venues
 from chalicelib.config import LifecycleSettings, get_settings
 from chalicelib.dex import DexError, Faults, NoRoute, router
-from chalicelib.orders import dead_letters, lifecycle, moves, oco, store
+from chalicelib.orders import dead_letters, lifecycle, moves, oco, parents, store
 from chalicelib.orders.lifecycle import Actor, OrderStatus, OrderType
 from chalicelib.orders.moves import Publisher
 from chalicelib.orders.records import HistoryRecord, OrderRecord, StatusChange
@@ -96,6 +96,8 @@ def _dispatch(record, publisher: Publisher) -> bool:
         dead_letters.poison(record.body, f"unreadable message: {e!r}", publisher)
         return True
     logs.update(orderId=order_id)
+    if kind == "order" and message.get("slice") is not None:
+        return _run_parent(order_id, message["slice"], record, publisher)
     if kind == "order":
         return _run_order(order_id, record.receipt_handle, publisher)
     if kind == "replay":
@@ -115,6 +117,17 @@ def _dispatch(record, publisher: Publisher) -> bool:
     return True
 
 
+def _run_parent(order_id: str, slice_index, record, publisher: Publisher) -> bool:
+    """A parent's slice message (``parents.run``)."""
+    parent = store.get_order(order_id)
+    if parent is None or not parent.is_parent or not isinstance(slice_index, int):
+        dead_letters.poison(record.body, "not a parent's slice message", publisher)
+        return True
+    attributes = record.to_dict().get("attributes", {})
+    redelivered = int(attributes.get("ApproximateReceiveCount", 1)) > 1
+    return parents.run(parent, slice_index, redelivered, publisher)
+
+
 def _run_order(order_id: str, receipt_handle: str, publisher: Publisher) -> bool:
     settings = get_settings()
     lifecycle_settings = settings.lifecycle
@@ -125,6 +138,8 @@ def _run_order(order_id: str, receipt_handle: str, publisher: Publisher) -> bool
         current = store.get_order(order_id)
         if current is None or current.status.terminal:
             return True
+        if current.is_parent:  # a parent's first message, or the reaper's: its next slice
+            return parents.run(current, None, False, publisher)
         # Another delivery of this order is running: look again when its lease ends.
         queue.retry_later(receipt_handle, settings.lifecycle.lease_s)
         return False
@@ -203,6 +218,7 @@ class _Steps:
         self.order_id, self._publisher = str(order.id), publisher
         self.status, self.seq = order.status, order.last_seq
         self._linked = order.linked_order_id
+        self._parent = order.parent_order_id
         self._unpushed: list[HistoryRecord] = []
 
     def reached(self, status: OrderStatus) -> bool:
@@ -225,6 +241,8 @@ class _Steps:
         if push:
             entries, self._unpushed = self._unpushed, []
             _push(self._publisher, self.order_id, entries)
+        if change.status.terminal and self._parent is not None:  # its fill, on the parent's
+            self._publisher.publish(str(self._parent))
 
 
 def _log_status(order_id: str, entry: HistoryRecord) -> None:

@@ -30,8 +30,11 @@ EXAMPLES = 60  # per operation and mode; the whole file stays well under a minut
 
 
 def order_count(database_url: str) -> int:
+    """Orders a request made: a TWAP's or DCA's slices are placed by the worker meanwhile."""
     with psycopg.connect(database_url, autocommit=True) as conn:
-        return conn.execute("SELECT count(*) FROM orders").fetchone()[0]
+        return conn.execute("SELECT count(*) FROM orders WHERE parent_order_id IS NULL").fetchone()[
+            0
+        ]
 
 
 def is_json(raw: bytes) -> bool:

@@ -20,9 +20,12 @@ REFUSED = [m for m in MOVES if not lifecycle.allowed(*m)]
 def test_the_table_names_every_status_and_only_known_moves():
     assert set(lifecycle.TRANSITIONS) == set(OrderStatus)
     for source, targets in lifecycle.TRANSITIONS.items():
-        # No status follows itself, but an amended waiting order (a history row of its own).
-        assert source not in targets or (source, targets[source]) == (
-            OrderStatus.OPEN, frozenset({Actor.AMEND, Actor.LIMIT_CHECK}))  # fmt: skip
+        # No status follows itself, but an amended waiting order and a working parent (a
+        # history row of its own: a slice placed or skipped, a child's end).
+        assert source not in targets or (source, targets[source]) in {
+            (OrderStatus.OPEN, frozenset({Actor.AMEND, Actor.LIMIT_CHECK})),
+            (OrderStatus.WORKING, frozenset({Actor.WORKER, Actor.CHILD})),
+        }
         assert all(actors for actors in targets.values())
     assert all(not lifecycle.TRANSITIONS[s] for s in lifecycle.TERMINAL)
 

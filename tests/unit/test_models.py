@@ -78,13 +78,15 @@ def test_slippage_is_not_a_boolean(value):
     assert [e["loc"] for e in refused.value.errors()] == [("slippageBps",)]
 
 
-def test_the_terminal_statuses_are_the_four_endings():
+def test_the_terminal_statuses_are_the_five_endings():
     assert {s for s in OrderStatus if s.terminal} == {
-        OrderStatus.CONFIRMED, OrderStatus.FAILED, OrderStatus.CANCELLED, OrderStatus.EXPIRED
+        OrderStatus.CONFIRMED, OrderStatus.FAILED, OrderStatus.CANCELLED, OrderStatus.EXPIRED,
+        OrderStatus.COMPLETED,  # a parent order's
     }  # fmt: skip
 
 
 def test_only_an_order_not_yet_submitted_is_cancellable():
     assert {s for s in OrderStatus if s.cancellable} == {
-        OrderStatus.PENDING, OrderStatus.OPEN, OrderStatus.ROUTING, OrderStatus.BUILDING
+        OrderStatus.PENDING, OrderStatus.OPEN, OrderStatus.ROUTING, OrderStatus.BUILDING,
+        OrderStatus.WORKING,  # a parent order: its slices not yet placed
     }  # fmt: skip

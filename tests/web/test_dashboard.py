@@ -346,3 +346,46 @@ def test_a_stop_order_far_from_the_oracle_waits_open_until_cancelled(signed_in):
     expect(page.get_by_role("dialog").locator(".details")).to_contain_text("below 1 USDC per SOL")
     page.get_by_role("button", name="Cancel order").click()
     row(page, order_id).locator(".chip[data-status=cancelled]").wait_for(timeout=20_000)
+
+
+def test_a_twap_shows_its_children_under_it_and_completes(signed_in):
+    page = signed_in
+    page.get_by_label("Order type").select_option("twap")
+    page.get_by_label("Slices").fill("2")
+    page.get_by_label("Every (seconds)").fill("1")
+    parent_id = browser.place_order(page, "1", "SOL", "USDC")
+    row(page, parent_id).locator(".chip[data-status=completed]").wait_for(timeout=60_000)
+    children = page.locator(f'tr[data-parent-id="{parent_id}"]')
+    expect(children).to_have_count(2)
+    expect(children.locator(".chip[data-status=confirmed]")).to_have_count(2)
+    assert "TWAP" in row(page, parent_id).text_content()
+
+    row(page, parent_id).get_by_role("button", name=re.compile("Details")).click()
+    drawer = page.get_by_role("dialog")
+    expect(drawer.locator(".details")).to_contain_text("2 of 2 every 1 s")
+    expect(drawer.locator(".details")).to_contain_text("2 confirmed")
+    expect(drawer.locator("table.children tbody tr")).to_have_count(2)
+
+
+def test_a_dca_outside_its_band_skips_each_cycle(signed_in):
+    page = signed_in
+    page.get_by_label("Order type").select_option("dca")
+    page.get_by_label("Cycles").fill("2")
+    page.get_by_label("Every (seconds)").fill("1")
+    page.get_by_label(re.compile("Band min")).fill("1000000")  # USDC per SOL: never inside
+    parent_id = browser.place_order(page, "0.5", "SOL", "USDC")
+    row(page, parent_id).locator(".chip[data-status=completed]").wait_for(timeout=60_000)
+    expect(page.locator(f'tr[data-parent-id="{parent_id}"]')).to_have_count(0)
+    row(page, parent_id).get_by_role("button", name=re.compile("Details")).click()
+    drawer = page.get_by_role("dialog")
+    expect(drawer.locator(".details")).to_contain_text("2 skipped")
+    expect(drawer.locator(".history")).to_contain_text("below_min_price")
+
+
+def test_a_twap_body_error_shows_next_to_its_field(signed_in):
+    page = signed_in
+    page.get_by_label("Order type").select_option("twap")
+    page.get_by_label("Slices").fill("1")
+    page.get_by_label("Amount").fill("1")
+    page.get_by_role("button", name="Place order").click()
+    expect(page.locator("#slices-error")).not_to_be_empty()

@@ -1,5 +1,5 @@
 // The dashboard: sign in with an API key (kept in this tab's sessionStorage), place market,
-// limit, sniper and stop orders, follow them live over one WebSocket, open an order's details, see execution quality.
+// limit, sniper, stop, TWAP and DCA orders (a parent with its children), follow them live over one WebSocket, open an order's details, see execution quality.
 
 import { Api } from "./api.js";
 import { Blotter } from "./blotter.js";
@@ -12,9 +12,10 @@ import { StatsPanel } from "./stats.js";
 const KEY_STORAGE = "orderEngine.apiKey";
 const FIELDS = [
   "type", "tokenIn", "tokenOut", "amount", "slippageBps", "venues", "limitPrice", "expiresAt", "maxPrice",
-  "triggerPrice", "direction",
+  "triggerPrice", "direction", "slices", "intervalSeconds", "minPrice", "bandMaxPrice",
 ];
-const TERMINAL = new Set(["confirmed", "failed", "cancelled", "expired"]);
+const TERMINAL = new Set(["confirmed", "failed", "cancelled", "expired", "completed"]);
+const PARENTS = new Set(["twap", "dca"]);
 const MINUTE_MS = 60 * 1000;
 const CONNECTION_TEXT = {
   connecting: "Connecting…",
@@ -71,6 +72,13 @@ function showUnits(event) {
   $("limit-fields").hidden = type !== "limit";
   $("sniper-fields").hidden = type !== "sniper";
   $("stop-fields").hidden = type !== "stop";
+  $("schedule-fields").hidden = !PARENTS.has(type);
+  $("band-fields").hidden = type !== "dca";
+  $("slices-label").textContent = type === "dca" ? "Cycles" : "Slices";
+  $("amount-label").textContent = type === "dca" ? "Amount per cycle" : "Amount";
+  for (const unit of document.querySelectorAll(".band-unit")) {
+    unit.textContent = `(${tokenOut} per ${tokenIn}, oracle)`;
+  }
   $("trigger-unit").textContent = `(${tokenOut} per ${tokenIn}, oracle)`;
   $("sniper-note").textContent = listed.size
     ? `Buys a new listing (${[...listed.keys()].join(", ")}) from its first slot, in arrival order, never above the max price.`
@@ -98,6 +106,17 @@ function orderBody() {
     body.triggerPrice = $("trigger-price").value.trim();
     body.direction = $("direction").value;
   }
+  if (PARENTS.has(body.type)) {
+    body[body.type === "dca" ? "cycles" : "slices"] = Number($("slices").value);
+    body.intervalSeconds = Number($("interval").value);
+  }
+  if (body.type === "dca") {
+    body.amountPerCycle = body.amount;
+    delete body.amount;
+    const [min, max] = [$("min-price").value.trim(), $("band-max-price").value.trim()];
+    if (min) body.minPrice = min;
+    if (max) body.maxPrice = max;
+  }
   return body;
 }
 
@@ -109,11 +128,17 @@ function clearErrors() {
   $("order-error").textContent = "";
 }
 
+// A DCA's fields by the form's names: one amount input, one count input, its own max price.
+function fieldOf(name) {
+  if ($("order-type").value !== "dca") return name;
+  return { amountPerCycle: "amount", cycles: "slices", maxPrice: "bandMaxPrice" }[name] ?? name;
+}
+
 // The API's 422 details ({field, message}) next to their fields; true when one was placed.
 function showFieldErrors(details) {
   let placed = false;
   for (const detail of Array.isArray(details) ? details : []) {
-    const field = String(detail.field || "").split(".")[0];
+    const field = fieldOf(String(detail.field || "").split(".")[0]);
     const target = $(`${field}-error`);
     if (!target) continue;
     target.textContent = detail.message;
@@ -135,7 +160,8 @@ async function placeOrder(event) {
       id: answer.orderId,
       tokenIn: body.tokenIn,
       tokenOut: body.tokenOut,
-      amountInUi: body.amount,
+      amountInUi: body.amount ?? body.amountPerCycle,
+      type: body.type,
       status: answer.status,
       createdAt: new Date().toISOString(),
     });
@@ -149,6 +175,25 @@ async function placeOrder(event) {
   }
 }
 
+// A parent placed a slice: its child gets a row (under the parent's) and is followed live.
+function followChild(event) {
+  const parent = state.blotter.order(event.orderId);
+  if (!parent || state.blotter.status(event.childOrderId)) return;
+  state.blotter.add({
+    id: event.childOrderId,
+    tokenIn: parent.tokenIn,
+    tokenOut: parent.tokenOut,
+    amountInUi: null,
+    amountIn: event.amountIn,
+    type: "market",
+    parentOrderId: event.orderId,
+    sliceIndex: event.slice,
+    status: "pending",
+    createdAt: new Date().toISOString(),
+  });
+  state.live.follow(event.childOrderId);
+}
+
 async function signIn(apiKey) {
   const api = new Api(apiKey);
   const page = await api.get("api/orders", { limit: 20 }); // throws on a refused key
@@ -158,6 +203,7 @@ async function signIn(apiKey) {
   state.live = new Live(config.wsUrl, apiKey, {
     onStatus: (event) => {
       state.blotter.update(event);
+      if (event.childOrderId) followChild(event);
       if (TERMINAL.has(event.status)) state.stats.refreshSoon();
       if (state.drawer.orderId === event.orderId) state.drawer.refresh();
     },

@@ -3,6 +3,21 @@
 
 import { el, number, shortId, time } from "./format.js";
 
+// A parent's kind (TWAP, DCA), or a child's slice of it.
+function kindTag(order) {
+  if (order.parentOrderId) return el("span", { class: "tag", text: ` slice ${Number(order.sliceIndex) + 1}` });
+  if (order.type === "twap" || order.type === "dca") return el("span", { class: "tag", text: ` ${order.type.toUpperCase()}` });
+  return "";
+}
+
+// What a parent's working event says: a slice placed or skipped, a child's end.
+function sliceNote(event) {
+  if (event.child) return `: slice ${event.child.slice + 1} ${event.child.status}`;
+  if (event.skipped) return `: slice ${event.slice + 1} skipped (${event.skipped.reason})`;
+  if (event.childOrderId) return `: slice ${event.slice + 1} placed`;
+  return "";
+}
+
 export class Blotter {
   constructor({ body, empty, log, onOpen }) {
     this.body = body;
@@ -31,12 +46,13 @@ export class Blotter {
       "aria-label": `Details of order ${shortId(order.id)}`,
       onclick: () => this.onOpen(order.id),
     });
+    const amount = order.amountInUi == null ? `${order.amountIn} base units` : number(order.amountInUi);
     const row = el(
       "tr",
-      { "data-order-id": order.id },
+      { "data-order-id": order.id, ...(order.parentOrderId ? { "data-parent-id": order.parentOrderId } : {}) },
       el("td", { class: "col-time", text: time(order.createdAt) }),
-      el("td", { class: "col-pair", text: `${order.tokenIn} → ${order.tokenOut}` }),
-      el("td", {}, el("span", { text: `${number(order.amountInUi)} ${order.tokenIn}` }), outcome),
+      el("td", { class: "col-pair" }, `${order.tokenIn} → ${order.tokenOut}`, kindTag(order)),
+      el("td", {}, el("span", { text: `${amount} ${order.tokenIn}` }), outcome),
       el("td", {}, chip),
       el("td", { class: "col-trail" }, trail),
       el("td", {}, details),
@@ -45,7 +61,9 @@ export class Blotter {
     this.rows.set(order.id, entry);
     this.setStatus(entry, order.status, order.failureReason);
     if (order.amountOutUi) this.setOutcome(entry, order.amountOutUi);
-    if (append) this.body.append(row);
+    const parent = order.parentOrderId && this.rows.get(order.parentOrderId);
+    if (parent && !append) parent.row.after(row); // a slice right under its parent
+    else if (append) this.body.append(row);
     else this.body.prepend(row);
     this.empty.hidden = true;
   }
@@ -60,7 +78,7 @@ export class Blotter {
     this.setStatus(entry, event.status, event.reason);
     if (event.amountOutUi) this.setOutcome(entry, event.amountOutUi);
     const { tokenIn, tokenOut } = entry.order;
-    const reason = event.reason ? `: ${event.reason}` : "";
+    const reason = event.reason ? `: ${event.reason}` : sliceNote(event);
     this.log.append(
       el("p", { text: `Order ${shortId(event.orderId)} ${tokenIn} to ${tokenOut} ${event.status}${reason}` }),
     );
@@ -85,5 +103,9 @@ export class Blotter {
 
   status(orderId) {
     return this.rows.get(orderId)?.order.status;
+  }
+
+  order(orderId) {
+    return this.rows.get(orderId)?.order;
   }
 }

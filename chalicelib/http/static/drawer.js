@@ -3,7 +3,7 @@
 
 import { el, number, percent, shortId, splitBar, time } from "./format.js";
 
-const CANCELLABLE = new Set(["pending", "open", "routing", "building"]);
+const CANCELLABLE = new Set(["pending", "open", "routing", "building", "working"]);
 
 function row(term, ...value) {
   return el("div", {}, el("dt", { text: term }), el("dd", {}, ...value));
@@ -35,12 +35,42 @@ function legsTable(legs) {
   );
 }
 
+// A parent's slices: each child order with its status and fill.
+function childrenTable(children, order) {
+  const head = ["Slice", "Order", "Status", `In (${order.tokenIn})`, `Out (${order.tokenOut})`];
+  return el(
+    "table",
+    { class: "legs children" },
+    el("caption", { text: "Children" }),
+    el("thead", {}, el("tr", {}, ...head.map((h) => el("th", { scope: "col", text: h })))),
+    el(
+      "tbody",
+      {},
+      ...children.map((child) =>
+        el(
+          "tr",
+          { "data-child-id": child.id },
+          el("td", { text: String(child.sliceIndex + 1) }),
+          el("td", { class: "mono", text: shortId(child.id) }),
+          el("td", {}, el("span", { class: "chip", "data-status": child.status, text: child.status })),
+          el("td", { text: number(child.amountInUi, 12) }),
+          el("td", { text: child.amountOutUi ? number(child.amountOutUi, 12) : "—" }),
+        ),
+      ),
+    ),
+  );
+}
+
 function historyList(history) {
   return el(
     "ol",
     { class: "history" },
     ...history.map((entry) => {
-      const reason = entry.payload?.reason ? ` — ${entry.payload.reason}` : "";
+      const payload = entry.payload || {};
+      let reason = payload.reason ? ` — ${payload.reason}` : "";
+      if (payload.child) reason = ` — slice ${payload.child.slice + 1} ${payload.child.status}`;
+      else if (payload.skipped) reason = ` — slice ${payload.slice + 1} skipped: ${payload.skipped.reason}`;
+      else if (payload.childOrderId) reason = ` — slice ${payload.slice + 1} placed`;
       return el(
         "li",
         { "data-seq": entry.seq },
@@ -84,7 +114,8 @@ export class Drawer {
     }
   }
 
-  render({ order, history }) {
+  render({ order, history, children, fill }) {
+    const schedule = order.schedule;
     const route = order.route;
     const split = el("div", { class: "split", role: "img" });
     const parts = [
@@ -100,6 +131,16 @@ export class Drawer {
           ? row("Trigger", `${order.direction} ${order.triggerPrice} ${order.tokenOut} per ${order.tokenIn}`)
           : null,
         order.linkedOrderId ? row("OCO pair of", order.linkedOrderId) : null,
+        order.parentOrderId ? row("Slice of", `${order.parentOrderId} (slice ${order.sliceIndex + 1})`) : null,
+        schedule
+          ? row("Schedule", `${schedule.slicesDone} of ${schedule.slices} every ${schedule.intervalSeconds} s`)
+          : null,
+        schedule?.minPrice || schedule?.maxPrice
+          ? row("Price band", `${schedule.minPrice ?? "—"} .. ${schedule.maxPrice ?? "—"} ${order.tokenOut} per ${order.tokenIn}`)
+          : null,
+        fill ? row("Filled", `${number(fill.filledAmountInUi, 12)} ${order.tokenIn} → ${number(fill.filledAmountOutUi, 12)} ${order.tokenOut}`) : null,
+        fill?.averagePrice ? row("Average price", number(fill.averagePrice, 10)) : null,
+        fill ? row("Children", `${fill.confirmed} confirmed, ${fill.failed} failed, ${fill.skipped} skipped of ${fill.children + fill.skipped}`) : null,
         order.expiresAt ? row("Expires", new Date(order.expiresAt).toLocaleString()) : null,
         row("Amount in", `${number(order.amountInUi, 12)} ${order.tokenIn}`),
         order.amountOutUi ? row("Amount out", `${number(order.amountOutUi, 12)} ${order.tokenOut}`) : null,
@@ -114,6 +155,7 @@ export class Drawer {
       parts.push(el("h3", { text: `Route: ${route.kind || "route"}` }), split, legsTable(route.legs));
       splitBar(split, route.legs.map((leg) => ({ venue: leg.venue, share: leg.inAmount })));
     }
+    if (children?.length) parts.push(el("h3", { text: "Slices" }), childrenTable(children, order));
     parts.push(el("h3", { text: "History" }), historyList(history));
     this.nodes.body.replaceChildren(...parts.filter(Boolean));
     this.nodes.cancel.hidden = !(this.cancelAvailable && CANCELLABLE.has(order.status));
