@@ -12,7 +12,8 @@ and the schedule. What it does not create is rendered here and merged into its t
   (chalice cannot set it; ``MaximumConcurrency`` it sets from the decorator), and a
   ``DependsOn`` from each SQS consumer to its queue;
 - parameters for ``DATABASE_URL``/``REDIS_URL`` and the VPC, the WebSocket URL clients are given,
-  and outputs the demo client is pointed at;
+  the origins a browser may open it from (the REST API's own, whose dashboard uses it), and
+  outputs the demo client is pointed at;
 - each function's role policy, naming this stack's queues, WebSocket API, account and region
   (chalice put the policy file's patterns there), and the function names its log group
   ARNs assume (chalice's own, as ``chalice deploy`` names them).
@@ -91,7 +92,36 @@ def stage_settings(stage: str, project_dir: Path = PROJECT_DIR) -> Settings:
 
     The shell's environment plays no part, so a package depends on the repository only.
     """
-    return config.from_values(chalice_config(stage, project_dir).environment_variables or {})
+    settings = config.from_values(chalice_config(stage, project_dir).environment_variables or {})
+    for origin in settings.push.ws_allowed_origins:
+        if not ORIGIN.fullmatch(origin):
+            raise ValueError(
+                f"stage {stage!r}: WS_ALLOWED_ORIGINS holds {origin!r}, not an origin (a"
+                " browser sends scheme://host[:port], without a path or a trailing /)"
+            )
+    return settings
+
+
+# --- WebSocket origins -----------------------------------------------------------------------
+
+ORIGIN = re.compile(r"https?://[^/\s]+")
+# What the stage lists for chalice deploy: the REST API it deployed (another stack's).
+EXECUTE_API_ORIGIN = re.compile(r"https://[^./]+\.execute-api\.[^./]+\.amazonaws\.com(\.cn)?")
+REST_API_ORIGIN = "https://${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
+
+
+def allowed_origins(settings: Settings) -> dict[str, str]:
+    """``WS_ALLOWED_ORIGINS`` in the template: the REST API's own origin, since the dashboard
+    it serves opens its WebSocket from there, and any other site the stage lists. Not the
+    code's default (localhost: local use only), nor an execute-api origin the stage names
+    for ``chalice deploy`` (not this stack's API)."""
+    local = set(config.default("ws_allowed_origins"))
+    others = [
+        origin.replace("${", "${!")  # literal in Fn::Sub
+        for origin in settings.push.ws_allowed_origins
+        if origin not in local and not EXECUTE_API_ORIGIN.fullmatch(origin)
+    ]
+    return {"Fn::Sub": json.dumps([REST_API_ORIGIN, *others])}
 
 
 # --- IAM -------------------------------------------------------------------------------------
@@ -454,6 +484,8 @@ def merge_template(
         }
         if ws_stage:
             variables["WS_PUBLIC_URL"] = ws_url
+        if ws_stage and rest_stage:
+            variables["WS_ALLOWED_ORIGINS"] = allowed_origins(settings)
         patch: dict[str, Any] = {
             "FunctionName": function_names[logical_id],
             "Environment": {"Variables": variables},

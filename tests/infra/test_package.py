@@ -9,15 +9,18 @@ holds the engine and its runtime dependencies only.
 
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
 from cfnlint.api import ManualArgs, lint
 from moto import mock_aws
 
+from chalicelib import config
 from chalicelib.backends.queue_setup import create_or_update, queue_definitions
 from infra import render
 from infra.package import copy_without_dependencies, package
@@ -268,6 +271,57 @@ def test_parameters_feed_every_function(template):
             "SubnetIds": {"Ref": "SubnetIds"},
             "SecurityGroupIds": {"Ref": "SecurityGroupIds"},
         }
+
+
+def _resolve(sub, **values):
+    """What CloudFormation makes of an ``Fn::Sub`` string, given the values of its names."""
+    names = {"AWS::Region": "us-east-1", "AWS::URLSuffix": "amazonaws.com", **values}
+    return re.sub(r"\$\{([^}!]+)\}", lambda m: names[m.group(1)], sub)
+
+
+def test_the_deployed_dashboard_may_open_its_websocket(template):
+    """The dashboard is served by the REST API: its origin is the stage's own, and is what
+    the functions allow, parsed as chalicelib reads WS_ALLOWED_ORIGINS; localhost is not."""
+    dashboard = _resolve(
+        template["Outputs"]["OrderEngineUrl"]["Value"]["Fn::Sub"], RestAPI="a1b2c3d4e5"
+    )
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(dashboard))
+    assert origin == "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"
+    for fid, fn in functions(template).items():
+        value = fn["Properties"]["Environment"]["Variables"]["WS_ALLOWED_ORIGINS"]
+        assert value == {
+            "Fn::Sub": '["https://${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}"]'
+        }, fid
+        resolved = _resolve(value["Fn::Sub"], RestAPI="a1b2c3d4e5")
+        allowed = config.from_values({"WS_ALLOWED_ORIGINS": resolved}).push.ws_allowed_origins
+        assert allowed == (origin,), fid
+    assert "localhost" not in json.dumps(template)
+    assert "http://localhost:3000" in config.default("ws_allowed_origins")  # local use
+
+
+def test_the_template_keeps_other_sites_the_stage_allows(settings):
+    listed = settings.updated(
+        ws_allowed_origins=(
+            "https://REPLACE_ME.execute-api.us-east-1.amazonaws.com",  # for chalice deploy
+            "http://localhost:3000",
+            "https://desk.example.com",
+        )
+    )
+    assert json.loads(_resolve(render.allowed_origins(listed)["Fn::Sub"], RestAPI="x")) == [
+        "https://x.execute-api.us-east-1.amazonaws.com",
+        "https://desk.example.com",
+    ]
+
+
+def test_a_stage_origin_with_a_path_is_refused(tmp_path):
+    project = copy_without_dependencies(render.PROJECT_DIR, tmp_path / "project")
+    path = project / ".chalice" / "config.json"
+    data = json.loads(path.read_text())
+    variables = data["stages"][STAGE]["environment_variables"]
+    variables["WS_ALLOWED_ORIGINS"] = '["https://abc.execute-api.us-east-1.amazonaws.com/dev/"]'
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="not an origin"):
+        render.stage_settings(STAGE, project)
 
 
 def test_functions_are_traced_and_log_json(template):
