@@ -14,7 +14,7 @@ from functools import cache, lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 
 class _Group(BaseSettings):
@@ -232,18 +232,24 @@ def environment_names() -> set[str]:
 
 def from_values(values: Mapping[str, Any]) -> Settings:
     """Settings from ``values`` (keyed by environment variable) and the defaults only, never
-    the process environment: what a Chalice stage's functions run with (``infra``)."""
+    the process environment: what a Chalice stage's functions run with (``infra``). Values
+    are parsed as the environment's are: a list or a mapping is JSON (``WS_ALLOWED_ORIGINS``)."""
     groups = {}
     for group, info in Settings.model_fields.items():
-        fields = {}
-        for name, field in info.annotation.model_fields.items():
-            alias = field.validation_alias
-            keys = alias.choices if isinstance(alias, AliasChoices) else [alias or name]
-            given = [key for key in keys if key.upper() in values]
-            if given:
-                fields[given[0]] = values[given[0].upper()]
-        groups[group] = _without_environment(info.annotation)(**fields)
+        given = _ValuesSource(info.annotation, values)()
+        groups[group] = _without_environment(info.annotation)(**given)
     return Settings(**groups)
+
+
+class _ValuesSource(EnvSettingsSource):
+    """pydantic-settings' environment source, reading ``values`` instead of ``os.environ``."""
+
+    def __init__(self, group: type[_Group], values: Mapping[str, Any]):
+        self._values = values
+        super().__init__(group)
+
+    def _load_env_vars(self) -> Mapping[str, Any]:
+        return {k if self.case_sensitive else k.lower(): v for k, v in self._values.items()}
 
 
 @cache

@@ -58,13 +58,14 @@ def run_chalice(project_dir: Path, *args: str) -> None:
 
 
 def check_policy(stage: str, project_dir: Path) -> None:
-    """The stage's policy file must be what ``infra.render`` renders for it."""
-    path = render.policy_path(stage, project_dir)
-    if path is None:
-        return
-    expected = render.policy_json(render.stage_settings(stage, project_dir))
-    if not path.exists() or path.read_text() != expected:
-        raise PackagingError(f"{path} is stale: run `python -m infra policy --stage {stage}`")
+    """Each function's policy file must be what ``infra.render`` renders for it."""
+    try:
+        files = render.policy_files(stage, project_dir)
+    except ValueError as e:
+        raise PackagingError(str(e)) from None
+    for path, expected in files.items():
+        if not path.exists() or path.read_text() != expected:
+            raise PackagingError(f"{path} is stale: run `python -m infra policy --stage {stage}`")
 
 
 def copy_without_dependencies(project_dir: Path, target: Path) -> Path:
@@ -99,7 +100,9 @@ def package(
         run_chalice(source, "package", "--stage", stage, str(base_dir))
         base = json.loads((base_dir / "sam.json").read_text())
 
-        merge = render.merge_template(base, render.stage_settings(stage, source))
+        merge = render.merge_template(
+            base, render.stage_settings(stage, source), render.function_specs(stage, source)
+        )
         out_dir.mkdir(parents=True, exist_ok=True)
         merge_path = out_dir / "merge-template.json"
         merge_path.write_text(json.dumps(merge, indent=2) + "\n")

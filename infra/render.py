@@ -12,18 +12,27 @@ and the schedule. What it does not create is rendered here and merged into its t
   (chalice cannot set it; ``MaximumConcurrency`` it sets from the decorator), and a
   ``DependsOn`` from each SQS consumer to its queue;
 - parameters for ``DATABASE_URL``/``REDIS_URL`` and the VPC, the WebSocket URL clients are given,
-  and outputs the demo client is pointed at.
+  the origins a browser may open it from (the REST API's own, whose dashboard uses it), and
+  outputs the demo client is pointed at;
+- each function's role policy, naming this stack's queues, WebSocket API, account and region
+  (chalice put the policy file's patterns there), and the function names its log group
+  ARNs assume (chalice's own, as ``chalice deploy`` names them).
 
-The IAM policy (``iam_policy``) is a file chalice reads itself (``iam_policy_file``), so
-``chalice deploy`` gets it too: ``python -m infra policy`` writes it, packaging refuses to run
-when the committed file is stale.
+Each function has a role of its own and a policy that allows what it calls and nothing else
+(``FUNCTION_ACCESS``), in a file chalice reads itself (``iam_policy_file`` under
+``lambda_functions``), so ``chalice deploy`` gets them too: ``python -m infra policy`` writes
+them, packaging refuses to run when a committed one is stale.
 """
 
 import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from chalice.config import Config
+from chalice.utils import to_cfn_resource_name
 
 from chalicelib import config
 from chalicelib.backends.queue_setup import queue_definitions, redrive_policy
@@ -43,15 +52,6 @@ WS_THROTTLING_BURST = 400
 WS_RESERVED_CONCURRENCY = 20
 WS_HANDLER_PREFIX = "app.ws_"
 
-SQS_ACTIONS = [
-    "sqs:SendMessage",
-    "sqs:ReceiveMessage",
-    "sqs:DeleteMessage",
-    "sqs:ChangeMessageVisibility",
-    "sqs:GetQueueAttributes",
-    "sqs:GetQueueUrl",
-]
-WEBSOCKET_ACTIONS = ["execute-api:ManageConnections"]
 LOGS_ACTIONS = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
 XRAY_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]  # no resource-level ARNs
 # As AWS's AWSLambdaVPCAccessExecutionRole grants them.
@@ -63,7 +63,6 @@ VPC_ACTIONS = [
     "ec2:AssignPrivateIpAddresses",
     "ec2:UnassignPrivateIpAddresses",
 ]
-
 SECRETS_ACTIONS = ["secretsmanager:GetSecretValue"]
 # Stage throttling in API Gateway, in front of the per-client limit (access/ratelimit.py):
 # what the whole API takes, whoever asks, and what one WebSocket route takes.
@@ -93,69 +92,259 @@ def stage_settings(stage: str, project_dir: Path = PROJECT_DIR) -> Settings:
 
     The shell's environment plays no part, so a package depends on the repository only.
     """
-    return config.from_values(chalice_config(stage, project_dir).environment_variables or {})
+    settings = config.from_values(chalice_config(stage, project_dir).environment_variables or {})
+    for origin in settings.push.ws_allowed_origins:
+        if not ORIGIN.fullmatch(origin):
+            raise ValueError(
+                f"stage {stage!r}: WS_ALLOWED_ORIGINS holds {origin!r}, not an origin (a"
+                " browser sends scheme://host[:port], without a path or a trailing /)"
+            )
+    return settings
+
+
+# --- WebSocket origins -----------------------------------------------------------------------
+
+ORIGIN = re.compile(r"https?://[^/\s]+")
+# What the stage lists for chalice deploy: the REST API it deployed (another stack's).
+EXECUTE_API_ORIGIN = re.compile(r"https://[^./]+\.execute-api\.[^./]+\.amazonaws\.com(\.cn)?")
+REST_API_ORIGIN = "https://${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
+
+
+def allowed_origins(settings: Settings) -> dict[str, str]:
+    """``WS_ALLOWED_ORIGINS`` in the template: the REST API's own origin, since the dashboard
+    it serves opens its WebSocket from there, and any other site the stage lists. Not the
+    code's default (localhost: local use only), nor an execute-api origin the stage names
+    for ``chalice deploy`` (not this stack's API)."""
+    local = set(config.default("ws_allowed_origins"))
+    others = [
+        origin.replace("${", "${!")  # literal in Fn::Sub
+        for origin in settings.push.ws_allowed_origins
+        if origin not in local and not EXECUTE_API_ORIGIN.fullmatch(origin)
+    ]
+    return {"Fn::Sub": json.dumps([REST_API_ORIGIN, *others])}
 
 
 # --- IAM -------------------------------------------------------------------------------------
+#
+# One role per function, each allowed what that function calls and nothing else. What each
+# one calls, read from app.py and chalicelib/ (besides its own log group, traces and VPC
+# network interfaces, which every function gets):
+
+ORDERS, DLQ = "orders", "dlq"  # the two queues, by role
+DATABASE, REDIS = "database", "redis"  # the two secrets, by what they unlock
+# backends/queue.py: send_order, send_replay and dead_letter resolve the queue's URL by name.
+SEND = ("sqs:SendMessage", "sqs:GetQueueUrl")
+# A queue's event source: Lambda receives and deletes the messages with the function's role.
+CONSUME = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+# @connections methods: Notifier.send posts (a failed post queues a replay: SEND on the
+# orders queue), Notifier.close deletes.
+POST, DELETE = "POST", "DELETE"
+BOTH_SECRETS = (DATABASE, REDIS)
+
+
+@dataclass(frozen=True)
+class Access:
+    """What one function does in AWS beyond logs, traces and network interfaces."""
+
+    queues: dict[str, tuple[str, ...]] = field(default_factory=dict)  # ORDERS/DLQ -> actions
+    connections: tuple[str, ...] = ()  # @connections methods on the stage's WebSocket API
+    secrets: tuple[str, ...] = ()  # DATABASE (Postgres), REDIS: read when first connecting
+
+
+# Keyed by chalice's function name (``lambda_functions`` in .chalice/config.json).
+FUNCTION_ACCESS: dict[str, Access] = {
+    # The REST routes: orders in, cancels and amendments pushed, readiness pings the queue.
+    "api_handler": Access({ORDERS: (*SEND, "sqs:GetQueueAttributes")}, (POST,), BOTH_SECRETS),
+    # The authorizer: looks the key up in Postgres, nothing else.
+    "api_key": Access(secrets=(DATABASE,)),
+    # The worker: consumes the orders queue, delays and re-sends orders (visibility, delayed
+    # sends), moves unreadable messages to the DLQ, pushes every status and replay.
+    "process_orders": Access(
+        {ORDERS: (*CONSUME, *SEND, "sqs:ChangeMessageVisibility"), DLQ: SEND},
+        (POST,),
+        BOTH_SECRETS,
+    ),
+    # The DLQ's consumer: fails the orders named, pushes that.
+    "record_dead_letters": Access({DLQ: CONSUME, ORDERS: SEND}, (POST,), BOTH_SECRETS),
+    # The schedules: re-send or fail orders, push what changed.
+    "reap_stale_orders": Access({ORDERS: SEND}, (POST,), BOTH_SECRETS),
+    "check_limit_orders": Access({ORDERS: SEND}, (POST,), BOTH_SECRETS),
+    # $connect checks the key and queues a replay (posts are refused until it returned).
+    "websocket_connect": Access({ORDERS: SEND}, (), BOTH_SECRETS),
+    # $default answers on the socket, replays, and closes a socket whose key was revoked.
+    "websocket_message": Access({ORDERS: SEND}, (POST, DELETE), BOTH_SECRETS),
+    # $disconnect drops the connection's subscriptions, in Redis.
+    "websocket_disconnect": Access(secrets=(REDIS,)),
+}
+
+QUEUE_SIDS = {ORDERS: "OrdersQueue", DLQ: "DeadLetterQueue"}
+WS_API_LOGICAL_ID = "WebsocketAPI"
+# wss://<api id>.execute-api.<region>.amazonaws.com/<stage>: what chalice deploy prints.
+EXECUTE_API_URL = re.compile(r"^wss://([^./]+)\.execute-api\.([^./]+)\.amazonaws\.com(\.cn)?/")
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One function of the stage, as chalice deploys it."""
+
+    name: str  # chalice's: ``process_orders``
+    function_name: str  # the Lambda function's: ``order-engine-dev-process_orders``
+    access: Access
+    traced: bool
+    in_vpc: bool
+    policy_file: Path | None  # None when chalice autogenerates the policy
+
+
+def function_name(app_name: str, stage: str, name: str) -> str:
+    """The Lambda function's name, as chalice names it (the REST handler is the app's)."""
+    return f"{app_name}-{stage}" if name == "api_handler" else f"{app_name}-{stage}-{name}"
+
+
+def function_specs(stage: str, project_dir: Path = PROJECT_DIR) -> dict[str, FunctionSpec]:
+    base = chalice_config(stage, project_dir)
+    specs = {}
+    for name, access in FUNCTION_ACCESS.items():
+        scoped = base.scope(chalice_stage=stage, function_name=name)
+        policy_file = None
+        if not scoped.autogen_policy:
+            if not scoped.iam_policy_file:
+                raise ValueError(
+                    f"stage {stage!r}: function {name!r} has no iam_policy_file of its own in"
+                    " lambda_functions (.chalice/config.json)"
+                )
+            policy_file = (project_dir / ".chalice" / scoped.iam_policy_file).resolve()
+        specs[name] = FunctionSpec(
+            name=name,
+            function_name=function_name(base.app_name, stage, name),
+            access=access,
+            traced=bool(scoped.xray_enabled),
+            in_vpc=bool(scoped.subnet_ids),
+            policy_file=policy_file,
+        )
+    files = [s.policy_file for s in specs.values() if s.policy_file]
+    if len(set(files)) != len(files):
+        raise ValueError(f"stage {stage!r}: two functions share an iam_policy_file")
+    return specs
+
+
+@dataclass(frozen=True)
+class Arns:
+    """How a policy names its resources: patterns in the policy files chalice reads
+    (``file_arns``), CloudFormation expressions in the packaged template (``template_arns``)."""
+
+    log_group: Callable[[str], list[Any]]  # function name -> the group, and its streams
+    queue: Callable[[str], Any]  # ORDERS/DLQ -> the queue
+    connections: Callable[[str], Any]  # method -> the stage's @connections
 
 
 def queue_arn_pattern(name: str) -> str:
     return f"arn:*:sqs:*:*:{name}"
 
 
-def iam_policy(settings: Settings) -> dict[str, Any]:
-    """The functions' policy: logs, traces, the two queues, WebSocket pushes, VPC network
-    interfaces, and reading exactly the stage's two secrets (the database password, the Redis
-    token)."""
-    queues = [queue_arn_pattern(name) for name in queue_definitions(settings)]
-    secrets = [
-        s
-        for s in (settings.storage.database_password_secret, settings.storage.redis_auth_secret)
-        if s
-    ]
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "Logs",
-                "Effect": "Allow",
-                "Action": LOGS_ACTIONS,
-                "Resource": "arn:*:logs:*:*:*",
-            },
-            {"Sid": "Tracing", "Effect": "Allow", "Action": XRAY_ACTIONS, "Resource": "*"},
-            {"Sid": "OrdersQueues", "Effect": "Allow", "Action": SQS_ACTIONS, "Resource": queues},
-            {
-                "Sid": "WebSocketPush",
-                "Effect": "Allow",
-                "Action": WEBSOCKET_ACTIONS,
-                "Resource": "arn:*:execute-api:*:*:*/@connections/*",
-            },
-            {
-                "Sid": "VpcNetworkInterfaces",
-                "Effect": "Allow",
-                "Action": VPC_ACTIONS,
-                "Resource": "*",
-            },
-        ],
-    }
-    if secrets:
-        policy["Statement"].append(
-            {"Sid": "Secrets", "Effect": "Allow", "Action": SECRETS_ACTIONS, "Resource": secrets}
+def websocket_api_of(url: str) -> tuple[str, str]:
+    """(API id, region) of a WebSocket API's execute-api URL."""
+    match = EXECUTE_API_URL.match(url)
+    if match is None:
+        raise ValueError(
+            f"WS_PUBLIC_URL {url!r} is not an execute-api URL (wss://<api id>.execute-api."
+            "<region>.amazonaws.com/<stage>): the policy files scope WebSocket pushes to it"
         )
-    return policy
+    return match.group(1), match.group(2)
 
 
-def policy_json(settings: Settings) -> str:
-    return json.dumps(iam_policy(settings), indent=2) + "\n"
+def file_arns(settings: Settings, ws_stage: str) -> Arns:
+    """For ``chalice deploy``: the queues by name, the WebSocket API that ``WS_PUBLIC_URL``
+    names (its id is known after the first deploy, like the URL), any account and region."""
+    names = {ORDERS: settings.queue.orders_queue_name, DLQ: settings.queue.orders_dlq_name}
+    api_id, region = websocket_api_of(settings.push.ws_public_url)
+
+    def log_group(function: str) -> list[Any]:
+        group = f"arn:*:logs:*:*:log-group:/aws/lambda/{function}"
+        return [group, f"{group}:*"]
+
+    return Arns(
+        log_group=log_group,
+        queue=lambda q: queue_arn_pattern(names[q]),
+        connections=lambda m: (
+            f"arn:*:execute-api:{region}:*:{api_id}/{ws_stage}/{m}/@connections/*"
+        ),
+    )
 
 
-def policy_path(stage: str, project_dir: Path = PROJECT_DIR) -> Path | None:
-    """The policy file the stage names (``iam_policy_file``), or None when chalice autogens."""
+def template_arns(ws_stage: str) -> Arns:
+    """For the packaged template: this stack's queues and WebSocket API, its account and
+    region."""
+    ids = {ORDERS: QUEUE_LOGICAL_ID, DLQ: DLQ_LOGICAL_ID}
+
+    def here(service: str) -> str:
+        return f"arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}"
+
+    def log_group(function: str) -> list[Any]:
+        group = f"{here('logs')}:log-group:/aws/lambda/{function}"
+        return [{"Fn::Sub": group}, {"Fn::Sub": f"{group}:*"}]
+
+    def connections(method: str) -> Any:
+        api = f"${{{WS_API_LOGICAL_ID}}}/{ws_stage}/{method}/@connections/*"
+        return {"Fn::Sub": f"{here('execute-api')}:{api}"}
+
+    return Arns(
+        log_group=log_group,
+        queue=lambda q: {"Fn::GetAtt": [ids[q], "Arn"]},
+        connections=connections,
+    )
+
+
+def _statement(sid: str, actions, resource) -> dict[str, Any]:
+    return {"Sid": sid, "Effect": "Allow", "Action": list(actions), "Resource": resource}
+
+
+def iam_policy(spec: FunctionSpec, settings: Settings, arns: Arns) -> dict[str, Any]:
+    """One function's policy: its own log group, traces and network interfaces when it has
+    them, and what ``FUNCTION_ACCESS`` says it calls, on those resources only."""
+    access = spec.access
+    statements = [_statement("Logs", LOGS_ACTIONS, arns.log_group(spec.function_name))]
+    if spec.traced:
+        statements.append(_statement("Tracing", XRAY_ACTIONS, "*"))
+    if spec.in_vpc:
+        statements.append(_statement("VpcNetworkInterfaces", VPC_ACTIONS, "*"))
+    for queue in (ORDERS, DLQ):
+        if queue in access.queues:
+            actions = sorted(set(access.queues[queue]))
+            statements.append(_statement(QUEUE_SIDS[queue], actions, arns.queue(queue)))
+    if access.connections:
+        resources = [arns.connections(m) for m in access.connections]
+        statements.append(
+            _statement("WebSocketConnections", ["execute-api:ManageConnections"], resources)
+        )
+    ids = {
+        DATABASE: settings.storage.database_password_secret,
+        REDIS: settings.storage.redis_auth_secret,
+    }
+    secrets = [ids[s] for s in access.secrets if ids[s]]
+    if secrets:
+        statements.append(_statement("Secrets", SECRETS_ACTIONS, secrets))
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def policy_json(policy: dict[str, Any]) -> str:
+    return json.dumps(policy, indent=2) + "\n"
+
+
+def policy_files(stage: str, project_dir: Path = PROJECT_DIR) -> dict[Path, str]:
+    """Each function's policy file (``iam_policy_file``) and what it must hold; nothing when
+    chalice autogenerates the stage's policy."""
+    specs = function_specs(stage, project_dir)
+    if not any(s.policy_file for s in specs.values()):
+        return {}
     config = chalice_config(stage, project_dir)
-    if config.autogen_policy:
-        return None
-    name = config.iam_policy_file or f"policy-{stage}.json"
-    return (project_dir / ".chalice" / name).resolve()
+    settings = stage_settings(stage, project_dir)
+    # Chalice names the WebSocket API's stage after api_gateway_stage, as the REST API's.
+    arns = file_arns(settings, config.api_gateway_stage)
+    return {
+        s.policy_file: policy_json(iam_policy(s, settings, arns))
+        for s in specs.values()
+        if s.policy_file
+    }
 
 
 # --- CloudFormation --------------------------------------------------------------------------
@@ -217,13 +406,51 @@ def _api_url(scheme: str, api_logical_id: str, stage: str | None) -> dict[str, s
     return {"Fn::Sub": f"{scheme}://{host}/{stage}"}
 
 
-def merge_template(base: dict[str, Any], settings: Settings) -> dict[str, Any]:
+def _role_policies(
+    base: dict[str, Any], settings: Settings, specs: dict[str, FunctionSpec], ws_stage: str | None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Each function's role with its policy naming this stack's resources (chalice put the
+    policy file's patterns there), and the function names the log group ARNs assume."""
+    by_role = {to_cfn_resource_name(f"{name}_role"): spec for name, spec in specs.items()}
+    arns = template_arns(ws_stage or "")
+    roles: dict[str, Any] = {}
+    names: dict[str, str] = {}
+    owners: dict[str, str] = {}
+    for logical_id, resource in base["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        role = resource["Properties"].get("Role")
+        role_id = role["Fn::GetAtt"][0] if isinstance(role, dict) else None
+        spec = by_role.get(role_id)
+        if spec is None:
+            raise ValueError(
+                f"{logical_id} (role {role!r}) is not in infra/render.py FUNCTION_ACCESS:"
+                " say what it calls there, and give it its own iam_policy_file"
+            )
+        if role_id in owners:
+            raise ValueError(f"{owners[role_id]} and {logical_id} share the role {role_id}")
+        owners[role_id] = logical_id
+        if spec.access.connections and not ws_stage:
+            raise ValueError(f"{logical_id} pushes to WebSocket connections: no WebSocket API")
+        names[logical_id] = spec.function_name
+        policy = {
+            "PolicyName": f"{role_id}Policy",
+            "PolicyDocument": iam_policy(spec, settings, arns),
+        }
+        roles[role_id] = {"Properties": {"Policies": [policy]}}
+    return roles, names
+
+
+def merge_template(
+    base: dict[str, Any], settings: Settings, specs: dict[str, FunctionSpec]
+) -> dict[str, Any]:
     """The template merged into ``base`` (what ``chalice package`` generates without it)."""
     queues = queue_resources(settings)
     ids = queue_logical_ids(settings)
     rest_stage = _stage_name(base, "RestAPI")
     ws_stage = _stage_name(base, "WebsocketAPIStage")
     ws_url = _api_url("wss", "WebsocketAPI", ws_stage)
+    roles, function_names = _role_policies(base, settings, specs, ws_stage)
 
     parameters: dict[str, Any] = {
         "DatabaseUrl": {
@@ -239,7 +466,7 @@ def merge_template(base: dict[str, Any], settings: Settings) -> dict[str, Any]:
             " read from REDIS_AUTH_SECRET)",
         },
     }
-    resources: dict[str, Any] = dict(queues)
+    resources: dict[str, Any] = {**queues, **roles}
     if rest_stage:
         everything = {"ResourcePath": "/*", "HttpMethod": "*", **REST_THROTTLE}
         resources["RestAPI"] = {"Properties": {"MethodSettings": [everything]}}
@@ -257,7 +484,12 @@ def merge_template(base: dict[str, Any], settings: Settings) -> dict[str, Any]:
         }
         if ws_stage:
             variables["WS_PUBLIC_URL"] = ws_url
-        patch: dict[str, Any] = {"Environment": {"Variables": variables}}
+        if ws_stage and rest_stage:
+            variables["WS_ALLOWED_ORIGINS"] = allowed_origins(settings)
+        patch: dict[str, Any] = {
+            "FunctionName": function_names[logical_id],
+            "Environment": {"Variables": variables},
+        }
         if str(properties.get("Handler", "")).startswith(WS_HANDLER_PREFIX):
             patch["ReservedConcurrentExecutions"] = WS_RESERVED_CONCURRENCY
         if "VpcConfig" in properties:

@@ -51,3 +51,27 @@ def test_every_setting_is_read_somewhere():
         if not re.search(rf"\b{group}\.{name}\b|settings\.{name}\b", sources)
     ]
     assert unread == []
+
+
+def test_stage_values_are_parsed_as_the_environment_is(monkeypatch):
+    """``from_values`` (what infra/ reads a Chalice stage with) decodes a list as JSON, reads
+    old names and aliases, and ignores the process environment."""
+    from chalicelib import config
+
+    monkeypatch.setenv("ORDERS_QUEUE_NAME", "from-the-shell")
+    monkeypatch.setenv("WS_ALLOWED_ORIGINS", '["https://shell.example"]')
+    values = {
+        "WS_ALLOWED_ORIGINS": '["https://abc123defg.execute-api.us-east-1.amazonaws.com"]',
+        "MAX_OPEN_ORDERS": "7",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "LEASE_S": "60",
+    }
+    settings = config.from_values(values)
+    assert settings.push.ws_allowed_origins == (
+        "https://abc123defg.execute-api.us-east-1.amazonaws.com",
+    )
+    assert settings.access.max_orders_in_flight == 7
+    assert settings.queue.aws_region == "eu-west-1"
+    assert settings.lifecycle.lease_s == 60
+    assert settings.queue.orders_queue_name == config.default("orders_queue_name")
+    assert config.from_values({}).push.ws_allowed_origins == config.default("ws_allowed_origins")
