@@ -433,3 +433,30 @@ def test_disconnect_drops_the_subscriptions(gateway, management):
     assert subscribed_orders(cid) == [] and subs.connections(order_id) == []
     gateway.drain(gateway.finished(order_id))
     assert management.messages(cid) == []
+
+
+def test_a_twap_parents_stream_carries_a_childs_fill_as_it_ends(gateway, management):
+    """The first slice's fill reaches the parent's subscriber when the child ends, not a
+    minute later with the next slice."""
+    body = {"type": "twap", "tokenIn": "SOL", "tokenOut": "USDC", "amount": "1",
+            "slices": 2, "intervalSeconds": 60, "slippageBps": 100}  # fmt: skip
+    answer = gateway.client.http.post(
+        "/api/orders/execute", headers={"content-type": "application/json"}, body=json.dumps(body)
+    )
+    assert answer.status_code == 202, answer.body
+    parent_id = answer.json_body["orderId"]
+    cid = connection_id()
+    gateway.connect(cid)
+    gateway.send(cid, {"action": "subscribe", "orderId": parent_id})  # caught up at once
+
+    def first_child_ended() -> bool:
+        children = store.children(parent_id)
+        return bool(children) and children[0].status.terminal
+
+    gateway.drain(first_child_ended)  # the second slice waits its minute in the queue
+
+    pushed = [m for m in management.messages(cid) if m["type"] == "status"]
+    history = store.history(parent_id)
+    assert [(m["seq"], m["status"]) for m in pushed] == [(h.seq, h.status) for h in history]
+    fills = [m["child"] for m in pushed if "child" in m]
+    assert [(f["slice"], f["status"]) for f in fills] == [(0, "confirmed")]
