@@ -77,6 +77,11 @@ def get_quote():
     return queries.quote(app.current_request)
 
 
+@app.route("/api/fees", methods=["GET"], authorizer=api_key)
+def get_fees():
+    return queries.recent_fees(app.current_request)
+
+
 @app.route("/api/stats", methods=["GET"], authorizer=api_key)
 def get_stats():
     return queries.execution_stats(app.current_request)

@@ -156,7 +156,11 @@ class MarketSettings(_Group):
     quote_cache_slots: int = Field(2, ge=0)  # how long a pool snapshot is reused (0: no cache)
     drift_trades_per_slot: int = Field(2, ge=0)
     venue_timeout_rate: float = Field(0.0, ge=0, le=1)
-    blockhash_expiry_rate: float = Field(0.0, ge=0, le=1)
+    blockhash_expiry_rate: float = Field(0.0, ge=0, le=1)  # fault injection, beside congestion
+    # The chain's congestion model (dex/chain.py) decides each transaction's priority fee and
+    # the slots it takes to land (the wait adds to exec latency), or drops it once its
+    # blockhash expires; off: it lands after the exec latency alone, for free.
+    congestion: bool = True
     price_impact_cap_bps: int = Field(300, ge=0, le=10_000)  # a route moving prices more fails
     oracle_deviation_bps: int = Field(500, ge=0, le=10_000)  # its price this far off the oracle
     arb_half_life_slots: int = Field(10, ge=0)  # pools' gap to the oracle halves (0: no arb)

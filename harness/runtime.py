@@ -23,7 +23,12 @@ from localaws.servers import free_port
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 READY = re.compile(r"order engine ready: http=(?P<http>\S+) ws=(?P<ws>\S+) .*sqs=(?P<sqs>\S+)")
-ZERO_LATENCY = {"QUOTE_LATENCY_MS": "0", "EXEC_LATENCY_MIN_MS": "0", "EXEC_LATENCY_MAX_MS": "0"}
+ZERO_LATENCY = {
+    "QUOTE_LATENCY_MS": "0",
+    "EXEC_LATENCY_MIN_MS": "0",
+    "EXEC_LATENCY_MAX_MS": "0",
+    "CONGESTION": "false",
+}
 # The engine's defaults (chalicelib.config), spelled out: a caller's environment can't change them.
 DEFAULT_LATENCY = {
     "QUOTE_LATENCY_MS": "200",

@@ -32,6 +32,8 @@ TEST_ENV = {
     "QUOTE_LATENCY_MS": "0",
     "EXEC_LATENCY_MIN_MS": "0",
     "EXEC_LATENCY_MAX_MS": "0",
+    # Transactions land at once, for free; the congestion model's own tests turn it on.
+    "CONGESTION": "false",
     "DRIFT_TRADES_PER_SLOT": "0",
     "RETRY_BASE_DELAY_S": "0",
     "VISIBILITY_TIMEOUT_S": "5",

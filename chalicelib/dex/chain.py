@@ -148,9 +148,10 @@ class Landing:
     """Where a sent transaction landed."""
 
     sent_slot: int
-    landed_slot: int
+    landed_slot: int  # dropped: the slot its blockhash expires at
     fee: PriorityFee
     slot_ms: int
+    dropped: bool = False  # not landed before its blockhash expired
 
     @property
     def slots(self) -> int:

@@ -24,7 +24,7 @@ from typing import Protocol
 from ..config import MarketSettings, NewListing
 from ..tokens import Token, by_mint, list_token, resolve
 from . import arbitrage, cpmm
-from .chain import Chain, Landing, PriorityFee
+from .chain import BLOCKHASH_VALID_SLOTS, DEFAULT_MAX_LAMPORTS, Chain, Landing, PriorityFee
 from .errors import (
     BlockhashExpired,
     InsufficientLiquidity,
@@ -257,6 +257,21 @@ class Market:
             with self._lock:
                 landed = self.chain.land_slot(sent, fee, self._landing)
         return Landing(sent, landed, fee, self.settings.slot_ms)
+
+    def send(
+        self, route, faults: Faults | None, attempt: int, max_lamports: int | None = None
+    ) -> Landing:
+        """Send ``route``'s transaction at the "auto" priority fee for this ``attempt``
+        (within ``max_lamports`` of priority fee): when it lands, or that it is dropped once
+        its blockhash expires (``Landing.dropped``), the sender finding out only then."""
+        cap = DEFAULT_MAX_LAMPORTS if max_lamports is None else max_lamports
+        sent = self.current_slot()
+        fee = self.chain.estimate(route, sent, attempt, cap).fee
+        try:
+            return self.landing(route, fee, faults)
+        except BlockhashExpired:
+            expiry = sent + BLOCKHASH_VALID_SLOTS
+            return Landing(sent, expiry, fee, self.settings.slot_ms, dropped=True)
 
     def _catch_up(self, pool: Pool, now: int) -> None:
         """Apply the background trades and arbitrage of the slots since the pool was last

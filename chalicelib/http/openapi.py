@@ -17,6 +17,7 @@ from chalicelib.orders.models import (
     OrderPage,
     OrderRequest,
     QuoteResponse,
+    RecentFees,
 )
 from chalicelib.orders.oco import OcoAccepted, OcoRequest
 from chalicelib.orders.parents import DcaRequest, TwapRequest
@@ -97,6 +98,9 @@ POSITIVE_AMOUNT = {
 }
 
 
+BOOLEAN = {"type": "boolean"}  # true or false in the query
+
+
 def _query(name: str, schema: dict, required: bool = False) -> dict:
     return {"name": name, "in": "query", "required": required, "schema": schema}
 
@@ -112,6 +116,7 @@ def document() -> dict:
         (ErrorBody, "serialization"),
         (QuoteResponse, "serialization"),
         (ExecutionStats, "serialization"),
+        (RecentFees, "serialization"),
         (CancelManyRequest, "validation"),
         (AmendRequest, "validation"),
         (OcoRequest, "validation"),
@@ -262,9 +267,23 @@ def document() -> dict:
                         _query("amount", POSITIVE_AMOUNT, required=True),
                         _query("slippageBps", {"type": "integer", "minimum": 1, "maximum": 5000}),
                         _query("venues", VENUE_LIST),
+                        _query("excludeVenues", VENUE_LIST),
+                        _query("onlyDirectRoutes", BOOLEAN),
+                        _query("maxHops", {"type": "integer", "enum": [1, 2], "default": 2}),
+                        _query("restrictIntermediateTokens", {**BOOLEAN, "default": True}),
                     ],
                     "responses": {
                         "200": _json(QuoteResponse, "the route an order would take now"),
+                        **_errors(422, 503),
+                    },
+                }
+            },
+            "/api/fees": {
+                "get": {
+                    "operationId": "getRecentFees",
+                    "summary": "Recent priority fees per slot (getRecentPrioritizationFees)",
+                    "responses": {
+                        "200": _json(RecentFees, "the last 20 slots' fees"),
                         **_errors(422, 503),
                     },
                 }

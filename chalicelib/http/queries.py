@@ -1,4 +1,5 @@
-"""The read-only routes beside the orders: a quote, the caller's execution stats, health."""
+"""The read-only routes beside the orders: a quote, recent fees, the caller's execution
+stats, health."""
 
 import contextlib
 
@@ -9,7 +10,7 @@ from chalicelib.errors import DependencyUnavailable
 from chalicelib.http import requests
 from chalicelib.http.auth import caller
 from chalicelib.http.responses import answers, json_response
-from chalicelib.orders import quotes, stats, store
+from chalicelib.orders import fees, quotes, stats, store
 
 
 @answers
@@ -19,6 +20,14 @@ def quote(request):
     params = request.query_params
     body = quotes.query_to_body({k: params.getlist(k) for k in params} if params else {})
     return json_response(quotes.quote(requests.order_spec(body, "quote"), client_id))
+
+
+@answers
+def recent_fees(request):
+    """``GET /api/fees``: recent priority fees (no parameters)."""
+    caller(request)
+    requests.no_query(request.query_params)
+    return json_response(fees.recent())
 
 
 @answers

@@ -126,7 +126,11 @@ def orders_query(params: dict | None) -> OrdersQuery:
 
 def stats_window(params: dict | None) -> str:
     params = params or {}
-    unknown = set(params) - {"window"}
-    if unknown:
-        raise _invalid_query(f"unknown parameter {clip(sorted(unknown)[0])!r}")
+    no_query({name: value for name, value in params.items() if name != "window"})
     return params.get("window", "24h")
+
+
+def no_query(params: dict | None) -> None:
+    """A route that takes no query parameters refuses any."""
+    if params:
+        raise _invalid_query(f"unknown parameter {clip(sorted(params)[0])!r}")

@@ -103,6 +103,9 @@ def order_view(order: OrderRecord) -> Order:
         parentOrderId=None if order.parent_order_id is None else str(order.parent_order_id),
         sliceIndex=order.slice_index,
         schedule=_schedule(order),
+        feeLamports=None if order.fee_lamports is None else str(order.fee_lamports),
+        computeUnits=order.compute_units,
+        slotsToLand=order.landing_slots,
         createdAt=order.created_at.isoformat(),
         updatedAt=order.updated_at.isoformat(),
     )

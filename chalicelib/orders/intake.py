@@ -19,7 +19,7 @@ from chalicelib.config import get_settings
 from chalicelib.errors import DependencyUnavailable, IdempotencyConflict, InvalidInput
 from chalicelib.orders import quotes, store
 from chalicelib.orders.models import OrderSpec
-from chalicelib.orders.records import OrderRecord
+from chalicelib.orders.records import OrderRecord, routing_to_json
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ class Admitted:
 
 def fingerprint(spec: OrderSpec) -> str:
     """What makes two bodies the same order, hashed: a replay must match it."""
+    routing = routing_to_json(spec.route_options, spec.max_priority_lamports)
     body = {
         "in": [spec.token_in.symbol, spec.token_in.mint],
         "out": [spec.token_out.symbol, spec.token_out.mint],
@@ -45,6 +46,7 @@ def fingerprint(spec: OrderSpec) -> str:
         "limitPrice": spec.limit_price,
         "expiry": spec.expiry,
         "maxPrice": spec.max_price,
+        **({"routing": routing} if routing else {}),  # orders of before it hash as they did
         **({"trigger": [spec.trigger_price, spec.trigger_direction]} if spec.trigger_price else {}),
         **(
             {

@@ -11,6 +11,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StrictInt,
     StrictStr,
     field_validator,
@@ -18,7 +19,7 @@ from pydantic import (
 )
 
 from chalicelib import tokens
-from chalicelib.dex import VENUES
+from chalicelib.dex import VENUES, RouteOptions
 from chalicelib.errors import InvalidField
 from chalicelib.orders.lifecycle import OrderStatus, OrderType
 from chalicelib.tokens import MAX_BASE_UNITS, Token
@@ -30,6 +31,7 @@ ORDER_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a
 LIMIT_PRICE_PATTERN = r"^[0-9]{1,20}(\.[0-9]{1,18})?$"  # a plain decimal, like amounts
 MAX_EXPIRY_SLOTS = 30 * 24 * 3600 * 1000 // 400  # about 30 days
 MAX_EXPIRY = timedelta(days=30)  # expiresAt, like expiresInSlots
+MAX_PRIORITY_LAMPORTS = 1_000_000_000  # a priority fee's cap: at most 1 SOL
 
 
 def canonical_order_id(value) -> str | None:
@@ -80,7 +82,57 @@ ORDER_RULES = [
 ]  # fmt: skip
 
 
-class OrderRequest(_Camel):
+class PriorityFeeCap(_Camel):
+    """``priorityFee: {"maxLamports": n}``: the "auto" fee, spending at most ``n`` lamports
+    of priority fee (a retry raises the fee within it)."""
+
+    max_lamports: StrictInt = Field(alias="maxLamports", ge=0, le=MAX_PRIORITY_LAMPORTS)
+
+
+class RoutingFields(_Camel):
+    """What an order or a quote asks of the router, as Jupiter's quote API names it."""
+
+    only_direct_routes: StrictBool = Field(
+        False, alias="onlyDirectRoutes", description="Only the pair's own pools, no hops."
+    )
+    max_hops: StrictInt = Field(2, alias="maxHops", ge=1, le=2)
+    restrict_intermediate_tokens: StrictBool = Field(
+        True,
+        alias="restrictIntermediateTokens",
+        description="Hop only through SOL, USDC or USDT (false: any listed token).",
+    )
+    venues: list[Literal[VENUES]] | None = Field(
+        None, min_length=1, description="Optional venue allow-list; both when omitted."
+    )
+    exclude_venues: list[Literal[VENUES]] | None = Field(
+        None, alias="excludeVenues", min_length=1, description="Venues never to route through."
+    )
+    priority_fee: Literal["auto"] | PriorityFeeCap = Field(
+        "auto",
+        alias="priorityFee",
+        description='"auto": the lowest fee expected to land within a few slots (at most'
+        " 0.005 SOL); {maxLamports}: the same, within your cap.",
+    )
+
+    def route_options(self) -> RouteOptions:
+        return RouteOptions(
+            only_direct_routes=self.only_direct_routes,
+            max_hops=self.max_hops,
+            restrict_intermediate_tokens=self.restrict_intermediate_tokens,
+        )
+
+    def allowed_venues(self, default: tuple[str, ...] = VENUES) -> tuple[str, ...]:
+        chosen = tuple(sorted(set(self.venues))) if self.venues else default
+        allowed = tuple(venue for venue in chosen if venue not in (self.exclude_venues or ()))
+        if not allowed:
+            raise InvalidField("excludeVenues", "excludeVenues leaves no venue to route through")
+        return allowed
+
+    def max_priority_lamports(self) -> int | None:
+        return None if self.priority_fee == "auto" else self.priority_fee.max_lamports
+
+
+class OrderRequest(RoutingFields):
     """Body of ``POST /api/orders/execute``."""
 
     model_config = ConfigDict(
@@ -101,9 +153,6 @@ class OrderRequest(_Camel):
     )
     # A JSON integer only: not "100", 100.0, 1e2 or true.
     slippage_bps: StrictInt = Field(50, alias="slippageBps", ge=1, le=5000)
-    venues: list[Literal[VENUES]] | None = Field(
-        None, min_length=1, description="Optional venue allow-list; both when omitted."
-    )
     quote_id: str | None = Field(
         None,
         alias="quoteId",
@@ -227,7 +276,7 @@ class OrderRequest(_Camel):
             token_out=token_out,
             amount_in=tokens.check_max_order(tokens.to_base_units(self.amount, token_in), token_in),
             slippage_bps=self.slippage_bps,
-            venues=tuple(sorted(set(self.venues))) if self.venues else self._default_venues(),
+            venues=self.allowed_venues(self._default_venues()),
             quote_id=self.quote_id,
             min_out=None if self.min_out is None else int(self.min_out),
             type=self.type,
@@ -238,6 +287,8 @@ class OrderRequest(_Camel):
             expiry=None if expires_at is None else f"{self.expires_at}|{self.expires_in_slots}",
             trigger_price=None if self.trigger_price is None else Decimal(self.trigger_price),
             trigger_direction=self.direction,
+            route_options=self.route_options(),
+            max_priority_lamports=self.max_priority_lamports(),
         )
 
 
@@ -284,6 +335,8 @@ class OrderSpec:
     slice_amount: int | None = None  # DCA: each cycle's amount (a TWAP splits amount_in)
     band_min: Decimal | None = None  # DCA: the oracle price band, tokenOut per tokenIn
     band_max: Decimal | None = None
+    route_options: RouteOptions = RouteOptions()  # hops allowed; its venues are ``venues``
+    max_priority_lamports: int | None = None  # the priority fee's cap (None: the default)
 
 
 def split_amount(total: int, slices: int) -> list[int]:
@@ -339,6 +392,11 @@ class Order(BaseModel):
     parentOrderId: str | None = Field(None, description="a TWAP or DCA slice: its parent.")
     sliceIndex: int | None = Field(None, description="a slice: its index from 0.")
     schedule: "ParentSchedule | None" = Field(None, description="twap and dca: the schedule.")
+    feeLamports: str | None = Field(
+        None, description="The latest transaction's fee, base and priority (lamports)."
+    )
+    computeUnits: int | None = Field(None, description="Its compute-unit limit.")
+    slotsToLand: int | None = Field(None, description="Slots it took to land once sent.")
     createdAt: str
     updatedAt: str
 
@@ -400,12 +458,27 @@ class ErrorBody(BaseModel):
 
 
 class RoutePlanLeg(BaseModel):
+    hop: int = Field(description="0 for the first hop; 1 trades what hop 0 bought.")
     venue: str
-    percent: str = Field(description='Share of inAmount sent through this leg, e.g. "62.5".')
+    percent: str = Field(description='Share of its hop\'s input in this leg, e.g. "62.5".')
     poolId: str
-    inAmount: str = Field(description="Base units of tokenIn.")
-    outAmount: str = Field(description="Base units of tokenOut.")
-    fee: str = Field(description="Base units of tokenIn.")
+    inputMint: str
+    outputMint: str
+    inAmount: str = Field(description="Base units of inputMint.")
+    outAmount: str = Field(description="Base units of outputMint.")
+    feeAmount: str = Field(description="The pool's fee, base units of inputMint.")
+    fee: str = Field(description="The same as feeAmount (the earlier name).")
+
+
+class PriorityFeeEstimate(BaseModel):
+    """The "auto" priority fee for the quoted route, from the recent slots' fees."""
+
+    lamports: str = Field(description="What the transaction pays: base fee and priority fee.")
+    priorityLamports: str
+    computeUnits: int = Field(description="The compute-unit limit the route's legs need.")
+    microLamportsPerComputeUnit: int
+    expectedSlots: int = Field(description="Slots to land, as recent slots predict.")
+    landingChancePm: int = Field(description="The chance to land in each slot, per mille.")
 
 
 class QuoteResponse(BaseModel):
@@ -428,8 +501,32 @@ class QuoteResponse(BaseModel):
     oraclePrice: str | None = Field(description="UI units of tokenOut per UI unit of tokenIn.")
     oracleDeviationPct: str | None
     routePlan: list[RoutePlanLeg]
+    routeKind: str = Field(description="single | split | multihop | multihop_split")
+    priorityFee: PriorityFeeEstimate
     contextSlot: int
     expiresAtSlot: int
+
+
+class SlotFees(BaseModel):
+    """Priority fees paid in a slot (or the medians over recent slots), micro-lamports per
+    compute unit, by percentile; and its demand for block space, per mille of a block."""
+
+    slot: int
+    demandPm: int
+    p25: int
+    p50: int
+    p75: int
+    p90: int
+    p95: int
+    p99: int
+
+
+class RecentFees(BaseModel):
+    """``GET /api/fees``: the last slots' priority fees."""
+
+    contextSlot: int
+    recent: SlotFees = Field(description="Each percentile's median over the slots below.")
+    slots: list[SlotFees] = Field(description="Newest first.")
 
 
 class StatusCount(BaseModel):
@@ -467,3 +564,9 @@ class ExecutionStats(BaseModel):
     )
     belowMinOut: int = Field(description="Confirmed orders that filled below minOut (0).")
     submitToConfirmedS: Percentiles = Field(description="Seconds from submit to confirmed.")
+    multihopShare: str | None = Field(description="Confirmed orders routed through two hops, 0..1.")
+    feePaidLamports: Percentiles = Field(
+        description="What confirmed orders' transactions paid, base and priority fee (lamports);"
+        " null without the congestion model."
+    )
+    slotsToLand: Percentiles = Field(description="Slots from sending to landing.")

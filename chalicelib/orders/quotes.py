@@ -12,20 +12,24 @@ import re
 import uuid
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from fractions import Fraction
 
 from chalicelib import tokens
 from chalicelib.backends import cache, venues
 from chalicelib.backends.drivers import unavailable_as
 from chalicelib.config import get_settings
-from chalicelib.dex import Route, router
-from chalicelib.dex.snapshot import ratio_to_decimal
+from chalicelib.dex import FeeEstimate, Route, router
+from chalicelib.dex.chain import DEFAULT_MAX_LAMPORTS
 from chalicelib.errors import InvalidField, InvalidInput, clip
-from chalicelib.orders.models import OrderSpec, QuoteResponse, RoutePlanLeg
+from chalicelib.orders.models import OrderSpec, PriorityFeeEstimate, QuoteResponse, RoutePlanLeg
+from chalicelib.orders.records import routing_to_json
 
 AMOUNT_RE = re.compile(r"(0|[1-9][0-9]*)(\.[0-9]+)?", re.ASCII)  # no sign, exponent, spaces
 BPS_RE = re.compile(r"[0-9]{1,5}", re.ASCII)
-QUERY_FIELDS = {"tokenIn", "tokenOut", "amount", "slippageBps", "venues"}
+QUERY_FIELDS = {"tokenIn", "tokenOut", "amount", "slippageBps", "venues", "excludeVenues",
+                "onlyDirectRoutes", "maxHops", "restrictIntermediateTokens"}  # fmt: skip
+BOOLEANS = {"true": True, "false": False}
+BOOLEAN_FIELDS = ("onlyDirectRoutes", "restrictIntermediateTokens")
+HOPS = {"1": 1, "2": 2}
 
 
 def _invalid(field: str, message: str) -> InvalidField:
@@ -49,8 +53,18 @@ def query_to_body(params: dict[str, list[str]]) -> dict:
         if not BPS_RE.fullmatch(body["slippageBps"]):
             raise _invalid("slippageBps", "slippageBps must be ASCII digits")
         body["slippageBps"] = int(body["slippageBps"])
-    if "venues" in body:
-        body["venues"] = body["venues"].split(",")
+    for name in ("venues", "excludeVenues"):
+        if name in body:
+            body[name] = body[name].split(",")
+    for name in BOOLEAN_FIELDS:
+        if name in body:
+            if body[name] not in BOOLEANS:
+                raise _invalid(name, f"{name} must be true or false")
+            body[name] = BOOLEANS[body[name]]
+    if "maxHops" in body:
+        if body["maxHops"] not in HOPS:
+            raise _invalid("maxHops", "maxHops must be 1 or 2")
+        body["maxHops"] = HOPS[body["maxHops"]]
     return body
 
 
@@ -59,36 +73,52 @@ def quote(spec: OrderSpec, client_id: uuid.UUID) -> QuoteResponse:
     venue timing out is worth retrying: 503, not 422)."""
     settings = get_settings()
     market = venues.market()
-    snapshots = router.quote_venues(
-        market, spec.token_in, spec.token_out, list(spec.venues), fetch=venues.cached_fetch()
-    )
-    route = router.best_route(
-        snapshots,
+    route = router.plan(
+        venues.cached_fetch(),
         spec.token_in,
         spec.token_out,
         spec.amount_in,
         spec.slippage_bps,
         settings.market.quote_valid_slots,
+        replace(spec.route_options, venues=spec.venues),
     )
     quote_id = uuid.uuid4().hex
     context_slot = min(leg.slot for leg in route.legs)
     expires_at = min(leg.expires_at_slot for leg in route.legs)
-    valid_ms = max(1, expires_at - market.current_slot()) * settings.market.slot_ms
+    now = market.current_slot()
+    valid_ms = max(1, expires_at - now) * settings.market.slot_ms
     _remember(quote_id, StoredQuote.of(spec, route.min_out, client_id), valid_ms)
-    return _answer(quote_id, spec, route, context_slot, expires_at)
+    cap = spec.max_priority_lamports
+    fee = market.chain.estimate(route, now, 1, DEFAULT_MAX_LAMPORTS if cap is None else cap)
+    return _answer(quote_id, spec, route, fee, context_slot, expires_at)
 
 
-def _answer(quote_id: str, spec: OrderSpec, route: Route, context_slot: int, expires_at: int):
+def _fee(estimate: FeeEstimate) -> PriorityFeeEstimate:
+    return PriorityFeeEstimate(
+        lamports=str(estimate.fee.lamports),
+        priorityLamports=str(estimate.fee.priority_lamports),
+        computeUnits=estimate.fee.compute_units,
+        microLamportsPerComputeUnit=estimate.fee.micro_lamports_per_cu,
+        expectedSlots=estimate.expected_slots,
+        landingChancePm=estimate.landing_chance_pm,
+    )
+
+
+def _answer(quote_id, spec: OrderSpec, route: Route, fee: FeeEstimate, context_slot, expires_at):
     def text(value: Decimal | None) -> str | None:
         return None if value is None else format(value, "f")
 
     plan = [
         RoutePlanLeg(
+            hop=leg.hop,
             venue=leg.venue,
-            percent=str(ratio_to_decimal(Fraction(leg.in_amount * 100, route.in_amount), 2)),
+            percent=format(leg.percent, "f"),
             poolId=leg.pool_id,
+            inputMint=leg.mint_in,
+            outputMint=leg.mint_out,
             inAmount=str(leg.in_amount),
             outAmount=str(leg.out_amount),
+            feeAmount=str(leg.fee),
             fee=str(leg.fee),
         )
         for leg in route.legs
@@ -111,6 +141,8 @@ def _answer(quote_id: str, spec: OrderSpec, route: Route, context_slot: int, exp
         oraclePrice=text(route.oracle_price),
         oracleDeviationPct=text(route.oracle_deviation_pct),
         routePlan=plan,
+        routeKind=route.kind,
+        priorityFee=_fee(fee),
         contextSlot=context_slot,
         expiresAtSlot=expires_at,
     )
@@ -131,6 +163,7 @@ class StoredQuote:
     venues: tuple[str, ...]
     min_out: int
     client_id: str
+    routing: str = "null"  # the routing choices (hops), as JSON
 
     @classmethod
     def of(cls, spec: OrderSpec, min_out: int, client_id: uuid.UUID | str) -> "StoredQuote":
@@ -142,6 +175,7 @@ class StoredQuote:
             tuple(spec.venues),
             min_out,
             str(client_id),
+            json.dumps(routing_to_json(spec.route_options, None), sort_keys=True),
         )
 
     def to_json(self) -> str:
@@ -160,6 +194,7 @@ class StoredQuote:
             tuple(d["venues"]),
             int(d["min_out"]),
             d["client_id"],
+            d.get("routing", "null"),
         )
 
 
@@ -208,7 +243,8 @@ def bind(spec: OrderSpec, client_id: uuid.UUID) -> OrderSpec:
         raise InvalidInput("the quote is unknown or has expired; quote again", code="quote_expired")
     if stored != StoredQuote.of(spec, stored.min_out, client_id):
         raise InvalidInput(
-            "the quote was for another pair, amount, slippage or venues", code="quote_mismatch"
+            "the quote was for another pair, amount, slippage, venues or hops",
+            code="quote_mismatch",
         )
     if not _spend(spec.quote_id, raw):
         raise InvalidInput("the quote was used by another order; quote again", code="quote_used")

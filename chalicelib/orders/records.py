@@ -13,7 +13,7 @@ from fractions import Fraction
 from typing import Any
 
 from chalicelib import tokens
-from chalicelib.dex import Route
+from chalicelib.dex import Landing, Route, RouteOptions
 from chalicelib.orders.lifecycle import OrderStatus, OrderType
 from chalicelib.orders.models import OrderSpec, slice_amount
 from chalicelib.tokens import Token
@@ -67,9 +67,18 @@ class OrderRecord:
     next_slice_at: datetime | None = None  # and when (None: at once)
     band_min: Decimal | None = None  # DCA: the oracle price band, tokenOut per tokenIn
     band_max: Decimal | None = None
+    route_options: RouteOptions = RouteOptions()  # hops allowed (its venues: ``venues``)
+    max_priority_lamports: int | None = None  # the priority fee's cap (None: the default)
+    # The latest attempt's transaction under the congestion model (None: not sent, or the
+    # model is off): what it pays, its compute-unit limit, the slots it takes to land
+    # (None once sent: it will not land before its blockhash expires).
+    fee_lamports: int | None = None
+    compute_units: int | None = None
+    landing_slots: int | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "OrderRecord":
+        options, cap = routing_from_json(row.get("route_options"))
         return cls(
             id=row["id"],
             client_id=row["client_id"],
@@ -115,6 +124,11 @@ class OrderRecord:
             next_slice_at=row.get("next_slice_at"),
             band_min=row.get("band_min"),
             band_max=row.get("band_max"),
+            route_options=options,
+            max_priority_lamports=cap,
+            fee_lamports=row.get("fee_lamports"),
+            compute_units=row.get("compute_units"),
+            landing_slots=row.get("landing_slots"),
         )
 
     @property
@@ -152,10 +166,49 @@ class OrderRecord:
         return self.trigger_price is not None and self.triggered_at is None
 
     @property
+    def tx_dropped(self) -> bool:
+        """The congestion model said the sent transaction would not land in time."""
+        return self.fee_lamports is not None and self.landing_slots is None
+
+    @property
     def tx_in_flight(self) -> bool:
         """A transaction was sent and nothing is known of it yet: the next delivery checks
         whether it landed instead of starting a new attempt."""
         return self.tx_lands_at is not None and not self.status.terminal
+
+
+def routing_to_json(options: RouteOptions, max_priority_lamports: int | None) -> dict | None:
+    """An order's routing choices as stored (``orders.route_options``); None: the defaults."""
+    if options == RouteOptions() and max_priority_lamports is None:
+        return None
+    return {
+        "onlyDirectRoutes": options.only_direct_routes,
+        "maxHops": options.max_hops,
+        "restrictIntermediateTokens": options.restrict_intermediate_tokens,
+        "maxPriorityLamports": max_priority_lamports,
+    }
+
+
+def routing_from_json(stored: dict | None) -> tuple[RouteOptions, int | None]:
+    if not stored:
+        return RouteOptions(), None
+    options = RouteOptions(
+        only_direct_routes=stored["onlyDirectRoutes"],
+        max_hops=stored["maxHops"],
+        restrict_intermediate_tokens=stored["restrictIntermediateTokens"],
+    )
+    return options, stored.get("maxPriorityLamports")
+
+
+def landing_columns(landing: Landing | None) -> dict[str, Any]:
+    """The order columns a sent transaction's landing sets (none without the model)."""
+    if landing is None:
+        return {}
+    return {
+        "fee_lamports": landing.fee.lamports,
+        "compute_units": landing.fee.compute_units,
+        "landing_slots": None if landing.dropped else landing.slots,
+    }
 
 
 @dataclass(frozen=True)
@@ -247,18 +300,22 @@ class StatusChange:
         )
 
     @classmethod
-    def submitted(cls, tx_hash: str, route: Route, lands_at: datetime) -> "StatusChange":
-        return cls(
-            OrderStatus.SUBMITTED,
-            {"txHash": tx_hash},
-            {"tx_hash": tx_hash, "route": route.to_dict(), "tx_lands_at": lands_at},
-        )
+    def submitted(
+        cls, tx_hash: str, route: Route, lands_at: datetime, landing: Landing | None = None
+    ) -> "StatusChange":
+        payload: dict[str, Any] = {"txHash": tx_hash}
+        if landing is not None:
+            payload["priorityFee"] = landing.fee.to_dict()
+            payload["sentSlot"] = landing.sent_slot
+        columns = {"tx_hash": tx_hash, "route": route.to_dict(), "tx_lands_at": lands_at}
+        return cls(OrderStatus.SUBMITTED, payload, {**columns, **landing_columns(landing)})
 
     @classmethod
     def confirmed(
         cls, tx_hash: str, route: Route, amount_out: int, price: Decimal, token_out: Token,
-        attempt: int,
+        attempt: int, landing: dict | None = None,
     ) -> "StatusChange":  # fmt: skip
+        """``landing``: the fee paid, compute units and slots to land, when modelled."""
         return cls(
             OrderStatus.CONFIRMED,
             {
@@ -268,6 +325,7 @@ class StatusChange:
                 "amountOutUi": tokens.to_ui(amount_out, token_out),
                 "route": route.to_dict(),
                 "attempts": attempt,
+                **({"landing": landing} if landing else {}),
             },
             {
                 "tx_hash": tx_hash,

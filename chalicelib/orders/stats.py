@@ -54,7 +54,8 @@ WITH measured AS (
            (route_out - best_single_out)::float8 * 10000 / nullif(best_single_out, 0)
                AS improved,
            (amount_out - min_out)::float8 * 10000 / nullif(min_out, 0) AS realized,
-           extract(epoch FROM done.created_at - orders.created_at)::float8 AS latency
+           extract(epoch FROM done.created_at - orders.created_at)::float8 AS latency,
+           route_multihop AS multihop, fee_lamports, landing_slots
       FROM orders
       JOIN order_status_history AS done
         ON done.order_id = orders.id AND done.status = 'confirmed'
@@ -66,7 +67,11 @@ SELECT count(*) AS n,
        count(*) FILTER (WHERE realized < 0) AS below,
        percentile_cont(%(fractions)s::float8[]) WITHIN GROUP (ORDER BY improved) AS improved,
        percentile_cont(%(fractions)s::float8[]) WITHIN GROUP (ORDER BY realized) AS realized,
-       percentile_cont(%(fractions)s::float8[]) WITHIN GROUP (ORDER BY latency) AS latency
+       percentile_cont(%(fractions)s::float8[]) WITHIN GROUP (ORDER BY latency) AS latency,
+       count(*) FILTER (WHERE multihop) AS multihops,
+       -- lamports and slots are integers: the percentiles are values that occurred
+       percentile_disc(%(fractions)s::float8[]) WITHIN GROUP (ORDER BY fee_lamports) AS fees,
+       percentile_disc(%(fractions)s::float8[]) WITHIN GROUP (ORDER BY landing_slots) AS slots
   FROM measured
 """
 QUERIES = {
@@ -129,6 +134,9 @@ def execution_stats(window: str, client_id: uuid.UUID | None = None) -> Executio
         realizedOverMinOutBps=_percentiles(confirmed["realized"]),
         belowMinOut=confirmed["below"],
         submitToConfirmedS=_percentiles(confirmed["latency"]),
+        multihopShare=_share(confirmed["multihops"], n_confirmed) if n_confirmed else None,
+        feePaidLamports=_whole_percentiles(confirmed["fees"]),
+        slotsToLand=_whole_percentiles(confirmed["slots"]),
     )
 
 
@@ -144,4 +152,10 @@ def _share(part: int, whole: int) -> str:
 
 def _percentiles(values: list[float] | None) -> Percentiles:
     text = [None if v is None else f"{v:.2f}" for v in (values or [None] * len(FRACTIONS))]
+    return Percentiles(p50=text[0], p90=text[1], p99=text[2])
+
+
+def _whole_percentiles(values: list[int | None] | None) -> Percentiles:
+    """Percentiles of an integer figure (lamports, slots), as whole numbers."""
+    text = [None if v is None else str(v) for v in (values or [None] * len(FRACTIONS))]
     return Percentiles(p50=text[0], p90=text[1], p99=text[2])

@@ -31,7 +31,7 @@ from chalicelib.errors import DuplicateClientOrderId, InvalidInput, TooManyOpenO
 from chalicelib.orders import commit_group, lifecycle
 from chalicelib.orders.lifecycle import Actor, OrderStatus
 from chalicelib.orders.models import OrderSpec
-from chalicelib.orders.records import HistoryRecord, OrderRecord, StatusChange
+from chalicelib.orders.records import HistoryRecord, OrderRecord, StatusChange, routing_to_json
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,9 @@ ORDER_FIELDS = (
     "max_price",
     "expires_at",
     "trigger_price",
+    "fee_lamports",  # a sent transaction's landing (``records.landing_columns``)
+    "compute_units",
+    "landing_slots",
     "triggered_at",  # a stop order's trigger (``limit_check``)
     "next_slice",  # a parent's schedule (``parents``)
     "next_slice_at",
@@ -238,7 +241,12 @@ def _admit_values(
         "linked_order_id": linked_id, "lock": ADMISSION_LOCK, "client": str(client_id),
         "slices": spec.slices, "interval_s": spec.interval_s, "slice_amount": spec.slice_amount,
         "band_min": spec.band_min, "band_max": spec.band_max,
+        "route_options": _jsonb(routing_to_json(spec.route_options, spec.max_priority_lamports)),
     }  # fmt: skip
+
+
+def _jsonb(value: dict | None) -> Jsonb | None:
+    return None if value is None else Jsonb(value)
 
 
 # The order, its ``pending`` history row and the client's live orders, counted with the new
@@ -253,13 +261,13 @@ WITH live AS (
                         amount_in, slippage_bps, venues, idempotency_key, request_hash,
                         min_out, type, client_order_id, limit_price, expires_at, max_price,
                         trigger_price, trigger_direction, linked_order_id, slices, interval_s,
-                        slice_amount, band_min, band_max, enqueued_at)
+                        slice_amount, band_min, band_max, route_options, enqueued_at)
     VALUES (%(id)s, %(client_id)s, 'pending', %(token_in)s, %(token_out)s, %(mint_in)s,
             %(mint_out)s, %(amount_in)s, %(slippage_bps)s, %(venues)s, %(idempotency_key)s,
             %(request_hash)s, %(min_out)s, %(type)s, %(client_order_id)s, %(limit_price)s,
             %(expires_at)s, %(max_price)s, %(trigger_price)s, %(trigger_direction)s,
             %(linked_order_id)s, %(slices)s, %(interval_s)s, %(slice_amount)s, %(band_min)s,
-            %(band_max)s, now())
+            %(band_max)s, %(route_options)s, now())
     ON CONFLICT (client_id, idempotency_key) DO NOTHING
     RETURNING *
 ), pending AS (
@@ -601,15 +609,15 @@ SELECT count(*) AS children,
   FROM orders WHERE parent_order_id = %s
 """
 
-# Slice ``slice`` of a parent as a market order of its own (its client, pair, slippage and
-# venues), with its ``pending`` row; nothing when the slice exists already.
+# Slice ``slice`` of a parent as a market order of its own (its client, pair, slippage,
+# venues and routing choices), with its ``pending`` row; nothing when the slice exists already.
 PLACE_CHILD = """
 WITH child AS (
     INSERT INTO orders (id, client_id, status, token_in, token_out, mint_in, mint_out,
                         amount_in, slippage_bps, venues, type, parent_order_id, slice_index,
-                        enqueued_at)
+                        route_options, enqueued_at)
     SELECT %(id)s, client_id, 'pending', token_in, token_out, mint_in, mint_out, %(amount)s,
-           slippage_bps, venues, 'market', id, %(slice)s, now()
+           slippage_bps, venues, 'market', id, %(slice)s, route_options, now()
       FROM orders WHERE id = %(parent)s
     ON CONFLICT ON CONSTRAINT orders_parent_slice_key DO NOTHING
     RETURNING *

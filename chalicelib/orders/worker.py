@@ -28,11 +28,11 @@ from datetime import UTC, datetime, timedelta
 from chalicelib import logs, metrics
 from chalicelib.backends import queue, venues
 from chalicelib.config import LifecycleSettings, get_settings
-from chalicelib.dex import DexError, Faults, NoRoute, router
+from chalicelib.dex import BlockhashExpired, DexError, Faults, NoRoute, Route, router
 from chalicelib.orders import dead_letters, lifecycle, moves, oco, parents, store
 from chalicelib.orders.lifecycle import Actor, OrderStatus, OrderType
 from chalicelib.orders.moves import Publisher
-from chalicelib.orders.records import HistoryRecord, OrderRecord, StatusChange
+from chalicelib.orders.records import HistoryRecord, OrderRecord, StatusChange, landing_columns
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +267,6 @@ def _attempt(order: OrderRecord, publisher: Publisher) -> None:
     settings = get_settings()
     order_id, attempt = str(order.id), order.attempts
     step = _Steps(order, publisher)
-    token_in, token_out = order.token_in, order.token_out
     faults = _faults(order)
     market = venues.market()
 
@@ -285,29 +284,13 @@ def _attempt(order: OrderRecord, publisher: Publisher) -> None:
     if not waiting and not step.reached(OrderStatus.ROUTING):
         step(StatusChange.routing(order.venues, attempt))
     if waiting and order.type == OrderType.SNIPER:
-        head = store.sniper_line_head(token_out.mint)
+        head = store.sniper_line_head(order.token_out.mint)
         if head is None or head.id != order.id:
             log.info("order %s waits its turn behind %s", order_id, head and head.id)
             store.release_waiting(order_id, order.lease_until)
             return
     try:
-        snapshots = router.quote_venues(
-            market,
-            token_in,
-            token_out,
-            list(order.venues),
-            faults=faults,
-            # A new pool moves with every sniper's trade: read it, never a cached copy.
-            fetch=None if order.type == OrderType.SNIPER else venues.cached_fetch(faults),
-        )
-        route = router.best_route(
-            snapshots,
-            token_in,
-            token_out,
-            order.amount_in,
-            order.slippage_bps,
-            settings.market.quote_valid_slots,
-        )
+        route = _route(order, market, faults, settings)
     except DexError as e:
         if not waiting or e.transient or not _waits_on(order, e):
             raise  # a transient fault of a waiting order: see _run_claimed
@@ -338,10 +321,14 @@ def _attempt(order: OrderRecord, publisher: Publisher) -> None:
         step(StatusChange.building(route), push=False)  # ``submitted`` follows at once
 
     market.submit(route)
-    signature, delay_s = faults.signature(), market.landing_delay_s(faults)
+    landing = None
+    if settings.market.congestion:  # a retry (a later attempt) pays a higher fee
+        landing = market.send(route, faults, attempt, order.max_priority_lamports)
+    signature = faults.signature()
+    delay_s = market.landing_delay_s(faults) + (landing.delay_s if landing else 0)
     lands_at = datetime.now(UTC) + timedelta(seconds=delay_s)
     if not step.reached(OrderStatus.SUBMITTED):
-        step(StatusChange.submitted(signature, route, lands_at))
+        step(StatusChange.submitted(signature, route, lands_at, landing))
     else:  # a retried attempt sends a new transaction; its status was recorded already
         moved = store.update_fields(
             order_id,
@@ -349,6 +336,7 @@ def _attempt(order: OrderRecord, publisher: Publisher) -> None:
             tx_hash=signature,
             route=route.to_dict(),
             tx_lands_at=lands_at,
+            **landing_columns(landing),
         )
         if not moved:  # our lease ran out and another delivery holds the order now
             raise LostRace(order_id)
@@ -356,6 +344,29 @@ def _attempt(order: OrderRecord, publisher: Publisher) -> None:
         _check_later(order, delay_s)
     else:  # landed already (no simulated latency): nothing to wait for, no message to send
         _confirm(step, order, route, signature, faults)
+
+
+def _route(order: OrderRecord, market, faults: Faults, settings) -> Route:
+    """The best route the order's choices allow: direct, split, or through a middle token.
+    A sniper's new pool moves with every sniper's trade: it is read live, never a cached
+    copy, and only directly."""
+    options = replace(order.route_options, venues=order.venues)
+    if order.type == OrderType.SNIPER:
+        options = replace(options, only_direct_routes=True)
+
+        def fetch(venue, a, b):
+            return market.snapshot(venue, a, b, faults)
+    else:
+        fetch = venues.cached_fetch(faults)
+    return router.plan(
+        fetch,
+        order.token_in,
+        order.token_out,
+        order.amount_in,
+        order.slippage_bps,
+        settings.market.quote_valid_slots,
+        options,
+    )
 
 
 def _waits_on(order: OrderRecord, error: DexError) -> bool:
@@ -388,6 +399,11 @@ def _check_landing(order: OrderRecord, publisher: Publisher) -> None:
     if wait_s > 0:  # came early (a duplicate message, the reaper): look again then
         _check_later(order, wait_s)
         return
+    if order.tx_dropped:  # found out now, as a client finds out once the blockhash is too old
+        raise BlockhashExpired(
+            f"not landed at a priority fee of {order.fee_lamports} lamports before its"
+            " blockhash expired"
+        )
     _confirm(_Steps(order, publisher), order, order.route, order.tx_hash, _faults(order))
 
 
@@ -406,6 +422,13 @@ def _faults(order: OrderRecord) -> Faults:
 def _confirm(step: _Steps, order: OrderRecord, route, tx_hash: str, faults: Faults) -> None:
     """The transaction lands on the simulated pools; ``confirmed`` is recorded."""
     execution = venues.market().land(route, faults)
+    landing = None
+    if order.landing_slots is not None:
+        landing = {
+            "feeLamports": str(order.fee_lamports),
+            "computeUnits": order.compute_units,
+            "slots": order.landing_slots,
+        }
     step(
         StatusChange.confirmed(
             tx_hash,
@@ -414,6 +437,7 @@ def _confirm(step: _Steps, order: OrderRecord, route, tx_hash: str, faults: Faul
             execution.executed_price,
             order.token_out,
             order.attempts,
+            landing,
         )
     )
     metrics.count("OrdersConfirmed")

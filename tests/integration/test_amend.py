@@ -180,7 +180,7 @@ def test_a_worker_that_read_the_order_before_an_amendment_loses_its_move(
     met = format(decimal(fill_price(market) * Fraction(99, 100)), "f")
     with store.postgres.connection() as conn:
         conn.execute("UPDATE orders SET limit_price = %s WHERE id = %s", (met, order_id))
-    real_route = worker.router.best_route
+    real_route = worker.router.plan
 
     def route_then_amend(*args, **kwargs):
         route = real_route(*args, **kwargs)
@@ -188,10 +188,10 @@ def test_a_worker_that_read_the_order_before_an_amendment_loses_its_move(
                     app_module.notifier)  # fmt: skip
         return route
 
-    monkeypatch.setattr(worker.router, "best_route", route_then_amend)
+    monkeypatch.setattr(worker.router, "plan", route_then_amend)
     worker._run_order(order_id, "receipt", app_module.notifier)
     assert statuses(order_id) == ["pending", "open", "open"]  # the delivery lost
-    monkeypatch.setattr(worker.router, "best_route", real_route)
+    monkeypatch.setattr(worker.router, "plan", real_route)
     with store.postgres.connection() as conn:  # the lost delivery's lease, given up now
         conn.execute("UPDATE orders SET lease_until = NULL WHERE id = %s", (order_id,))
     drain(app_module)

@@ -56,6 +56,11 @@ VARIATIONS = {
     "max_price": Other(SNIPER, {"maxPrice": "2"}),
     "trigger_price": Other(STOP, {"triggerPrice": "101"}),
     "direction": Other(STOP, {"direction": "above"}),
+    "only_direct_routes": True,
+    "max_hops": 1,
+    "restrict_intermediate_tokens": False,
+    "exclude_venues": ["meteora"],
+    "priority_fee": {"maxLamports": 1000},
 }
 # The same order written otherwise: the same fingerprint.
 SAME_ORDER = [
@@ -65,6 +70,7 @@ SAME_ORDER = [
     {"tokenOut": "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"},  # USDC by mint
     {"venues": ["meteora", "raydium"]},  # both, as when omitted
     {"venues": ["raydium", "meteora", "raydium"]},
+    {"maxHops": 2, "onlyDirectRoutes": False, "priorityFee": "auto"},  # the defaults
 ]
 
 

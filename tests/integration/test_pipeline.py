@@ -54,7 +54,7 @@ def test_happy_path_records_each_status_once_in_order(client, app_module):
     assert len(base58.b58decode(order["txHash"])) == 64
     assert int(order["amountOut"]) == int(confirmed["amountOut"]) > 0
     route = order["route"]
-    assert sum(int(leg["inAmount"]) for leg in route["legs"]) == 1_500_000_000
+    assert sum(int(leg["inAmount"]) for leg in route["legs"] if leg["hop"] == 0) == 1_500_000_000
     assert int(order["amountOut"]) >= int(route["minOut"])
     assert history[2]["payload"]["route"]["legs"], "building carries the chosen route"
 
@@ -176,7 +176,7 @@ def test_a_retry_never_lowers_the_minimum_the_client_was_shown(client, app_modul
 
     from chalicelib.dex import Market, SlippageExceeded, router
 
-    real_land, real_best_route = Market.land, router.best_route
+    real_land, real_plan = Market.land, router.plan
     landed_min_out = []
 
     def land(self, route, faults=None):
@@ -186,11 +186,11 @@ def test_a_retry_never_lowers_the_minimum_the_client_was_shown(client, app_modul
         return real_land(self, route, faults)
 
     def worse_on_retry(*args, **kwargs):
-        route = real_best_route(*args, **kwargs)
+        route = real_plan(*args, **kwargs)
         return replace(route, min_out=route.min_out - 1000) if landed_min_out else route
 
     monkeypatch.setattr(Market, "land", land)
-    monkeypatch.setattr(router, "best_route", worse_on_retry)
+    monkeypatch.setattr(router, "plan", worse_on_retry)
     order_id = post(client, ORDER).json_body["orderId"]
     run_until(app_module, terminal(order_id), timeout_s=30)
     order = store.get_order(order_id)
@@ -315,7 +315,7 @@ def test_quote_cache_serves_a_burst_on_one_pair(client, app_module, monkeypatch,
     real = Market.snapshot
 
     def counting(self, venue, token_in, token_out, faults=None):
-        fetched.append(venue)
+        fetched.append((venue, frozenset((token_in.symbol, token_out.symbol))))
         return real(self, venue, token_in, token_out, faults)
 
     monkeypatch.setattr(Market, "snapshot", counting)
@@ -330,7 +330,10 @@ def test_quote_cache_serves_a_burst_on_one_pair(client, app_module, monkeypatch,
     ids = [post(client, {**ORDER, "amount": str(n)}).json_body["orderId"] for n in (1, 2, 3)]
     run_until(app_module, terminal(*ids))
     assert all(store.get_order(i).status == "confirmed" for i in [first, *ids])
-    assert sorted(fetched) == ["meteora", "raydium"], fetched
+    # Each pool the router weighs (the pair's, and a middle token's) was read once.
+    assert len(fetched) == len(set(fetched)), fetched
+    assert {venue for venue, _ in fetched} == {"meteora", "raydium"}
+    assert ("raydium", frozenset(("SOL", "USDC"))) in fetched
 
 
 # -- market safety ---------------------------------------------------------------------------
@@ -360,7 +363,8 @@ def test_an_order_beyond_the_price_impact_cap_fails_and_moves_no_pool(
     monkeypatch.setattr(market, "_clock", lambda: slot)  # nothing but this order moves pools
     before = {v: market.snapshot(v, jup, bonk).state for v in VENUES}
 
-    big = {**ORDER, "tokenIn": "JUP", "tokenOut": "BONK", "amount": "50000"}
+    big = {**ORDER, "tokenIn": "JUP", "tokenOut": "BONK", "amount": "50000",
+           "onlyDirectRoutes": True}  # fmt: skip
     order_id = post(client, big).json_body["orderId"]
     run_until(app_module, terminal(order_id))
 

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.integration
 
 QUERY = {"tokenIn": "SOL", "tokenOut": "USDC", "amount": "1.5", "slippageBps": "100"}
 AMOUNTS = ("inAmount", "outAmount", "minOut", "otherAmountThreshold")
+DIRECT = {**ORDER, "onlyDirectRoutes": True}  # the pair's own pools, which a test moves
 
 
 @pytest.fixture
@@ -68,10 +69,19 @@ def test_quote_has_jupiter_shape_with_amounts_as_strings(client, frozen_market):
     assert quote["expiresAtSlot"] - quote["contextSlot"] == 10
     assert Decimal(quote["oraclePrice"]) > 0 and Decimal(quote["oracleDeviationPct"]) >= 0
     plan = quote["routePlan"]
-    assert plan and all(isinstance(leg[k], str) for leg in plan for k in ("inAmount", "fee"))
-    assert sum(int(leg["inAmount"]) for leg in plan) == 1_500_000_000
-    assert sum(int(leg["outAmount"]) for leg in plan) == int(quote["outAmount"])
-    assert sum(Decimal(leg["percent"]) for leg in plan) == 100
+    money = ("inAmount", "outAmount", "feeAmount", "fee")
+    assert plan and all(isinstance(leg[k], str) for leg in plan for k in money)
+    hops = sorted({leg["hop"] for leg in plan})
+    assert hops in ([0], [0, 1]) and (len(hops) == 2) == quote["routeKind"].startswith("multihop")
+    first, last = [[leg for leg in plan if leg["hop"] == hop] for hop in (hops[0], hops[-1])]
+    assert sum(int(leg["inAmount"]) for leg in first) == 1_500_000_000
+    assert {leg["inputMint"] for leg in first} == {quote["mintIn"]}
+    assert {leg["outputMint"] for leg in last} == {quote["mintOut"]}
+    assert sum(int(leg["outAmount"]) for leg in last) == int(quote["outAmount"])
+    for hop in hops:
+        assert sum(Decimal(leg["percent"]) for leg in plan if leg["hop"] == hop) == 100
+    fee = quote["priorityFee"]
+    assert int(fee["lamports"]) == 5000 + int(fee["priorityLamports"]) and fee["expectedSlots"] >= 1
     ttl_ms = redis_client().pttl(f"quote:{quote['quoteId']}")
     assert 0 < ttl_ms <= 10 * 400
 
@@ -105,10 +115,10 @@ def _sell_into_every_pool(market):
 
 
 def test_an_order_never_fills_below_its_quotes_min_out(client, app_module, frozen_market):
-    quote = get_quote(client).json_body
+    quote = get_quote(client, onlyDirectRoutes="true").json_body  # the pools moved below
     _sell_into_every_pool(frozen_market)
 
-    bound = post(client, {**ORDER, "quoteId": quote["quoteId"]}).json_body["orderId"]
+    bound = post(client, {**DIRECT, "quoteId": quote["quoteId"]}).json_body["orderId"]
     run_until(app_module, terminal(bound))
     order = store.get_order(bound)
     assert order.status == "failed", order
@@ -116,7 +126,7 @@ def test_an_order_never_fills_below_its_quotes_min_out(client, app_module, froze
     assert "below the minimum" in order.failure_reason
 
     # The same order without the quote accepts the moved price (its own slippage bound).
-    free = post(client, ORDER).json_body["orderId"]
+    free = post(client, DIRECT).json_body["orderId"]
     run_until(app_module, terminal(free))
     order = store.get_order(free)
     assert order.status == "confirmed"
@@ -129,11 +139,11 @@ def test_a_looser_min_out_beside_a_quote_never_fills_below_the_quotes_min_out(
     """An order naming its quote and a minOut of its own far below it: the quote's minimum
     binds. The market moves 2-3 % after the quote: the worker then fails the order rather
     than fill between the two minimums, where the same order without its quote fills."""
-    quote = get_quote(client).json_body
+    quote = get_quote(client, onlyDirectRoutes="true").json_body
     quoted = int(quote["minOut"])
     _sell_into_every_pool(frozen_market)
 
-    answer = post(client, {**ORDER, "quoteId": quote["quoteId"], "minOut": "1"})
+    answer = post(client, {**DIRECT, "quoteId": quote["quoteId"], "minOut": "1"})
     assert answer.status_code == 202, answer.json_body
     bound = answer.json_body["orderId"]
     assert store.get_order(bound).min_out == quoted
@@ -142,7 +152,7 @@ def test_a_looser_min_out_beside_a_quote_never_fills_below_the_quotes_min_out(
     assert view["status"] == "failed" and view["amountOut"] is None, view
     assert "below the minimum" in view["failureReason"]
 
-    free = post(client, {**ORDER, "minOut": "1"}).json_body["orderId"]
+    free = post(client, {**DIRECT, "minOut": "1"}).json_body["orderId"]
     run_until(app_module, terminal(free))
     order = store.get_order(free)
     assert order.status == "confirmed", order
@@ -220,9 +230,47 @@ def test_missing_and_repeated_parameters_are_422(client):
 
 
 def test_a_quote_beyond_the_impact_cap_is_422_with_the_guards_code(client):
-    answer = get_quote(client, tokenIn="JUP", tokenOut="BONK", amount="50000")
+    big = {"tokenIn": "JUP", "tokenOut": "BONK", "amount": "50000"}
+    answer = get_quote(client, **big, onlyDirectRoutes="true")
     assert answer.status_code == 422
     assert answer.json_body["error"]["code"] == "price_impact_too_high"
+    # Through SOL (or USDC, USDT) the same size passes: the thin direct pools are left out.
+    answer = get_quote(client, **big)
+    assert answer.status_code == 200, answer.json_body
+    quote = answer.json_body
+    assert quote["routeKind"].startswith("multihop") and Decimal(quote["priceImpactPct"]) <= 3
+    middles = {leg["outputMint"] for leg in quote["routePlan"] if leg["hop"] == 0}
+    assert len(middles) == 1 and middles <= {resolve(t).mint for t in ("SOL", "USDC", "USDT")}
+    assert get_quote(client, **big, maxHops="1").json_body["error"]["code"] == (
+        "price_impact_too_high"
+    )
+
+
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"maxHops": "3"}, "maxHops"),
+        ({"maxHops": "two"}, "maxHops"),
+        ({"onlyDirectRoutes": "yes"}, "onlyDirectRoutes"),
+        ({"restrictIntermediateTokens": "1"}, "restrictIntermediateTokens"),
+        ({"excludeVenues": "raydium,meteora"}, "excludeVenues"),
+        ({"excludeVenues": "orca"}, "excludeVenues"),
+    ],
+)
+def test_routing_switches_are_parsed_strictly(client, params, field):
+    answer = get_quote(client, **params)
+    assert answer.status_code == 422, answer.json_body
+    assert field in json.dumps(answer.json_body["error"])
+
+
+def test_excluded_venues_and_direct_routes_shape_the_quote(client, frozen_market):
+    only_meteora = get_quote(client, excludeVenues="raydium").json_body
+    assert {leg["venue"] for leg in only_meteora["routePlan"]} == {"meteora"}
+    direct = get_quote(client, onlyDirectRoutes="true").json_body
+    assert {leg["hop"] for leg in direct["routePlan"]} == {0}
+    assert {leg["outputMint"] for leg in direct["routePlan"]} == {direct["mintOut"]}
+    free = get_quote(client).json_body  # the best of everything never pays less
+    assert int(free["outAmount"]) >= int(direct["outAmount"])
 
 
 def test_unknown_expired_or_foreign_quotes_are_refused(client, frozen_market):
@@ -268,7 +316,7 @@ def test_stats_count_and_share_a_handful_of_orders(client, app_module, frozen_ma
     bodies = [ORDER, {**ORDER, "amount": "3"}, {**ORDER, "tokenIn": "USDC", "tokenOut": "SOL",
               "amount": "250"}]  # fmt: skip
     confirmed = [post(client, b).json_body["orderId"] for b in bodies]
-    whale = {**ORDER, "tokenIn": "JUP", "tokenOut": "BONK", "amount": "50000"}
+    whale = {**DIRECT, "tokenIn": "JUP", "tokenOut": "BONK", "amount": "50000"}
     failed = post(client, whale).json_body["orderId"]
     run_until(app_module, terminal(*confirmed, failed))
     old = post(client, {**ORDER, "amount": "4"}).json_body["orderId"]
@@ -292,6 +340,9 @@ def test_stats_count_and_share_a_handful_of_orders(client, app_module, frozen_ma
     }
     splits = sum(r["kind"] == "split" for r in routes)
     assert stats["splitShare"] == str((Decimal(splits) / 3).quantize(Decimal("0.0001")))
+    multihops = sum(r["kind"].startswith("multihop") for r in routes)
+    assert stats["multihopShare"] == str((Decimal(multihops) / 3).quantize(Decimal("0.0001")))
+    assert stats["feePaidLamports"]["p50"] is None  # the congestion model is off here
     median = statistics.median(_improvement_bps(r) for r in routes)
     assert Decimal(stats["priceImprovementBps"]["p50"]) == round(median, 2)
     assert Decimal(stats["realizedOverMinOutBps"]["p50"]) > 0

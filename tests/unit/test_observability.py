@@ -173,7 +173,7 @@ def test_a_failed_order_is_counted_by_its_reason_code(fakes, json_lines, emf, mo
     def no_route(*args, **kwargs):
         raise NoRoute("no pool quotes SOL -> USDC for this size")
 
-    monkeypatch.setattr(worker.router, "best_route", no_route)
+    monkeypatch.setattr(worker.router, "plan", no_route)
     order_id = fakes.store.add()
     invoke(fakes.app, order_id)
 
