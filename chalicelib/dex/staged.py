@@ -9,9 +9,10 @@ and the route fails if the input that takes exceeds its ``max_in``.
 
 from collections.abc import Sequence
 
+from ..tokens import by_mint
 from .errors import InsufficientLiquidity, SlippageExceeded
 from .listing import Pool
-from .slippage import input_rose_message
+from .slippage import input_rose_message, output_fell_message
 from .snapshot import AMMS
 
 
@@ -70,8 +71,11 @@ class StagedFills:
                 self._sell(leg, amount) for leg, amount in zip(legs, inputs, strict=True)
             )
         if produced < route.min_out:
+            moved = output_fell_message(
+                route.out_amount, produced, route.slippage_bps, by_mint(route.mint_out)
+            )
             raise SlippageExceeded(
-                f"output {produced} is below the minimum {route.min_out}",
+                f"{moved}: output {produced} is below the minimum {route.min_out}",
                 amount_out=produced,
                 min_out=route.min_out,
             )

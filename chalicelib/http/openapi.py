@@ -99,6 +99,7 @@ POSITIVE_AMOUNT = {
 
 
 BOOLEAN = {"type": "boolean"}  # true or false in the query
+BPS = {"type": "integer", "minimum": 1, "maximum": 5000}
 
 
 def _query(name: str, schema: dict, required: bool = False) -> dict:
@@ -265,7 +266,8 @@ def document() -> dict:
                         _query("tokenIn", TOKEN, required=True),
                         _query("tokenOut", TOKEN, required=True),
                         _query("amount", POSITIVE_AMOUNT, required=True),
-                        _query("slippageBps", {"type": "integer", "minimum": 1, "maximum": 5000}),
+                        _query("slippageBps", {"anyOf": [BPS, {"const": "auto"}]}),
+                        _query("maxAutoSlippageBps", BPS),
                         _query("venues", VENUE_LIST),
                         _query("excludeVenues", VENUE_LIST),
                         _query("onlyDirectRoutes", BOOLEAN),

@@ -56,7 +56,13 @@ def _field_of(error) -> str:
     cause = (error.get("ctx") or {}).get("error")
     if isinstance(cause, InvalidField):
         return cause.field
-    return ".".join(str(p) for p in error["loc"]) or "body"
+    return ".".join(str(p) for p in error["loc"] if not _union_tag(p)) or "body"
+
+
+def _union_tag(part) -> bool:
+    """A union member pydantic names in an error's path (``constrained-int``,
+    ``literal['auto']``, a model's class name), not a field: fields are camelCase."""
+    return isinstance(part, str) and (part[:1].isupper() or any(c in part for c in "-['("))
 
 
 def order_spec(body: dict, what: str = "order") -> OrderSpec:

@@ -176,6 +176,7 @@ def accepted_view(order: OrderRecord, ws_url: str) -> OrderAccepted:
         orderId=str(order.id),
         status=order.status,
         wsUrl=f"{ws_url}?orderId={order.id}",
+        slippageBps=order.slippage_bps,
         clientOrderId=order.client_order_id,
     )
 

@@ -17,7 +17,7 @@ from chalicelib import logs, metrics
 from chalicelib.backends import queue
 from chalicelib.config import get_settings
 from chalicelib.errors import DependencyUnavailable, IdempotencyConflict, InvalidInput
-from chalicelib.orders import quotes, store
+from chalicelib.orders import auto_slippage, quotes, store
 from chalicelib.orders.models import OrderSpec
 from chalicelib.orders.records import OrderRecord, routing_to_json
 
@@ -37,7 +37,7 @@ def fingerprint(spec: OrderSpec) -> str:
         "in": [spec.token_in.symbol, spec.token_in.mint],
         "out": [spec.token_out.symbol, spec.token_out.mint],
         "amount": spec.amount_in,
-        "bps": spec.slippage_bps,
+        "bps": spec.slippage_asked,
         "venues": sorted(spec.venues),  # a set: [a, b] and [b, a] are one order
         "quote": spec.quote_id,
         "minOut": spec.min_out,
@@ -93,6 +93,7 @@ def submit(spec: OrderSpec, client_id: uuid.UUID, idempotency_key: str | None) -
         if known is None:
             raise
         return _replay(known, request_hash)
+    spec = auto_slippage.choose(spec)
     access = get_settings().access
     order, created = store.create_order(
         spec,

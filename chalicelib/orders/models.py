@@ -4,7 +4,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -32,6 +32,8 @@ LIMIT_PRICE_PATTERN = r"^[0-9]{1,20}(\.[0-9]{1,18})?$"  # a plain decimal, like 
 MAX_EXPIRY_SLOTS = 30 * 24 * 3600 * 1000 // 400  # about 30 days
 MAX_EXPIRY = timedelta(days=30)  # expiresAt, like expiresInSlots
 MAX_PRIORITY_LAMPORTS = 1_000_000_000  # a priority fee's cap: at most 1 SOL
+DEFAULT_MAX_AUTO_SLIPPAGE_BPS = 300
+Bps = Annotated[StrictInt, Field(ge=1, le=5000)]
 
 
 def canonical_order_id(value) -> str | None:
@@ -70,7 +72,13 @@ def _when(order_type: str, *then: dict) -> dict:
 
 # What each type needs and refuses (``OrderRequest._limit_fields``), said in the schema too.
 # An expiry must also be in the future and within 30 days: that the schema cannot say.
+# maxAutoSlippageBps only beside slippageBps "auto".
+_AUTO_CAP = {
+    "if": _present("maxAutoSlippageBps"),
+    "then": {"required": ["slippageBps"], "properties": {"slippageBps": {"const": "auto"}}},
+}
 ORDER_RULES = [
+    _AUTO_CAP,
     _when("market", _absent("limitPrice", "maxPrice", "expiresAt", "expiresInSlots",
                             "triggerPrice", "direction")),
     _when("limit", _present("limitPrice"), _positive("limitPrice"), _ONE_EXPIRY,
@@ -151,8 +159,16 @@ class OrderRequest(RoutingFields):
     amount: StrictStr | StrictInt | Decimal = Field(
         description='UI units of tokenIn, e.g. "1.5"', examples=["1.5"]
     )
-    # A JSON integer only: not "100", 100.0, 1e2 or true.
-    slippage_bps: StrictInt = Field(50, alias="slippageBps", ge=1, le=5000)
+    # A JSON integer only: not "100", 100.0, 1e2 or true; or "auto".
+    slippage_bps: Bps | Literal["auto"] = Field(
+        50,
+        alias="slippageBps",
+        description='"auto": chosen from the pair\'s recent slippage and volatility, at most'
+        " maxAutoSlippageBps; the answer and the order show the value chosen.",
+    )
+    max_auto_slippage_bps: Bps | None = Field(
+        None, alias="maxAutoSlippageBps", description='With slippageBps "auto"; default 300.'
+    )
     quote_id: str | None = Field(
         None,
         alias="quoteId",
@@ -204,6 +220,8 @@ class OrderRequest(RoutingFields):
 
     @model_validator(mode="after")
     def _limit_fields(self) -> "OrderRequest":
+        if self.max_auto_slippage_bps is not None and self.slippage_bps != "auto":
+            raise InvalidField("maxAutoSlippageBps", 'maxAutoSlippageBps needs slippageBps "auto"')
         if self.type.parent:
             raise InvalidField("type", "twap and dca orders have bodies of their own")
         if self.type == OrderType.STOP:
@@ -238,6 +256,11 @@ class OrderRequest(RoutingFields):
             raise InvalidField("expiresAt", "expiresAt is in the past")
         if self.expires_at - now > MAX_EXPIRY:
             raise InvalidField("expiresAt", f"expiresAt must be within {MAX_EXPIRY.days} days")
+
+    def _auto_cap(self) -> int | None:
+        if self.slippage_bps != "auto":
+            return None
+        return self.max_auto_slippage_bps or DEFAULT_MAX_AUTO_SLIPPAGE_BPS
 
     def _default_venues(self) -> tuple[str, ...]:
         return (
@@ -275,7 +298,9 @@ class OrderRequest(RoutingFields):
             token_in=token_in,
             token_out=token_out,
             amount_in=tokens.check_max_order(tokens.to_base_units(self.amount, token_in), token_in),
-            slippage_bps=self.slippage_bps,
+            # "auto": chosen once admitted (``auto_slippage.choose``); until then its cap
+            slippage_bps=self._auto_cap() or self.slippage_bps,
+            auto_slippage=self.slippage_bps == "auto",
             venues=self.allowed_venues(self._default_venues()),
             quote_id=self.quote_id,
             min_out=None if self.min_out is None else int(self.min_out),
@@ -337,6 +362,13 @@ class OrderSpec:
     band_max: Decimal | None = None
     route_options: RouteOptions = RouteOptions()  # hops allowed; its venues are ``venues``
     max_priority_lamports: int | None = None  # the priority fee's cap (None: the default)
+    # slippageBps "auto": ``slippage_bps`` is its cap until ``auto_slippage.choose`` picks
+    auto_slippage: bool = False
+
+    @property
+    def slippage_asked(self) -> int | str:
+        """The slippage as the client asked for it: what a replay or a quote must match."""
+        return f"auto<={self.slippage_bps}" if self.auto_slippage else self.slippage_bps
 
 
 def split_amount(total: int, slices: int) -> list[int]:
@@ -358,6 +390,7 @@ class OrderAccepted(BaseModel):
     orderId: str
     status: OrderStatus
     wsUrl: str
+    slippageBps: int | None = Field(None, description='The bound: "auto"\'s choice when asked.')
     clientOrderId: str | None = None
 
 
@@ -496,7 +529,8 @@ class QuoteResponse(BaseModel):
     inAmountUi: str
     outAmountUi: str
     minOutUi: str
-    slippageBps: int
+    slippageBps: int = Field(description='The bound used: the one asked for, or "auto"\'s choice.')
+    autoSlippage: bool = Field(False, description='slippageBps was "auto"')
     priceImpactPct: str
     oraclePrice: str | None = Field(description="UI units of tokenOut per UI unit of tokenIn.")
     oracleDeviationPct: str | None

@@ -20,13 +20,15 @@ from chalicelib.config import get_settings
 from chalicelib.dex import FeeEstimate, Route, router
 from chalicelib.dex.chain import DEFAULT_MAX_LAMPORTS
 from chalicelib.errors import InvalidField, InvalidInput, clip
+from chalicelib.orders import auto_slippage
 from chalicelib.orders.models import OrderSpec, PriorityFeeEstimate, QuoteResponse, RoutePlanLeg
 from chalicelib.orders.records import routing_to_json
 
 AMOUNT_RE = re.compile(r"(0|[1-9][0-9]*)(\.[0-9]+)?", re.ASCII)  # no sign, exponent, spaces
 BPS_RE = re.compile(r"[0-9]{1,5}", re.ASCII)
-QUERY_FIELDS = {"tokenIn", "tokenOut", "amount", "slippageBps", "venues", "excludeVenues",
-                "onlyDirectRoutes", "maxHops", "restrictIntermediateTokens"}  # fmt: skip
+QUERY_FIELDS = {"tokenIn", "tokenOut", "amount", "slippageBps", "maxAutoSlippageBps", "venues",
+                "excludeVenues", "onlyDirectRoutes", "maxHops",
+                "restrictIntermediateTokens"}  # fmt: skip
 BOOLEANS = {"true": True, "false": False}
 BOOLEAN_FIELDS = ("onlyDirectRoutes", "restrictIntermediateTokens")
 HOPS = {"1": 1, "2": 2}
@@ -49,10 +51,14 @@ def query_to_body(params: dict[str, list[str]]) -> dict:
         body[name] = values[0]
     if "amount" in body and not AMOUNT_RE.fullmatch(body["amount"]):
         raise _invalid("amount", "amount must be a plain decimal like 1.5")
-    if "slippageBps" in body:
-        if not BPS_RE.fullmatch(body["slippageBps"]):
-            raise _invalid("slippageBps", "slippageBps must be ASCII digits")
-        body["slippageBps"] = int(body["slippageBps"])
+    for name in ("slippageBps", "maxAutoSlippageBps"):
+        if name not in body or (name == "slippageBps" and body[name] == "auto"):
+            continue
+        if not BPS_RE.fullmatch(body[name]):
+            raise _invalid(
+                name, f"{name} must be ASCII digits" + " or auto" * (name == "slippageBps")
+            )
+        body[name] = int(body[name])
     for name in ("venues", "excludeVenues"):
         if name in body:
             body[name] = body[name].split(",")
@@ -73,6 +79,8 @@ def quote(spec: OrderSpec, client_id: uuid.UUID) -> QuoteResponse:
     venue timing out is worth retrying: 503, not 422)."""
     settings = get_settings()
     market = venues.market()
+    stored = StoredQuote.of(spec, 0, client_id)  # as asked: "auto" slippage, not its choice
+    spec = auto_slippage.choose(spec)
     route = router.plan(
         venues.cached_fetch(),
         spec.token_in,
@@ -87,7 +95,7 @@ def quote(spec: OrderSpec, client_id: uuid.UUID) -> QuoteResponse:
     expires_at = min(leg.expires_at_slot for leg in route.legs)
     now = market.current_slot()
     valid_ms = max(1, expires_at - now) * settings.market.slot_ms
-    _remember(quote_id, StoredQuote.of(spec, route.min_out, client_id), valid_ms)
+    _remember(quote_id, replace(stored, min_out=route.min_out), valid_ms)
     cap = spec.max_priority_lamports
     fee = market.chain.estimate(route, now, 1, DEFAULT_MAX_LAMPORTS if cap is None else cap)
     return _answer(quote_id, spec, route, fee, context_slot, expires_at)
@@ -137,6 +145,7 @@ def _answer(quote_id, spec: OrderSpec, route: Route, fee: FeeEstimate, context_s
         outAmountUi=tokens.to_ui(route.out_amount, spec.token_out),
         minOutUi=tokens.to_ui(route.min_out, spec.token_out),
         slippageBps=route.slippage_bps,
+        autoSlippage=spec.auto_slippage,
         priceImpactPct=str(route.price_impact_pct),
         oraclePrice=text(route.oracle_price),
         oracleDeviationPct=text(route.oracle_deviation_pct),
@@ -159,7 +168,7 @@ class StoredQuote:
     mint_in: str
     mint_out: str
     amount_in: int
-    slippage_bps: int
+    slippage_bps: int | str  # or "auto<=cap" (``OrderSpec.slippage_asked``)
     venues: tuple[str, ...]
     min_out: int
     client_id: str
@@ -171,7 +180,7 @@ class StoredQuote:
             spec.token_in.mint,
             spec.token_out.mint,
             spec.amount_in,
-            spec.slippage_bps,
+            spec.slippage_asked,
             tuple(spec.venues),
             min_out,
             str(client_id),
@@ -190,7 +199,7 @@ class StoredQuote:
             d["mint_in"],
             d["mint_out"],
             int(d["amount_in"]),
-            int(d["slippage_bps"]),
+            d["slippage_bps"],
             tuple(d["venues"]),
             int(d["min_out"]),
             d["client_id"],

@@ -29,7 +29,7 @@ from chalicelib import logs, metrics
 from chalicelib.backends import queue, venues
 from chalicelib.config import LifecycleSettings, get_settings
 from chalicelib.dex import BlockhashExpired, DexError, Faults, NoRoute, Route, router
-from chalicelib.orders import dead_letters, lifecycle, moves, oco, parents, store
+from chalicelib.orders import auto_slippage, dead_letters, lifecycle, moves, oco, parents, store
 from chalicelib.orders.lifecycle import Actor, OrderStatus, OrderType
 from chalicelib.orders.moves import Publisher
 from chalicelib.orders.records import HistoryRecord, OrderRecord, StatusChange, landing_columns
@@ -440,6 +440,7 @@ def _confirm(step: _Steps, order: OrderRecord, route, tx_hash: str, faults: Faul
             landing,
         )
     )
+    auto_slippage.record(route, execution.amount_out)  # what "auto" slippage reads
     metrics.count("OrdersConfirmed")
     latency = datetime.now(UTC) - order.created_at
     metrics.milliseconds("SubmitToConfirmed", latency.total_seconds() * 1000)

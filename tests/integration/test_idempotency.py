@@ -29,6 +29,7 @@ LIMIT_AT = {**LIMIT, "expiresInSlots": None, "expiresAt": SOON.isoformat()}
 SNIPER = {**BASE, "type": "sniper", "tokenIn": "USDC", "tokenOut": "IDEMNEW", "amount": "10",
           "maxPrice": "1"}  # fmt: skip
 STOP = {**BASE, "type": "stop", "triggerPrice": "100", "direction": "below"}
+AUTO = {**BASE, "slippageBps": "auto"}
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ VARIATIONS = {
     "restrict_intermediate_tokens": False,
     "exclude_venues": ["meteora"],
     "priority_fee": {"maxLamports": 1000},
+    "max_auto_slippage_bps": Other(AUTO, {"maxAutoSlippageBps": 100}),
 }
 # The same order written otherwise: the same fingerprint.
 SAME_ORDER = [

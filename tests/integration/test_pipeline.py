@@ -438,4 +438,6 @@ def test_openapi_describes_the_api_from_the_models(client):
     assert {"/api/orders/execute", "/api/orders/{order_id}", "/api/orders"} <= set(doc["paths"])
     request = doc["components"]["schemas"]["OrderRequest"]
     assert {"tokenIn", "tokenOut", "amount", "slippageBps"} <= set(request["properties"])
-    assert request["properties"]["slippageBps"]["maximum"] == 5000
+    slippage = request["properties"]["slippageBps"]["anyOf"]
+    assert {"type": "integer", "minimum": 1, "maximum": 5000} in slippage
+    assert {"const": "auto", "type": "string"} in slippage

@@ -26,7 +26,7 @@ from chalicelib.dex import (
 from chalicelib.dex.guards import OFF
 from chalicelib.dex.market import MAX_CATCH_UP_SLOTS
 from chalicelib.dex.snapshot import AMMS
-from chalicelib.tokens import resolve, to_base_units
+from chalicelib.tokens import resolve, to_base_units, to_ui
 
 SOL, WSOL, USDC, USDT, JUP, BONK = map(resolve, ("SOL", "WSOL", "USDC", "USDT", "JUP", "BONK"))
 PAIRS = [(SOL, USDC), (USDC, SOL), (SOL, BONK), (JUP, USDT), (BONK, JUP), (USDT, USDC)]
@@ -174,6 +174,22 @@ def test_a_route_quoted_before_another_trade_slips():
     market.execute(first)
     with pytest.raises(SlippageExceeded):
         market.execute(second)
+
+
+def test_a_slippage_failure_says_what_moved_and_by_how_much():
+    market = market_at()
+    first = route_for(market, SOL, USDC, to_base_units("5000", SOL), bps=10)
+    second = route_for(market, SOL, USDC, to_base_units("500", SOL), bps=10)
+    market.execute(first)
+    with pytest.raises(SlippageExceeded) as err:
+        market.execute(second)
+    # In words: what moved, by how much, against what was allowed.
+    got = err.value.details["amount_out"]
+    fell = (second.out_amount - got) * 10_000 / second.out_amount
+    assert str(err.value).startswith(
+        f"the output fell from {to_ui(second.out_amount, USDC)} USDC to {to_ui(got, USDC)} USDC"
+        f" (-{format(round(Decimal(fell), 2).normalize(), 'f')} bps), beyond the 10 bps allowed: "
+    ), str(err.value)
 
 
 def test_an_expired_quote_is_refused_before_anything_happens():
