@@ -60,8 +60,8 @@ MUTANTS = [
     Mutant(
         "quotes: the user's minOut wins over the quote's",
         "chalicelib/orders/quotes.py",
-        "min_out=max(spec.min_out or 0, stored.min_out)",
-        "min_out=spec.min_out or stored.min_out",
+        "min_out=max(spec.min_out or 0, stored.bound)",
+        "min_out=spec.min_out or stored.bound",
         (IT + "test_quote_stats.py", "-k", "min_out"),
         "an order with its quote and a looser minOut fills below the quote's minimum",
     ),

@@ -24,7 +24,16 @@ from typing import Protocol
 from ..config import MarketSettings, NewListing
 from ..tokens import Token, by_mint, list_token, resolve
 from . import arbitrage, cpmm
-from .chain import BLOCKHASH_VALID_SLOTS, DEFAULT_MAX_LAMPORTS, Chain, Landing, PriorityFee
+from .amm import ceil_div
+from .chain import (
+    BLOCKHASH_VALID_SLOTS,
+    DEFAULT_MAX_LAMPORTS,
+    MICRO_LAMPORTS_PER_LAMPORT,
+    RETRY_RAISE,
+    Chain,
+    Landing,
+    PriorityFee,
+)
 from .errors import (
     BlockhashExpired,
     InsufficientLiquidity,
@@ -259,14 +268,25 @@ class Market:
         return Landing(sent, landed, fee, self.settings.slot_ms)
 
     def send(
-        self, route, faults: Faults | None, attempt: int, max_lamports: int | None = None
+        self,
+        route,
+        faults: Faults | None,
+        attempt: int,
+        max_lamports: int | None = None,
+        previous_price: int = 0,
     ) -> Landing:
         """Send ``route``'s transaction at the "auto" priority fee for this ``attempt``
-        (within ``max_lamports`` of priority fee): when it lands, or that it is dropped once
-        its blockhash expires (``Landing.dropped``), the sender finding out only then."""
+        (within ``max_lamports`` of priority fee), and at least half as much again per
+        compute unit as the attempt before paid (``previous_price``, micro-lamports): when it
+        lands, or that it is dropped once its blockhash expires (``Landing.dropped``), the
+        sender finding out only then."""
         cap = DEFAULT_MAX_LAMPORTS if max_lamports is None else max_lamports
         sent = self.current_slot()
         fee = self.chain.estimate(route, sent, attempt, cap).fee
+        raised = ceil_div(previous_price * RETRY_RAISE[0], RETRY_RAISE[1])
+        most = cap * MICRO_LAMPORTS_PER_LAMPORT // fee.compute_units
+        if raised > fee.micro_lamports_per_cu:
+            fee = PriorityFee(fee.compute_units, min(most, raised))
         try:
             return self.landing(route, fee, faults)
         except BlockhashExpired:

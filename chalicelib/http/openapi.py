@@ -268,6 +268,14 @@ def document() -> dict:
                         _query("amount", POSITIVE_AMOUNT, required=True),
                         _query("slippageBps", {"anyOf": [BPS, {"const": "auto"}]}),
                         _query("maxAutoSlippageBps", BPS),
+                        _query(
+                            "swapMode",
+                            {
+                                "enum": ["ExactIn", "ExactOut"],
+                                "default": "ExactIn",
+                                "description": "ExactOut: amount is the tokenOut wanted",
+                            },
+                        ),  # fmt: skip
                         _query("venues", VENUE_LIST),
                         _query("excludeVenues", VENUE_LIST),
                         _query("onlyDirectRoutes", BOOLEAN),

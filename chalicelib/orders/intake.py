@@ -36,7 +36,8 @@ def fingerprint(spec: OrderSpec) -> str:
     body = {
         "in": [spec.token_in.symbol, spec.token_in.mint],
         "out": [spec.token_out.symbol, spec.token_out.mint],
-        "amount": spec.amount_in,
+        "amount": spec.amount,
+        **({"swapMode": spec.swap_mode} if spec.amount_out_wanted is not None else {}),
         "bps": spec.slippage_asked,
         "venues": sorted(spec.venues),  # a set: [a, b] and [b, a] are one order
         "quote": spec.quote_id,
@@ -93,7 +94,7 @@ def submit(spec: OrderSpec, client_id: uuid.UUID, idempotency_key: str | None) -
         if known is None:
             raise
         return _replay(known, request_hash)
-    spec = auto_slippage.choose(spec)
+    spec = quotes.budget(auto_slippage.choose(spec))
     access = get_settings().access
     order, created = store.create_order(
         spec,

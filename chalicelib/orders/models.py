@@ -19,7 +19,7 @@ from pydantic import (
 )
 
 from chalicelib import tokens
-from chalicelib.dex import VENUES, RouteOptions
+from chalicelib.dex import EXACT_IN, EXACT_OUT, VENUES, RouteOptions
 from chalicelib.errors import InvalidField
 from chalicelib.orders.lifecycle import OrderStatus, OrderType
 from chalicelib.tokens import MAX_BASE_UNITS, Token
@@ -77,8 +77,14 @@ _AUTO_CAP = {
     "if": _present("maxAutoSlippageBps"),
     "then": {"required": ["slippageBps"], "properties": {"slippageBps": {"const": "auto"}}},
 }
+# ExactOut: market orders only, without minOut (they receive exactly their amount).
+_EXACT_OUT = {
+    "if": {"required": ["swapMode"], "properties": {"swapMode": {"const": "ExactOut"}}},
+    "then": {"allOf": [{"properties": {"type": {"const": "market"}}}, _absent("minOut")]},
+}
 ORDER_RULES = [
     _AUTO_CAP,
+    _EXACT_OUT,
     _when("market", _absent("limitPrice", "maxPrice", "expiresAt", "expiresInSlots",
                             "triggerPrice", "direction")),
     _when("limit", _present("limitPrice"), _positive("limitPrice"), _ONE_EXPIRY,
@@ -157,7 +163,15 @@ class OrderRequest(RoutingFields):
     # A JSON number arrives as Decimal (the body is parsed with parse_float=Decimal),
     # so "1.5" and 1.5 convert exactly; a float never reaches the money path.
     amount: StrictStr | StrictInt | Decimal = Field(
-        description='UI units of tokenIn, e.g. "1.5"', examples=["1.5"]
+        description='UI units of tokenIn, e.g. "1.5" (swapMode ExactOut: of tokenOut, the'
+        " output wanted)",
+        examples=["1.5"],
+    )
+    swap_mode: Literal["ExactIn", "ExactOut"] = Field(
+        "ExactIn",
+        alias="swapMode",
+        description="ExactOut (market orders): receive exactly amount of tokenOut, spending at"
+        " most the quote's maxIn (or the route's at submit).",
     )
     # A JSON integer only: not "100", 100.0, 1e2 or true; or "auto".
     slippage_bps: Bps | Literal["auto"] = Field(
@@ -220,6 +234,10 @@ class OrderRequest(RoutingFields):
 
     @model_validator(mode="after")
     def _limit_fields(self) -> "OrderRequest":
+        if self.swap_mode == EXACT_OUT and self.type != OrderType.MARKET:
+            raise InvalidField("swapMode", "ExactOut is for market orders")
+        if self.swap_mode == EXACT_OUT and self.min_out is not None:
+            raise InvalidField("minOut", "an ExactOut order receives exactly its amount")
         if self.max_auto_slippage_bps is not None and self.slippage_bps != "auto":
             raise InvalidField("maxAutoSlippageBps", 'maxAutoSlippageBps needs slippageBps "auto"')
         if self.type.parent:
@@ -294,10 +312,17 @@ class OrderRequest(RoutingFields):
         expires_at = self.expires_at
         if self.expires_in_slots is not None:
             expires_at = datetime.now(UTC) + timedelta(milliseconds=self.expires_in_slots * slot_ms)
+        exact_out = self.swap_mode == EXACT_OUT
+        amount_token = token_out if exact_out else token_in
+        amount = tokens.check_max_order(
+            tokens.to_base_units(self.amount, amount_token), amount_token
+        )
         return OrderSpec(
             token_in=token_in,
             token_out=token_out,
-            amount_in=tokens.check_max_order(tokens.to_base_units(self.amount, token_in), token_in),
+            amount_in=0 if exact_out else amount,  # ExactOut: its budget, once routed or bound
+            swap_mode=self.swap_mode,
+            amount_out_wanted=amount if exact_out else None,
             # "auto": chosen once admitted (``auto_slippage.choose``); until then its cap
             slippage_bps=self._auto_cap() or self.slippage_bps,
             auto_slippage=self.slippage_bps == "auto",
@@ -364,6 +389,13 @@ class OrderSpec:
     max_priority_lamports: int | None = None  # the priority fee's cap (None: the default)
     # slippageBps "auto": ``slippage_bps`` is its cap until ``auto_slippage.choose`` picks
     auto_slippage: bool = False
+    swap_mode: str = EXACT_IN
+    amount_out_wanted: int | None = None  # ExactOut: base units of token_out, exactly
+
+    @property
+    def amount(self) -> int:
+        """What the router is asked for: the input to sell, or (ExactOut) the output to buy."""
+        return self.amount_out_wanted if self.swap_mode == EXACT_OUT else self.amount_in
 
     @property
     def slippage_asked(self) -> int | str:
@@ -525,7 +557,13 @@ class QuoteResponse(BaseModel):
     inAmount: str = Field(description="Base units of tokenIn.")
     outAmount: str = Field(description="Base units of tokenOut.")
     minOut: str = Field(description="outAmount less slippage: the least the order accepts.")
-    otherAmountThreshold: str = Field(description="The same as minOut (Jupiter's name).")
+    otherAmountThreshold: str = Field(
+        description="ExactIn: the same as minOut; ExactOut: maxIn (Jupiter's name)."
+    )
+    swapMode: Literal["ExactIn", "ExactOut"] = "ExactIn"
+    maxIn: str | None = Field(
+        None, description="ExactOut: inAmount plus slippage, the most the order spends."
+    )
     inAmountUi: str
     outAmountUi: str
     minOutUi: str

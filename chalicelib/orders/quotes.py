@@ -17,7 +17,7 @@ from chalicelib import tokens
 from chalicelib.backends import cache, venues
 from chalicelib.backends.drivers import unavailable_as
 from chalicelib.config import get_settings
-from chalicelib.dex import FeeEstimate, Route, router
+from chalicelib.dex import EXACT_IN, EXACT_OUT, FeeEstimate, Route, router
 from chalicelib.dex.chain import DEFAULT_MAX_LAMPORTS
 from chalicelib.errors import InvalidField, InvalidInput, clip
 from chalicelib.orders import auto_slippage
@@ -26,7 +26,8 @@ from chalicelib.orders.records import routing_to_json
 
 AMOUNT_RE = re.compile(r"(0|[1-9][0-9]*)(\.[0-9]+)?", re.ASCII)  # no sign, exponent, spaces
 BPS_RE = re.compile(r"[0-9]{1,5}", re.ASCII)
-QUERY_FIELDS = {"tokenIn", "tokenOut", "amount", "slippageBps", "maxAutoSlippageBps", "venues",
+QUERY_FIELDS = {"tokenIn", "tokenOut", "amount", "swapMode", "slippageBps", "maxAutoSlippageBps",
+                "venues",
                 "excludeVenues", "onlyDirectRoutes", "maxHops",
                 "restrictIntermediateTokens"}  # fmt: skip
 BOOLEANS = {"true": True, "false": False}
@@ -81,24 +82,42 @@ def quote(spec: OrderSpec, client_id: uuid.UUID) -> QuoteResponse:
     market = venues.market()
     stored = StoredQuote.of(spec, 0, client_id)  # as asked: "auto" slippage, not its choice
     spec = auto_slippage.choose(spec)
-    route = router.plan(
-        venues.cached_fetch(),
-        spec.token_in,
-        spec.token_out,
-        spec.amount_in,
-        spec.slippage_bps,
-        settings.market.quote_valid_slots,
-        replace(spec.route_options, venues=spec.venues),
-    )
+    route = _plan(spec)
     quote_id = uuid.uuid4().hex
     context_slot = min(leg.slot for leg in route.legs)
     expires_at = min(leg.expires_at_slot for leg in route.legs)
     now = market.current_slot()
     valid_ms = max(1, expires_at - now) * settings.market.slot_ms
-    _remember(quote_id, replace(stored, min_out=route.min_out), valid_ms)
+    _remember(quote_id, replace(stored, bound=_bound(route)), valid_ms)
     cap = spec.max_priority_lamports
     fee = market.chain.estimate(route, now, 1, DEFAULT_MAX_LAMPORTS if cap is None else cap)
     return _answer(quote_id, spec, route, fee, context_slot, expires_at)
+
+
+def _plan(spec: OrderSpec) -> Route:
+    return router.plan(
+        venues.cached_fetch(),
+        spec.token_in,
+        spec.token_out,
+        spec.amount,
+        spec.slippage_bps,
+        get_settings().market.quote_valid_slots,
+        replace(spec.route_options, venues=spec.venues),
+        swap_mode=spec.swap_mode,
+    )
+
+
+def _bound(route: Route) -> int:
+    """What a quote binds: the least output (ExactIn), or the most input (ExactOut)."""
+    return route.max_in if route.swap_mode == EXACT_OUT else route.min_out
+
+
+def budget(spec: OrderSpec) -> OrderSpec:
+    """An exact-output order without a quote: the most it may spend is its route's maxIn
+    now (``DexError`` when none passes, as a quote would say)."""
+    if spec.swap_mode != EXACT_OUT or spec.amount_in:
+        return spec
+    return replace(spec, amount_in=_plan(spec).max_in)
 
 
 def _fee(estimate: FeeEstimate) -> PriorityFeeEstimate:
@@ -140,7 +159,9 @@ def _answer(quote_id, spec: OrderSpec, route: Route, fee: FeeEstimate, context_s
         inAmount=str(route.in_amount),
         outAmount=str(route.out_amount),
         minOut=str(route.min_out),
-        otherAmountThreshold=str(route.min_out),
+        otherAmountThreshold=str(_bound(route)),
+        swapMode=route.swap_mode,
+        maxIn=None if route.max_in is None else str(route.max_in),
         inAmountUi=tokens.to_ui(route.in_amount, spec.token_in),
         outAmountUi=tokens.to_ui(route.out_amount, spec.token_out),
         minOutUi=tokens.to_ui(route.min_out, spec.token_out),
@@ -162,35 +183,36 @@ def _answer(quote_id, spec: OrderSpec, route: Route, fee: FeeEstimate, context_s
 
 @dataclass(frozen=True)
 class StoredQuote:
-    """What an order naming the quote must match, the minimum it binds, and the client
-    that asked for it (the only one that may use it)."""
+    """What an order naming the quote must match, what it binds (the least output, or for
+    an exact output the most input), and the client that asked for it (the only one that
+    may use it)."""
 
     mint_in: str
     mint_out: str
-    amount_in: int
+    amount: int  # to sell, or (ExactOut) to buy
     slippage_bps: int | str  # or "auto<=cap" (``OrderSpec.slippage_asked``)
     venues: tuple[str, ...]
-    min_out: int
+    bound: int
     client_id: str
     routing: str = "null"  # the routing choices (hops), as JSON
+    swap_mode: str = EXACT_IN
 
     @classmethod
-    def of(cls, spec: OrderSpec, min_out: int, client_id: uuid.UUID | str) -> "StoredQuote":
+    def of(cls, spec: OrderSpec, bound: int, client_id: uuid.UUID | str) -> "StoredQuote":
         return cls(
             spec.token_in.mint,
             spec.token_out.mint,
-            spec.amount_in,
+            spec.amount,
             spec.slippage_asked,
             tuple(spec.venues),
-            min_out,
+            bound,
             str(client_id),
             json.dumps(routing_to_json(spec.route_options, None), sort_keys=True),
+            spec.swap_mode,
         )
 
     def to_json(self) -> str:
-        return json.dumps(
-            {**self.__dict__, "venues": list(self.venues), "min_out": str(self.min_out)}
-        )
+        return json.dumps({**self.__dict__, "venues": list(self.venues), "bound": str(self.bound)})
 
     @classmethod
     def from_json(cls, raw: str) -> "StoredQuote":
@@ -198,12 +220,13 @@ class StoredQuote:
         return cls(
             d["mint_in"],
             d["mint_out"],
-            int(d["amount_in"]),
+            int(d["amount"]),
             d["slippage_bps"],
             tuple(d["venues"]),
-            int(d["min_out"]),
+            int(d["bound"]),
             d["client_id"],
             d.get("routing", "null"),
+            d.get("swap_mode", EXACT_IN),
         )
 
 
@@ -250,11 +273,13 @@ def bind(spec: OrderSpec, client_id: uuid.UUID) -> OrderSpec:
     stored = None if raw is None else StoredQuote.from_json(raw)
     if stored is None or stored.client_id != str(client_id):
         raise InvalidInput("the quote is unknown or has expired; quote again", code="quote_expired")
-    if stored != StoredQuote.of(spec, stored.min_out, client_id):
+    if stored != StoredQuote.of(spec, stored.bound, client_id):
         raise InvalidInput(
-            "the quote was for another pair, amount, slippage, venues or hops",
+            "the quote was for another pair, amount, slippage, venues, hops or swap mode",
             code="quote_mismatch",
         )
     if not _spend(spec.quote_id, raw):
         raise InvalidInput("the quote was used by another order; quote again", code="quote_used")
-    return replace(spec, min_out=max(spec.min_out or 0, stored.min_out))
+    if spec.swap_mode == EXACT_OUT:  # it never spends more than the quote's maxIn
+        return replace(spec, amount_in=stored.bound)
+    return replace(spec, min_out=max(spec.min_out or 0, stored.bound))

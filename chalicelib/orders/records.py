@@ -13,7 +13,8 @@ from fractions import Fraction
 from typing import Any
 
 from chalicelib import tokens
-from chalicelib.dex import Landing, Route, RouteOptions
+from chalicelib.dex import EXACT_IN, EXACT_OUT, Landing, Route, RouteOptions
+from chalicelib.dex.chain import BASE_FEE_LAMPORTS, MICRO_LAMPORTS_PER_LAMPORT
 from chalicelib.orders.lifecycle import OrderStatus, OrderType
 from chalicelib.orders.models import OrderSpec, slice_amount
 from chalicelib.tokens import Token
@@ -75,6 +76,10 @@ class OrderRecord:
     fee_lamports: int | None = None
     compute_units: int | None = None
     landing_slots: int | None = None
+    # ExactOut: the output wanted; ``amount_in`` is then the most it may spend (what it
+    # spent, once confirmed)
+    swap_mode: str = EXACT_IN
+    amount_out_wanted: int | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "OrderRecord":
@@ -129,6 +134,8 @@ class OrderRecord:
             fee_lamports=row.get("fee_lamports"),
             compute_units=row.get("compute_units"),
             landing_slots=row.get("landing_slots"),
+            swap_mode=row.get("swap_mode", EXACT_IN),
+            amount_out_wanted=row.get("amount_out_wanted"),
         )
 
     @property
@@ -164,6 +171,18 @@ class OrderRecord:
     def awaits_trigger(self) -> bool:
         """A stop order the oracle price has not crossed yet."""
         return self.trigger_price is not None and self.triggered_at is None
+
+    @property
+    def exact_out(self) -> bool:
+        return self.swap_mode == EXACT_OUT
+
+    @property
+    def last_fee_price(self) -> int:
+        """What the latest transaction paid per compute unit (micro-lamports; 0: none sent)."""
+        if self.fee_lamports is None or not self.compute_units:
+            return 0
+        priority = self.fee_lamports - BASE_FEE_LAMPORTS
+        return priority * MICRO_LAMPORTS_PER_LAMPORT // self.compute_units
 
     @property
     def tx_dropped(self) -> bool:
@@ -251,6 +270,11 @@ class StatusChange:
                 "tokenIn": spec.token_in.symbol,
                 "tokenOut": spec.token_out.symbol,
                 "amountIn": str(spec.amount_in),
+                **(
+                    {"swapMode": spec.swap_mode, "amountOutWanted": str(spec.amount_out_wanted)}
+                    if spec.amount_out_wanted is not None
+                    else {}
+                ),
                 "slippageBps": spec.slippage_bps,
                 "type": spec.type,
                 **(
@@ -313,9 +337,10 @@ class StatusChange:
     @classmethod
     def confirmed(
         cls, tx_hash: str, route: Route, amount_out: int, price: Decimal, token_out: Token,
-        attempt: int, landing: dict | None = None,
+        attempt: int, landing: dict | None = None, spent: int | None = None,
     ) -> "StatusChange":  # fmt: skip
-        """``landing``: the fee paid, compute units and slots to land, when modelled."""
+        """``landing``: the fee paid, compute units and slots to land, when modelled;
+        ``spent``: an exact-output order's input."""
         return cls(
             OrderStatus.CONFIRMED,
             {
@@ -326,12 +351,14 @@ class StatusChange:
                 "route": route.to_dict(),
                 "attempts": attempt,
                 **({"landing": landing} if landing else {}),
+                **({"amountIn": str(spent)} if spent is not None else {}),
             },
             {
                 "tx_hash": tx_hash,
                 "executed_price": price,
                 "amount_out": amount_out,
                 "route": route.to_dict(),
+                **({"amount_in": spent} if spent is not None else {}),
             },
         )
 

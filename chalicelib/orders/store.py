@@ -50,6 +50,7 @@ ORDER_FIELDS = (
     "max_price",
     "expires_at",
     "trigger_price",
+    "amount_in",  # an exact-output order's, once it confirmed: what it spent
     "fee_lamports",  # a sent transaction's landing (``records.landing_columns``)
     "compute_units",
     "landing_slots",
@@ -242,6 +243,7 @@ def _admit_values(
         "slices": spec.slices, "interval_s": spec.interval_s, "slice_amount": spec.slice_amount,
         "band_min": spec.band_min, "band_max": spec.band_max,
         "route_options": _jsonb(routing_to_json(spec.route_options, spec.max_priority_lamports)),
+        "swap_mode": spec.swap_mode, "amount_out_wanted": spec.amount_out_wanted,
     }  # fmt: skip
 
 
@@ -261,13 +263,14 @@ WITH live AS (
                         amount_in, slippage_bps, venues, idempotency_key, request_hash,
                         min_out, type, client_order_id, limit_price, expires_at, max_price,
                         trigger_price, trigger_direction, linked_order_id, slices, interval_s,
-                        slice_amount, band_min, band_max, route_options, enqueued_at)
+                        slice_amount, band_min, band_max, route_options, swap_mode,
+                        amount_out_wanted, enqueued_at)
     VALUES (%(id)s, %(client_id)s, 'pending', %(token_in)s, %(token_out)s, %(mint_in)s,
             %(mint_out)s, %(amount_in)s, %(slippage_bps)s, %(venues)s, %(idempotency_key)s,
             %(request_hash)s, %(min_out)s, %(type)s, %(client_order_id)s, %(limit_price)s,
             %(expires_at)s, %(max_price)s, %(trigger_price)s, %(trigger_direction)s,
             %(linked_order_id)s, %(slices)s, %(interval_s)s, %(slice_amount)s, %(band_min)s,
-            %(band_max)s, %(route_options)s, now())
+            %(band_max)s, %(route_options)s, %(swap_mode)s, %(amount_out_wanted)s, now())
     ON CONFLICT (client_id, idempotency_key) DO NOTHING
     RETURNING *
 ), pending AS (

@@ -28,7 +28,18 @@ from datetime import UTC, datetime, timedelta
 from chalicelib import logs, metrics
 from chalicelib.backends import queue, venues
 from chalicelib.config import LifecycleSettings, get_settings
-from chalicelib.dex import BlockhashExpired, DexError, Faults, NoRoute, Route, router
+from chalicelib.dex import (
+    EXACT_OUT,
+    BlockhashExpired,
+    DexError,
+    Faults,
+    NoRoute,
+    Route,
+    SlippageExceeded,
+    router,
+)
+from chalicelib.dex.route import steps_for
+from chalicelib.dex.slippage import input_rose_message
 from chalicelib.orders import auto_slippage, dead_letters, lifecycle, moves, oco, parents, store
 from chalicelib.orders.lifecycle import Actor, OrderStatus, OrderType
 from chalicelib.orders.moves import Publisher
@@ -323,7 +334,9 @@ def _attempt(order: OrderRecord, publisher: Publisher) -> None:
     market.submit(route)
     landing = None
     if settings.market.congestion:  # a retry (a later attempt) pays a higher fee
-        landing = market.send(route, faults, attempt, order.max_priority_lamports)
+        landing = market.send(
+            route, faults, attempt, order.max_priority_lamports, order.last_fee_price
+        )
     signature = faults.signature()
     delay_s = market.landing_delay_s(faults) + (landing.delay_s if landing else 0)
     lands_at = datetime.now(UTC) + timedelta(seconds=delay_s)
@@ -358,15 +371,32 @@ def _route(order: OrderRecord, market, faults: Faults, settings) -> Route:
             return market.snapshot(venue, a, b, faults)
     else:
         fetch = venues.cached_fetch(faults)
-    return router.plan(
-        fetch,
-        order.token_in,
-        order.token_out,
-        order.amount_in,
-        order.slippage_bps,
-        settings.market.quote_valid_slots,
-        options,
-    )
+    if not order.exact_out:
+        return router.plan(
+            fetch, order.token_in, order.token_out, order.amount_in, order.slippage_bps,
+            settings.market.quote_valid_slots, options,
+        )  # fmt: skip
+    route = router.plan(
+        fetch, order.token_in, order.token_out, order.amount_out_wanted, order.slippage_bps,
+        settings.market.quote_valid_slots, options, swap_mode=EXACT_OUT,
+    )  # fmt: skip
+    return _within_budget(order, route)
+
+
+def _within_budget(order: OrderRecord, route: Route) -> Route:
+    """An exact-output route never spends more than the order's ``amount_in`` (its quote's
+    maxIn, or its route's at submit): the prices moved too far if it must."""
+    budget = order.amount_in
+    if route.in_amount > budget:
+        raise SlippageExceeded(
+            input_rose_message(budget, route.in_amount, budget, order.token_in),
+            amount_in=route.in_amount,
+            max_in=budget,
+        )
+    most = min(route.max_in, budget)
+    steps = steps_for(route.legs, order.token_in, order.token_out, route.in_amount,
+                      route.out_amount, most)  # fmt: skip
+    return replace(route, max_in=most, steps=steps)
 
 
 def _waits_on(order: OrderRecord, error: DexError) -> bool:
@@ -438,6 +468,7 @@ def _confirm(step: _Steps, order: OrderRecord, route, tx_hash: str, faults: Faul
             order.token_out,
             order.attempts,
             landing,
+            execution.amount_in if order.exact_out else None,
         )
     )
     auto_slippage.record(route, execution.amount_out)  # what "auto" slippage reads

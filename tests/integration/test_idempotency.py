@@ -63,6 +63,7 @@ VARIATIONS = {
     "exclude_venues": ["meteora"],
     "priority_fee": {"maxLamports": 1000},
     "max_auto_slippage_bps": Other(AUTO, {"maxAutoSlippageBps": 100}),
+    "swap_mode": "ExactOut",
 }
 # The same order written otherwise: the same fingerprint.
 SAME_ORDER = [

@@ -92,8 +92,8 @@ def test_a_dropped_transaction_is_retried_at_a_higher_fee_within_the_cap(
     sent = []
     real_send, real_land_slot = Market.send, congested.chain.land_slot
 
-    def send(self, route, faults, attempt, max_lamports=None):
-        landing = real_send(self, route, faults, attempt, max_lamports)
+    def send(self, route, faults, attempt, max_lamports=None, previous_price=0):
+        landing = real_send(self, route, faults, attempt, max_lamports, previous_price)
         sent.append((attempt, max_lamports, landing))
         return landing
 
@@ -113,7 +113,12 @@ def test_a_dropped_transaction_is_retried_at_a_higher_fee_within_the_cap(
     (first_attempt, first_cap, first), (second_attempt, second_cap, second) = sent
     assert first.dropped and not second.dropped
     assert (first_attempt, second_attempt) == (1, 2) and first_cap == second_cap == cap
-    assert second.fee.micro_lamports_per_cu > first.fee.micro_lamports_per_cu
+    # half as much again per compute unit (or the cap), whatever the slots' fees did meanwhile
+    first_price = first.fee.micro_lamports_per_cu
+    assert second.fee.micro_lamports_per_cu >= min(
+        first_price * 3 // 2 - 1, cap * 1_000_000 // second.fee.compute_units
+    )  # (-1: the price read back from the lamports paid is rounded down)
+    assert second.fee.micro_lamports_per_cu > first_price
     assert second.fee.priority_lamports <= cap
     assert order.fee_lamports == second.fee.lamports and order.landing_slots == second.slots
     assert "blockhash expired" in order.last_error

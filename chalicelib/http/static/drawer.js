@@ -10,7 +10,7 @@ function row(term, ...value) {
 }
 
 function legsTable(legs) {
-  const head = ["Venue", "Pool", "In", "Out", "Min out", "Price impact"];
+  const head = ["Hop", "Venue", "Pool", "In", "Out", "Fee", "Min out", "Price impact"];
   return el(
     "table",
     { class: "legs" },
@@ -23,10 +23,12 @@ function legsTable(legs) {
         el(
           "tr",
           {},
+          el("td", { text: String((leg.hop ?? 0) + 1) }),
           el("td", { text: leg.venue }),
           el("td", { class: "mono", text: shortId(String(leg.poolId ?? "")) }),
           el("td", { text: String(leg.inAmount) }),
           el("td", { text: String(leg.outAmount) }),
+          el("td", { text: String(leg.fee ?? "") }),
           el("td", { text: String(leg.minOut) }),
           el("td", { text: percent(leg.priceImpactPct) }),
         ),
@@ -146,6 +148,10 @@ export class Drawer {
         order.amountOutUi ? row("Amount out", `${number(order.amountOutUi, 12)} ${order.tokenOut}`) : null,
         order.executedPrice ? row("Executed price", number(order.executedPrice, 10)) : null,
         row("Max slippage", `${order.slippageBps} bps`),
+        route?.swapMode === "ExactOut" ? row("Swap mode", `ExactOut, at most ${route.maxIn} base units in`) : null,
+        route?.legs?.length ? row("Hops", String(1 + Math.max(...route.legs.map((leg) => leg.hop ?? 0)))) : null,
+        order.feeLamports ? row("Fee paid", `${order.feeLamports} lamports (${order.computeUnits} CU)`) : null,
+        order.slotsToLand ? row("Landed in", `${order.slotsToLand} slot(s)`) : null,
         row("Attempts", String(order.attempts)),
         order.failureReason ? row("Failure", order.failureReason) : null,
         row("Transaction", order.txHash ? el("code", { class: "signature", text: order.txHash }) : "—"),
@@ -153,7 +159,8 @@ export class Drawer {
     ];
     if (route?.legs?.length) {
       parts.push(el("h3", { text: `Route: ${route.kind || "route"}` }), split, legsTable(route.legs));
-      splitBar(split, route.legs.map((leg) => ({ venue: leg.venue, share: leg.inAmount })));
+      const first = route.legs.filter((leg) => (leg.hop ?? 0) === 0);  // the split of the input
+      splitBar(split, first.map((leg) => ({ venue: leg.venue, share: leg.inAmount })));
     }
     if (children?.length) parts.push(el("h3", { text: "Slices" }), childrenTable(children, order));
     parts.push(el("h3", { text: "History" }), historyList(history));
