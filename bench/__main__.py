@@ -16,6 +16,7 @@ measures, after a warm-up, over several runs (medians reported):
   ``bench/node``) with the workers running, and the CPU per order over every process
   (``bench/cannon.py``);
 - the router micro-benchmark (``bench/router.py``);
+- ``GET /api/quote`` p50/p99, direct and two-hop, over every listed pair (``bench/quote.py``);
 - invocation-seconds per order (handler durations the runtime logs / orders);
 - capacity (``bench/capacity.py``): a burst with one WebSocket client per order, many
   connections open at once, many POSTs at once, a flood of frames on one socket;
@@ -55,7 +56,7 @@ from harness.runtime import DEFAULT_LATENCY, ZERO_LATENCY
 from harness.servers import Servers
 
 RESULTS = Path(__file__).parent / "results"
-PHASES = ["zero", "single", "drain", "default", "statements", "cannon", "router"]
+PHASES = ["zero", "single", "drain", "default", "statements", "cannon", "router", "quote"]
 CAPACITY = ["burst", "connections", "posts", "flood", "limits"]
 
 
@@ -178,6 +179,11 @@ async def run_all(args, services: Servers, log_dir: Path) -> dict:
                 phases["router"] = router.run(args.router_seconds)
         except Exception as e:  # a broken router bench must not cost the other numbers
             phases["router"] = {"error": repr(e)}
+    if "quote" not in args.skip:
+        say("GET /api/quote, direct and two-hop, every listed pair")
+        from bench import quote
+
+        phases["quote"] = await asyncio.to_thread(quote.run, args, services)
     scenarios = {
         "burst": (capacity.burst, settings_default),
         "connections": (capacity.connections, settings_zero),

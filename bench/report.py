@@ -279,6 +279,11 @@ def summary_rows(results: dict) -> list[Row]:
         r = p["router"]
         note = f"{r.get('quotes_per_s')} venue quotes/s; bench/router.py"
         rows.append(("router: routes/s (one core)", r["routes_per_s"], "", note))
+    for kind in ("direct", "multihop"):
+        if kind in p.get("quote", {}):
+            q = p["quote"][kind]
+            note = f"{q['calls']} calls over every listed pair; bench/quote.py"
+            rows.append((f"GET /api/quote p99, {kind} (ms)", q["p99_ms"], "", note))
     return rows
 
 

@@ -32,6 +32,17 @@ VENUE_LIST = {
 EXAMPLES = {
     "market": {"value": {"type": "market", "tokenIn": "SOL", "tokenOut": "USDC",
                          "amount": "1.5", "slippageBps": 100}},
+    "twoHops": {
+        "summary": "50,000 JUP to BONK through SOL, USDC or USDT, auto slippage, fee cap",
+        "value": {"type": "market", "tokenIn": "JUP", "tokenOut": "BONK", "amount": "50000",
+                  "maxHops": 2, "slippageBps": "auto", "maxAutoSlippageBps": 200,
+                  "priorityFee": {"maxLamports": 100000}},
+    },
+    "exactOut": {
+        "summary": "exactly 100 USDC, paid in SOL",
+        "value": {"type": "market", "tokenIn": "SOL", "tokenOut": "USDC", "amount": "100",
+                  "swapMode": "ExactOut", "slippageBps": 100},
+    },
     "twap": {
         "summary": "10 SOL in 5 slices, one a minute",
         "value": {"type": "twap", "tokenIn": "SOL", "tokenOut": "USDC", "amount": "10",
