@@ -4,9 +4,12 @@ import { number, percent, splitBar } from "./format.js";
 
 const DEBOUNCE_MS = 300;
 
-// The venues of a quote (QuoteResponse.routePlan: {venue, percent}) and their shares.
+// The venues of a quote's first hop (QuoteResponse.routePlan: {hop, venue, percent}) and
+// their shares of the input.
 export function quoteLegs(quote) {
-  return (quote.routePlan || []).map((leg) => ({ venue: leg.venue, share: Number(leg.percent) }));
+  return (quote.routePlan || [])
+    .filter((leg) => (leg.hop ?? 0) === 0)
+    .map((leg) => ({ venue: leg.venue, share: Number(leg.percent) }));
 }
 
 export class QuotePreview {
