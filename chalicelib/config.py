@@ -115,6 +115,11 @@ class AccessSettings(_Group):
     """What each client may do, and how it is let in."""
 
     max_body_bytes: int = Field(16 * 1024, ge=256)
+    # The local gateway (``python -m localaws``) answers 408 and closes a connection whose
+    # request headers are not all in this long after it opened (or after its last answer),
+    # and one whose body is not all in this long after its headers.
+    local_header_timeout_s: float = Field(10, gt=0)
+    local_body_timeout_s: float = Field(10, gt=0)
     # Requests per second (and burst) per client, past which 429.
     rate_limit_per_s: float = Field(20, gt=0)
     rate_limit_burst: int = Field(40, ge=1)
