@@ -84,6 +84,12 @@ class PushSettings(_Group):
     # Connections one client may hold open at once (``$connect`` beyond: 429); a connection
     # whose ``$disconnect`` was lost stops counting after ws_subscription_ttl_s.
     ws_max_connections_per_client: int = Field(20, ge=1)
+    # Per source IP, before any key is looked up: ``$connect`` attempts a second (burst),
+    # past which 429 ``connect_rate_limited``; and open connections, past which 429
+    # ``too_many_connections``.
+    ws_connect_rate_per_s: float = Field(2, gt=0)
+    ws_connect_burst: int = Field(20, ge=1)
+    ws_max_connections_per_source: int = Field(50, ge=1)
 
     @model_validator(mode="after")
     def _timeouts_nest(self) -> "PushSettings":
