@@ -146,7 +146,11 @@ def forwarded_options(argv: list[str]) -> list[tuple[str, str | None]]:
 
 async def run_all(args, services: Servers, log_dir: Path) -> dict:
     # Every socket of a scenario is opened with the one bench key: no per-client cap.
-    sockets = {"WS_MAX_CONNECTIONS_PER_CLIENT": "100000"}
+    sockets = {
+        "WS_MAX_CONNECTIONS_PER_CLIENT": "100000",
+        "WS_MAX_CONNECTIONS_PER_SOURCE": "100000",
+        "WS_CONNECT_BURST": "100000",
+    }
     settings_zero = {**ZERO_LATENCY, "WORKER_CONCURRENCY": str(args.concurrency), **sockets}
     settings_default = {**DEFAULT_LATENCY, "WORKER_CONCURRENCY": str(args.concurrency), **sockets}
     results: dict = {"phases": {}}

@@ -144,7 +144,9 @@ async def run(args, services: Servers, log_dir: Path) -> dict:
     settings = {
         **(DEFAULT_LATENCY if args.latency == "default" else ZERO_LATENCY),
         "WORKER_CONCURRENCY": str(args.concurrency),
-        "WS_MAX_CONNECTIONS_PER_CLIENT": "100000",  # every socket is the one bench key's
+        "WS_MAX_CONNECTIONS_PER_CLIENT": "100000",
+        "WS_MAX_CONNECTIONS_PER_SOURCE": "100000",
+        "WS_CONNECT_BURST": "100000",  # every socket is the one bench key's
     }
     with fresh_database(services.admin_url, "order_engine_load") as db:
         rt = services.runtime(

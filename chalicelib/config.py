@@ -84,6 +84,12 @@ class PushSettings(_Group):
     # Connections one client may hold open at once (``$connect`` beyond: 429); a connection
     # whose ``$disconnect`` was lost stops counting after ws_subscription_ttl_s.
     ws_max_connections_per_client: int = Field(20, ge=1)
+    # Per source IP, before any key is looked up: ``$connect`` attempts a second (burst),
+    # past which 429 ``connect_rate_limited``; and open connections, past which 429
+    # ``too_many_connections``.
+    ws_connect_rate_per_s: float = Field(2, gt=0)
+    ws_connect_burst: int = Field(20, ge=1)
+    ws_max_connections_per_source: int = Field(50, ge=1)
 
     @model_validator(mode="after")
     def _timeouts_nest(self) -> "PushSettings":
@@ -115,6 +121,11 @@ class AccessSettings(_Group):
     """What each client may do, and how it is let in."""
 
     max_body_bytes: int = Field(16 * 1024, ge=256)
+    # The local gateway (``python -m localaws``) answers 408 and closes a connection whose
+    # request headers are not all in this long after it opened (or after its last answer),
+    # and one whose body is not all in this long after its headers.
+    local_header_timeout_s: float = Field(10, gt=0)
+    local_body_timeout_s: float = Field(10, gt=0)
     # Requests per second (and burst) per client, past which 429.
     rate_limit_per_s: float = Field(20, gt=0)
     rate_limit_burst: int = Field(40, ge=1)

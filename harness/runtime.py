@@ -56,6 +56,10 @@ def engine_env(**overrides: str) -> dict[str, str]:
     env.setdefault("AWS_SECRET_ACCESS_KEY", "local")
     env["AWS_DEFAULT_REGION"] = "us-east-1"
     env["PYTHONUNBUFFERED"] = "1"
+    # Every test socket comes from 127.0.0.1: the per-address $connect limits are for the
+    # tests that set them.
+    env.update(WS_CONNECT_RATE_PER_S="100000", WS_CONNECT_BURST="100000")
+    env["WS_MAX_CONNECTIONS_PER_SOURCE"] = "100000"
     env.update(overrides)
     return env
 

@@ -46,10 +46,12 @@ SQS_DEFAULT_VISIBILITY_S = 30
 # The WebSocket API's share of the account: route throttling on its stage (requests a second
 # across all connections, and the burst) and reserved concurrency for each of its handlers, so
 # a flood of frames is refused at the gateway (429) and never takes the concurrency the REST
-# API (order submission) and the worker need.
-WS_THROTTLING_RATE = 200
-WS_THROTTLING_BURST = 400
+# API (order submission) and the worker need. ``$connect`` has a tighter share of both: a
+# flood of connects (fake keys or not) is refused before it reaches the handler, and the
+# handler's Redis and Postgres look-ups never take the message and disconnect handlers' share.
 WS_RESERVED_CONCURRENCY = 20
+WS_CONNECT_RESERVED_CONCURRENCY = 10
+WS_CONNECT_HANDLER = "app.ws_connect"
 WS_HANDLER_PREFIX = "app.ws_"
 
 LOGS_ACTIONS = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
@@ -68,6 +70,7 @@ SECRETS_ACTIONS = ["secretsmanager:GetSecretValue"]
 # what the whole API takes, whoever asks, and what one WebSocket route takes.
 REST_THROTTLE = {"ThrottlingRateLimit": 500, "ThrottlingBurstLimit": 1000}
 WS_THROTTLE = {"ThrottlingRateLimit": 200, "ThrottlingBurstLimit": 400}
+WS_CONNECT_THROTTLE = {"ThrottlingRateLimit": 20, "ThrottlingBurstLimit": 50}
 
 QUEUE_LOGICAL_ID = "OrdersQueue"
 DLQ_LOGICAL_ID = "OrdersDeadLetterQueue"
@@ -471,7 +474,12 @@ def merge_template(
         everything = {"ResourcePath": "/*", "HttpMethod": "*", **REST_THROTTLE}
         resources["RestAPI"] = {"Properties": {"MethodSettings": [everything]}}
     if ws_stage:
-        resources["WebsocketAPIStage"] = {"Properties": {"DefaultRouteSettings": WS_THROTTLE}}
+        resources["WebsocketAPIStage"] = {
+            "Properties": {
+                "DefaultRouteSettings": WS_THROTTLE,
+                "RouteSettings": {"$connect": WS_CONNECT_THROTTLE},
+            }
+        }
     in_vpc = False
 
     for logical_id, resource in base["Resources"].items():
@@ -490,7 +498,10 @@ def merge_template(
             "FunctionName": function_names[logical_id],
             "Environment": {"Variables": variables},
         }
-        if str(properties.get("Handler", "")).startswith(WS_HANDLER_PREFIX):
+        handler = str(properties.get("Handler", ""))
+        if handler == WS_CONNECT_HANDLER:
+            patch["ReservedConcurrentExecutions"] = WS_CONNECT_RESERVED_CONCURRENCY
+        elif handler.startswith(WS_HANDLER_PREFIX):
             patch["ReservedConcurrentExecutions"] = WS_RESERVED_CONCURRENCY
         if "VpcConfig" in properties:
             in_vpc = True
@@ -530,16 +541,6 @@ def merge_template(
         if depends_on:
             function["DependsOn"] = depends_on
         resources[logical_id] = function
-
-    if ws_stage:
-        resources["WebsocketAPIStage"] = {
-            "Properties": {
-                "DefaultRouteSettings": {
-                    "ThrottlingRateLimit": WS_THROTTLING_RATE,
-                    "ThrottlingBurstLimit": WS_THROTTLING_BURST,
-                }
-            }
-        }
 
     if in_vpc:
         parameters["SubnetIds"] = {

@@ -39,14 +39,25 @@ def take(client_id) -> int:
     Redis being down lets the request through (logged): the stage's throttling in API
     Gateway still bounds the traffic, and an outage of the limiter is no outage of the API.
     """
-    settings = get_settings()
+    access = get_settings().access
+    return _take(f"ratelimit:{client_id}", access.rate_limit_per_s, access.rate_limit_burst)
+
+
+def take_connect(source_ip: str) -> int:
+    """As ``take``, for a WebSocket ``$connect`` from the address, before any key is read."""
+    push = get_settings().push
+    return _take(
+        f"ratelimit:connect:{source_ip}", push.ws_connect_rate_per_s, push.ws_connect_burst
+    )
+
+
+def _take(key: str, rate_per_s: float, burst: int) -> int:
     try:
         with unavailable_as("redis"):
             wait_ms = redis_client().register_script(_TAKE)(
-                keys=[f"ratelimit:{client_id}"],
-                args=[1000 / settings.access.rate_limit_per_s, settings.access.rate_limit_burst],
+                keys=[key], args=[1000 / rate_per_s, burst]
             )
     except DependencyUnavailable as e:
-        log.warning("rate limit not applied to client %s: %s", client_id, e)
+        log.warning("rate limit not applied to %s: %s", key, e)
         return 0
     return math.ceil(int(wait_ms) / 1000)

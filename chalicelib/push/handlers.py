@@ -20,6 +20,10 @@
 - A client holds at most ``ws_max_connections_per_client`` open connections (counted in
   Redis, across environments); ``$connect`` beyond is refused with 429
   ``too_many_connections``.
+- Before its key is looked up, a source IP may try ``ws_connect_rate_per_s`` ``$connect`` a
+  second (bursts of ``ws_connect_burst``; 429 ``connect_rate_limited`` beyond, with
+  ``Retry-After``), so fake keys are refused cheaply; and it holds at most
+  ``ws_max_connections_per_source`` open connections (429 ``too_many_connections``).
 - ``$disconnect`` drops the connection's subscriptions and its place among its client's.
 """
 
@@ -30,7 +34,7 @@ from collections.abc import Callable
 import pydantic
 
 from chalicelib import logs, strict_json
-from chalicelib.access import keys
+from chalicelib.access import keys, ratelimit
 from chalicelib.backends import queue
 from chalicelib.config import get_settings
 from chalicelib.errors import (
@@ -60,7 +64,7 @@ def _refusal(error: EngineError) -> dict:
     """A ``$connect`` answer that refuses the connection with the error."""
     return {
         "statusCode": error.status,
-        "headers": {"Content-Type": "application/json"},
+        "headers": {"Content-Type": "application/json", **error.headers},
         "body": json.dumps(error.body()),
     }
 
@@ -152,13 +156,34 @@ def _check_since(order: OrderRecord, since: int, error: Callable[..., EngineErro
         raise error(beyond, [{"field": "since", "message": beyond}])
 
 
-def _admit(connection_id: str, client_id) -> None:
-    """Take a place among the client's open connections, the last check of ``$connect``."""
-    limit = get_settings().push.ws_max_connections_per_client
-    if not subs.admit(connection_id, client_id, limit):
+def _source_of(raw: dict) -> str:
+    return ((raw.get("requestContext") or {}).get("identity") or {}).get("sourceIp") or "unknown"
+
+
+def _check_connect_rate(source_ip: str) -> None:
+    """Before any key is looked up: a flood of ``$connect`` (fake keys or not) is cheap."""
+    wait_s = ratelimit.take_connect(source_ip)
+    if wait_s:
         raise TooManyRequests(
-            f"a client may hold at most {limit} open connections", 0, code="too_many_connections"
+            "too many connection attempts from this address", wait_s, code="connect_rate_limited"
         )
+
+
+def _too_many(who: str, limit: int) -> TooManyRequests:
+    return TooManyRequests(
+        f"{who} may hold at most {limit} open connections", 0, code="too_many_connections"
+    )
+
+
+def _admit(connection_id: str, client_id, source_ip: str) -> None:
+    """Take a place among the source's and the client's open connections, the last check
+    of ``$connect``."""
+    push = get_settings().push
+    if not subs.admit_source(connection_id, source_ip, push.ws_max_connections_per_source):
+        raise _too_many("an address", push.ws_max_connections_per_source)
+    if not subs.admit(connection_id, client_id, push.ws_max_connections_per_client):
+        subs.remove_connection(connection_id)  # gives back its place among the source's
+        raise _too_many("a client", push.ws_max_connections_per_client)
 
 
 def connect(event) -> dict:
@@ -180,6 +205,8 @@ def _connect(event) -> None:
     context = raw.get("requestContext") or {}
     params = raw.get("queryStringParameters") or {}
     connection_id = event.connection_id
+    source_ip = _source_of(raw)
+    _check_connect_rate(source_ip)
     _check_origin(raw)
     key = _key_of(raw)
     client_id = keys.client_of(key)
@@ -195,7 +222,7 @@ def _connect(event) -> None:
         if since_param is not None:
             raise BadRequest("since needs an orderId", code="invalid_query")
         subs.save_endpoint(context.get("apiId"), event.domain_name, event.stage)
-        _admit(connection_id, client_id)
+        _admit(connection_id, client_id, source_ip)
         subs.seen(connection_id, client_id, prefix)
         return
     canonical = canonical_order_id(order_param)
@@ -205,7 +232,7 @@ def _connect(event) -> None:
     _check_since(order, since, lambda message, _: BadRequest(message, code="invalid_query"))
     try:
         subs.save_endpoint(context.get("apiId"), event.domain_name, event.stage)
-        _admit(connection_id, client_id)
+        _admit(connection_id, client_id, source_ip)
         subs.seen(connection_id, client_id, prefix)
         # No lock: nothing can be delivered to a connection before its $connect returned
         # (posts to it are refused), so no cursor can be raised under this one; the replay

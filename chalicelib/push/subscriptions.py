@@ -15,6 +15,9 @@ Keys (every one with the subscription TTL, refreshed on subscribe and on deliver
 - ``ws:clientconns:{client}`` sorted set of the client's open connection ids, scored by
                            when each stops counting (``$connect`` + the TTL: a lost
                            ``$disconnect`` frees its place then)
+- ``ws:source:{conn}``     the source IP the connection came from, once it took a place in
+- ``ws:sourceconns:{ip}``  this sorted set of the source's open connection ids (as
+                           ``ws:clientconns``)
 - ``ws:endpoint``          hash of the WebSocket API's ``apiId``/``domain``/``stage``, recorded
                            by the handlers so the worker can configure ``app.websocket_api``
 - ``ws:lock:{order}``      short lock: one publisher per order at a time
@@ -58,6 +61,14 @@ def _client_conns_key(client_id: uuid.UUID | str) -> str:
     return f"ws:clientconns:{client_id}"
 
 
+def _source_key(connection_id: str) -> str:
+    return f"ws:source:{connection_id}"
+
+
+def _source_conns_key(source_ip: str) -> str:
+    return f"ws:sourceconns:{source_ip}"
+
+
 def _ttl() -> int:
     return get_settings().push.ws_subscription_ttl_s
 
@@ -90,11 +101,22 @@ return 1
 
 def admit(connection_id: str, client_id: uuid.UUID, limit: int) -> bool:
     """Count the connection among its client's open ones; False when it holds ``limit``."""
+    return _admit(_client_conns_key(client_id), connection_id, limit)
+
+
+def admit_source(connection_id: str, source_ip: str, limit: int) -> bool:
+    """Count the connection among its source IP's open ones; False when it holds ``limit``."""
+    if not _admit(_source_conns_key(source_ip), connection_id, limit):
+        return False
+    redis_client().set(_source_key(connection_id), source_ip, ex=_ttl())
+    return True
+
+
+def _admit(key: str, connection_id: str, limit: int) -> bool:
     now = time.time()
     return bool(
         redis_client().register_script(_ADMIT)(
-            keys=[_client_conns_key(client_id)],
-            args=[f"{now:.3f}", f"{now + _ttl():.3f}", limit, connection_id],
+            keys=[key], args=[f"{now:.3f}", f"{now + _ttl():.3f}", limit, connection_id]
         )
     )
 
@@ -151,18 +173,22 @@ def remove_connection(connection_id: str) -> list[str]:
     read = client.pipeline()
     read.smembers(_conn_key(connection_id))
     read.get(_client_key(connection_id))
-    members, owner_value = read.execute()
+    read.get(_source_key(connection_id))
+    members, owner_value, source_ip = read.execute()
     orders = sorted(members)
     pipe = client.pipeline()
     for order_id in orders:
         pipe.srem(_order_key(order_id), connection_id)
     if owner_value:  # its place among the client's open connections
         pipe.zrem(_client_conns_key(owner_value.partition(" ")[0]), connection_id)
+    if source_ip:  # and among its source's
+        pipe.zrem(_source_conns_key(source_ip), connection_id)
     pipe.delete(
         _conn_key(connection_id),
         _seq_key(connection_id),
         _born_key(connection_id),
         _client_key(connection_id),
+        _source_key(connection_id),
     )
     pipe.execute()
     return orders

@@ -229,16 +229,27 @@ def test_websocket_stage_is_throttled_and_its_handlers_have_reserved_concurrency
     from infra import render
 
     (stage,) = resources_of(template, "AWS::ApiGatewayV2::Stage").values()
-    settings = stage["Properties"]["DefaultRouteSettings"]
-    assert settings["ThrottlingRateLimit"] == render.WS_THROTTLING_RATE
-    assert settings["ThrottlingBurstLimit"] == render.WS_THROTTLING_BURST
+    assert stage["Properties"]["DefaultRouteSettings"] == render.WS_THROTTLE
     reserved = {
         f["Properties"]["Handler"]: f["Properties"].get("ReservedConcurrentExecutions")
         for f in functions(template).values()
     }
-    for handler in ("app.ws_connect", "app.ws_message", "app.ws_disconnect"):
+    for handler in ("app.ws_message", "app.ws_disconnect"):
         assert reserved[handler] == render.WS_RESERVED_CONCURRENCY
     assert not reserved["app.process_orders"]  # the worker is not capped
+
+
+def test_connect_has_a_tighter_throttle_and_concurrency_of_its_own(template):
+    (stage,) = resources_of(template, "AWS::ApiGatewayV2::Stage").values()
+    connect = stage["Properties"]["RouteSettings"]["$connect"]
+    default = stage["Properties"]["DefaultRouteSettings"]
+    for limit in ("ThrottlingRateLimit", "ThrottlingBurstLimit"):
+        assert 0 < connect[limit] < default[limit]
+    reserved = {
+        f["Properties"]["Handler"]: f["Properties"].get("ReservedConcurrentExecutions")
+        for f in functions(template).values()
+    }
+    assert 0 < reserved["app.ws_connect"] < reserved["app.ws_message"]
 
 
 def test_rest_routes_are_under_api(template):

@@ -17,7 +17,7 @@ import pytest
 from chalice import WebsocketDisconnectedError
 from chalice.app import WebsocketEvent
 
-from chalicelib.access import keys
+from chalicelib.access import keys, ratelimit
 from chalicelib.backends import queue
 from chalicelib.orders import store
 from chalicelib.orders.lifecycle import OrderStatus
@@ -175,7 +175,10 @@ def make_old(connection_id: str) -> None:
     redis_db_client.set(f"ws:born:{connection_id}", str(time.time() - 3600))
 
 
-def ws_event(route: str, connection_id: str, body=None, query=None, headers=None) -> WebsocketEvent:
+def ws_event(
+    route: str, connection_id: str, body=None, query=None, headers=None, source_ip=None
+) -> WebsocketEvent:
+    """An API Gateway WebSocket event; from an address of its own unless ``source_ip``."""
     event_type = {"$connect": "CONNECT", "$disconnect": "DISCONNECT"}.get(route, "MESSAGE")
     event = {
         "requestContext": {
@@ -187,6 +190,7 @@ def ws_event(route: str, connection_id: str, body=None, query=None, headers=None
             "domainName": "abc123defg.execute-api.us-east-1.amazonaws.com",
             "requestId": uuid.uuid4().hex,
             "connectedAt": int(time.time() * 1000),
+            "identity": {"sourceIp": source_ip or f"2001:db8::{uuid.uuid4().hex[:4]}"},
         },
         "isBase64Encoded": False,
     }
@@ -746,6 +750,47 @@ def test_a_client_holds_at_most_the_configured_number_of_open_connections(
     ws.disconnect(ws_event("$disconnect", first))  # a closed one frees its place
     assert ws.connect(ws_event("$connect", third)) == ws.ACCEPT
     assert ws.connect(ws_event("$connect", conn_id()))["statusCode"] == 429
+
+
+def test_connects_from_one_address_are_rate_limited_before_any_key_is_looked_up(
+    api, fake_store, monkeypatch
+):
+    limited = ws.get_settings().updated(ws_connect_rate_per_s=0.01, ws_connect_burst=3)
+    monkeypatch.setattr(ws, "get_settings", lambda: limited)
+    monkeypatch.setattr(ratelimit, "get_settings", lambda: limited)
+    looked_up = []
+    monkeypatch.setattr(keys, "client_of", lambda key: looked_up.append(key))
+    fake = {"Authorization": "Bearer ok_fake"}
+    answers = [
+        ws.connect(ws_event("$connect", conn_id(), headers=fake, source_ip="198.51.100.7"))
+        for _ in range(5)
+    ]
+    assert [a["statusCode"] for a in answers] == [401, 401, 401, 429, 429]
+    assert json.loads(answers[-1]["body"])["error"]["code"] == "connect_rate_limited"
+    assert int(answers[-1]["headers"]["Retry-After"]) >= 1
+    assert len(looked_up) == 3  # the refused ones never reached the key lookup
+    # Another address is not held up by this one's flood.
+    other = ws.connect(ws_event("$connect", conn_id(), headers=fake, source_ip="198.51.100.8"))
+    assert other["statusCode"] == 401
+
+
+def test_an_address_holds_at_most_the_configured_number_of_open_connections(
+    api, fake_store, monkeypatch
+):
+    limited = ws.get_settings().updated(ws_max_connections_per_source=2)
+    monkeypatch.setattr(ws, "get_settings", lambda: limited)
+    subs.redis_client().delete(f"ws:clientconns:{CLIENT}", "ws:sourceconns:203.0.113.5")
+    first, second, third = conn_id(), conn_id(), conn_id()
+    for c in (first, second):
+        assert ws.connect(ws_event("$connect", c, source_ip="203.0.113.5")) == ws.ACCEPT
+    refused = ws.connect(ws_event("$connect", third, source_ip="203.0.113.5"))
+    assert refused["statusCode"] == 429
+    assert json.loads(refused["body"])["error"]["code"] == "too_many_connections"
+    assert ws.connect(ws_event("$connect", third, source_ip="203.0.113.6")) == ws.ACCEPT
+    ws.disconnect(ws_event("$disconnect", first))  # a closed one frees its place
+    assert ws.connect(ws_event("$connect", conn_id(), source_ip="203.0.113.5")) == ws.ACCEPT
+    for c in (second, third):
+        ws.disconnect(ws_event("$disconnect", c))
 
 
 def test_a_missed_disconnect_frees_its_place_once_the_connection_cannot_be_open(

@@ -27,6 +27,7 @@ def runtime(database, redis_db, sqs, tmp_path_factory):
         "ORDERS_QUEUE_NAME": f"ws-sockets-{tag}",  # its own queues: the tests' driver is
         "ORDERS_DLQ_NAME": f"ws-sockets-dlq-{tag}",  # not competing with its poller
         "PYTHONUNBUFFERED": "1",
+        "WS_CONNECT_BURST": "1000",  # every socket here comes from 127.0.0.1
     }
     folder = tmp_path_factory.mktemp("runtime")
     rt = Runtime(env, data_dir=folder, log_path=folder / "runtime.log", drain_timeout=30)
@@ -244,3 +245,32 @@ def test_a_deeply_nested_frame_is_refused_as_invalid(runtime, frame):
         socket.send(json.dumps({"action": "ping"}))
         assert json.loads(socket.recv(timeout=5)) == {"type": "pong"}
     assert "RecursionError" not in runtime.log()
+
+
+def test_a_connect_flood_from_one_address_is_refused_before_its_keys_are_read(
+    database, redis_db, sqs, tmp_path
+):
+    """Over the local gateway: its ``$connect`` events carry the source address."""
+    tag = uuid.uuid4().hex[:8]
+    env = {
+        **os.environ,
+        "ORDERS_QUEUE_NAME": f"ws-flood-{tag}",
+        "ORDERS_DLQ_NAME": f"ws-flood-dlq-{tag}",
+        "PYTHONUNBUFFERED": "1",
+        "WS_CONNECT_RATE_PER_S": "0.1",
+        "WS_CONNECT_BURST": "3",
+    }
+    rt = Runtime(env, data_dir=tmp_path, log_path=tmp_path / "runtime.log", drain_timeout=5)
+    try:
+        rt.start()
+        redis_db.delete("ratelimit:connect:127.0.0.1")
+        statuses = []
+        for _ in range(5):
+            with pytest.raises(InvalidStatus) as refused:
+                ws(rt, f"{rt.ws_base}/ws", key="ok_fake_key").close()
+            response = refused.value.response
+            statuses.append(response.status_code)
+        assert statuses == [401, 401, 401, 429, 429]
+        assert json.loads(response.body)["error"]["code"] == "connect_rate_limited"
+    finally:
+        rt.stop(30)

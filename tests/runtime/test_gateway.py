@@ -21,12 +21,19 @@ from localaws.poller import failed_ids
 
 pytestmark = pytest.mark.integration
 
+SLOW_CLIENT_TIMEOUT_S = 1.5
+
 
 @pytest.fixture(scope="module")
 def echo(runtime_env, tmp_path_factory):
     folder = tmp_path_factory.mktemp("data")
     runtime = Runtime(
-        runtime_env(VISIBILITY_TIMEOUT_S="1", MAX_RECEIVE_COUNT="2"),
+        runtime_env(
+            VISIBILITY_TIMEOUT_S="1",
+            MAX_RECEIVE_COUNT="2",
+            LOCAL_HEADER_TIMEOUT_S=str(SLOW_CLIENT_TIMEOUT_S),
+            LOCAL_BODY_TIMEOUT_S=str(SLOW_CLIENT_TIMEOUT_S),
+        ),
         extra_args=("--app", "tests.runtime.echo_app"),
         health_path=None,  # the echo app has no health route: its ready line is enough
         data_dir=folder,
@@ -149,9 +156,74 @@ def test_an_unparseable_header_is_a_json_400_that_echoes_nothing(echo, line):
     assert b"script" not in answer
 
 
-def test_a_body_beyond_api_gateways_limit_is_a_json_413(echo):
-    status, _, body = request("POST", f"{echo.http}/api/echo/x", b"x" * (10 * 1024 * 1024 + 1))
-    assert status == 413 and json.loads(body) == {"message": "Request Too Long"}
+def raw_connection(echo) -> socket.socket:
+    return socket.create_connection(
+        (urlsplit(echo.http).hostname, urlsplit(echo.http).port), timeout=10
+    )
+
+
+def read_answer(raw: socket.socket) -> tuple[bytes, dict]:
+    """The status and JSON body of an answer that ends with the connection's close."""
+    answer = b""
+    while chunk := raw.recv(65536):
+        answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return head.split(b"\r\n")[0].split(b" ")[1], json.loads(body)
+
+
+def test_a_client_sending_its_headers_slowly_gets_408_and_is_closed(echo):
+    started = time.monotonic()
+    with raw_connection(echo) as raw:
+        try:
+            for byte in b"GET /api/echo/slow HTTP/1.1\r\nHost: x\r\nX-Drip: " + b"y" * 100:
+                raw.sendall(bytes([byte]))
+                time.sleep(0.05)
+        except OSError:  # closed under us: what the test wants
+            pass
+        status, body = read_answer(raw)  # ends with the close
+    assert status == b"408" and body == {"message": "Request Timeout"}
+    assert time.monotonic() - started < SLOW_CLIENT_TIMEOUT_S + 2
+
+
+def test_a_body_slower_than_declared_gets_408_and_is_closed(echo):
+    started = time.monotonic()
+    with raw_connection(echo) as raw:
+        raw.sendall(
+            b"POST /api/echo/x HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 100\r\n\r\n{"a": '
+        )
+        status, body = read_answer(raw)
+    assert status == b"408" and body == {"message": "Request Timeout"}
+    assert time.monotonic() - started < SLOW_CLIENT_TIMEOUT_S + 2
+
+
+def test_a_declared_body_beyond_the_apps_limit_is_refused_before_it_is_sent(echo):
+    with raw_connection(echo) as raw:  # headers only: the answer does not wait for the body
+        raw.sendall(
+            b"POST /api/echo/x HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {10 * 1024 * 1024}\r\n\r\n".encode()
+        )
+        status, body = read_answer(raw)
+    assert status == b"413" and body["error"]["code"] == "body_too_large"
+    assert "16384" in body["error"]["message"]
+
+
+def test_a_chunked_body_is_cut_off_as_soon_as_it_passes_the_limit(echo):
+    with raw_connection(echo) as raw:
+        raw.sendall(
+            b"POST /api/echo/x HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        chunk = b"x" * 4096
+        for _ in range(5):  # 20 KiB, never the last chunk: the answer comes all the same
+            raw.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        status, body = read_answer(raw)
+    assert status == b"413" and body["error"]["code"] == "body_too_large"
+
+
+def test_a_body_within_the_limit_still_reaches_the_app(echo):
+    status, _, body = request("POST", f"{echo.http}/api/echo/x", {"a": "x" * 15000})
+    assert status == 200 and len(json.loads(json.loads(body)["body"])["a"]) == 15000
 
 
 def test_connect_handler_can_reject_the_handshake(echo):
