@@ -389,3 +389,32 @@ def test_a_twap_body_error_shows_next_to_its_field(signed_in):
     page.get_by_label("Amount").fill("1")
     page.get_by_role("button", name="Place order").click()
     expect(page.locator("#slices-error")).not_to_be_empty()
+
+
+def test_an_oco_pair_is_placed_from_the_form_as_two_linked_orders(signed_in):
+    page = signed_in
+    page.get_by_label("Order type").select_option("oco")
+    expect(page.get_by_role("group", name="Take profit (limit)")).to_be_visible()
+    expect(page.get_by_role("group", name="Stop loss")).to_be_visible()
+    page.get_by_label(re.compile("Limit price")).fill("")  # the take profit's price is missing
+    rows = page.locator("#blotter tr")
+    before = rows.count()
+    page.get_by_label("Amount").fill("1")
+    page.get_by_role("button", name="Place order").click()
+    expect(page.locator("#limitPrice-error")).not_to_be_empty()  # "takeProfit.limitPrice"
+    assert rows.count() == before
+
+    page.get_by_label(re.compile("Limit price")).fill("1000000")  # USDC per SOL: never met
+    page.get_by_label(re.compile("Trigger price")).fill("1")  # never falls to it
+    page.get_by_label("Triggers when the price").select_option("below")
+    page.get_by_role("button", name="Place order").click()
+    page.wait_for_function("n => document.querySelectorAll('#blotter tr').length >= n + 2",
+                           arg=before)  # fmt: skip
+    stop_id, take_id = (rows.nth(i).get_attribute("data-order-id") for i in (1, 0))
+    for order_id in (stop_id, take_id):
+        row(page, order_id).locator(".chip[data-status=open]").wait_for(timeout=20_000)
+    row(page, take_id).get_by_role("button", name=re.compile("Details")).click()
+    details = page.get_by_role("dialog").locator(".details")
+    expect(details).to_contain_text("OCO pair of")
+    expect(details).to_contain_text(stop_id)
+    expect(details).to_contain_text("1000000 USDC per SOL")

@@ -69,9 +69,12 @@ function showUnits(event) {
   $("amount-unit").textContent = `(${tokenIn})`;
   $("limit-unit").textContent = `(${tokenOut} per ${tokenIn})`;
   $("max-price-unit").textContent = `(${tokenIn} per ${tokenOut})`;
-  $("limit-fields").hidden = type !== "limit";
+  // An OCO pair: the limit fields are its take profit, the stop fields its stop loss.
+  $("limit-fields").hidden = type !== "limit" && type !== "oco";
   $("sniper-fields").hidden = type !== "sniper";
-  $("stop-fields").hidden = type !== "stop";
+  $("stop-fields").hidden = type !== "stop" && type !== "oco";
+  $("limit-legend").textContent = type === "oco" ? "Take profit (limit)" : "Limit";
+  $("stop-legend").textContent = type === "oco" ? "Stop loss" : "Stop";
   $("schedule-fields").hidden = !PARENTS.has(type);
   $("band-fields").hidden = type !== "dca";
   $("slices-label").textContent = type === "dca" ? "Cycles" : "Slices";
@@ -96,15 +99,21 @@ function orderBody() {
   };
   // Both venues is the default; none checked is sent as [] so the API names the mistake.
   if (venues.length !== config.venues.length) body.venues = venues;
-  if (body.type === "limit") {
+  if (body.type === "limit" || body.type === "oco") {
     body.limitPrice = $("limit-price").value.trim();
     const minutes = Number($("expires-in").value);
     if (minutes > 0) body.expiresAt = new Date(Date.now() + minutes * MINUTE_MS).toISOString();
   }
   if (body.type === "sniper") body.maxPrice = $("max-price").value.trim();
-  if (body.type === "stop") {
+  if (body.type === "stop" || body.type === "oco") {
     body.triggerPrice = $("trigger-price").value.trim();
     body.direction = $("direction").value;
+  }
+  if (body.type === "oco") {  // each leg's own fields, in its own object
+    body.takeProfit = { limitPrice: body.limitPrice };
+    if (body.expiresAt) body.takeProfit.expiresAt = body.expiresAt;
+    body.stopLoss = { triggerPrice: body.triggerPrice, direction: body.direction };
+    for (const name of ["limitPrice", "expiresAt", "triggerPrice", "direction"]) delete body[name];
   }
   if (PARENTS.has(body.type)) {
     body[body.type === "dca" ? "cycles" : "slices"] = Number($("slices").value);
@@ -128,8 +137,11 @@ function clearErrors() {
   $("order-error").textContent = "";
 }
 
-// A DCA's fields by the form's names: one amount input, one count input, its own max price.
-function fieldOf(name) {
+// An API field by the form's name: a DCA has one amount input, one count input and its own
+// max price; an OCO leg's field ("takeProfit.limitPrice") is the form's field of that name.
+function fieldOf(path) {
+  const [name, inner] = path.split(".");
+  if ((name === "takeProfit" || name === "stopLoss") && inner) return inner;
   if ($("order-type").value !== "dca") return name;
   return { amountPerCycle: "amount", cycles: "slices", maxPrice: "bandMaxPrice" }[name] ?? name;
 }
@@ -138,7 +150,7 @@ function fieldOf(name) {
 function showFieldErrors(details) {
   let placed = false;
   for (const detail of Array.isArray(details) ? details : []) {
-    const field = fieldOf(String(detail.field || "").split(".")[0]);
+    const field = fieldOf(String(detail.field || ""));
     const target = $(`${field}-error`);
     if (!target) continue;
     target.textContent = detail.message;
@@ -156,16 +168,22 @@ async function placeOrder(event) {
   button.disabled = true;
   try {
     const answer = await state.api.post("api/orders/execute", body);
-    state.blotter.add({
-      id: answer.orderId,
-      tokenIn: body.tokenIn,
-      tokenOut: body.tokenOut,
-      amountInUi: body.amount ?? body.amountPerCycle,
-      type: body.type,
-      status: answer.status,
-      createdAt: new Date().toISOString(),
-    });
-    state.live.follow(answer.orderId);
+    // An OCO answer is its two orders: a limit (take profit) and a stop (stop loss).
+    const placed = body.type === "oco"
+      ? [[answer.stopLoss, "stop"], [answer.takeProfit, "limit"]]
+      : [[answer, body.type]];
+    for (const [accepted, type] of placed) {
+      state.blotter.add({
+        id: accepted.orderId,
+        tokenIn: body.tokenIn,
+        tokenOut: body.tokenOut,
+        amountInUi: body.amount ?? body.amountPerCycle,
+        type,
+        status: accepted.status,
+        createdAt: new Date().toISOString(),
+      });
+      state.live.follow(accepted.orderId);
+    }
     state.stats.refreshSoon();
   } catch (error) {
     if (!showFieldErrors(error.details)) $("order-error").textContent = error.message;
