@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from harness.runtime import Runtime, engine_env
-from localaws.servers import PostgresCluster, RedisServer, SqsServer
+from localaws.servers import PostgresCluster, RedisServer, sqs_server
 
 # -- databases ------------------------------------------------------------------------------
 
@@ -119,12 +119,12 @@ class Servers(contextlib.ExitStack):
             self.sqs_url = None
             self.info["sqs"] = "moto, in the runtime's process"
         else:
-            moto = SqsServer()
-            self.callback(moto.close)
-            moto.start()
-            self.sqs_url = moto.url
-            self.pids["sqs"] = moto.process.pid
-            self.info["sqs"] = "moto server, a process of its own"
+            sqs = sqs_server()
+            self.callback(sqs.close)
+            sqs.start()
+            self.sqs_url = sqs.url
+            self.pids["sqs"] = sqs.process.pid
+            self.info["sqs"] = f"{type(sqs).__name__}, a process of its own"
         return self
 
     def runtime(self, database_url: str, settings: dict, log: Path, **kwargs):

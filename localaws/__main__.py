@@ -103,6 +103,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=PROJECT_DIR / ".data",
         help="where embedded Postgres and Redis keep their data",
     )
+    parser.add_argument(
+        "--sqs",
+        choices=("moto", "localstack"),
+        default=env("LOCALAWS_SQS") or "moto",
+        help="the SQS server to start when AWS_ENDPOINT_URL names none: moto's (embedded) or "
+        "LocalStack in host mode, from .venv-localstack (env LOCALAWS_SQS)",
+    )
     parser.add_argument("--stage", default="local", help="Chalice stage in .chalice/config.json")
     parser.add_argument("--app", default="app", help="the app: module[:attribute]")
     parser.add_argument("--log-level", default=env("LOG_LEVEL", "INFO"))
@@ -131,7 +138,7 @@ def main(argv=None) -> int:
         log.error("cannot listen on %s:%s: %s", args.host, args.port, e.strerror)
         return 1
     try:
-        started = services.start(args.data_dir)
+        started = services.start(args.data_dir, args.sqs)
     except services.ServiceError as e:
         log.error("%s", e)
         return 1

