@@ -1,7 +1,8 @@
 """``python -m bench`` (``make bench``): the engine's numbers on this machine.
 
 Starts its own Postgres (a throwaway cluster with ``pg_stat_statements``), Redis and SQS
-(moto, in a process of its own) on free ports, runs the local runtime against them, and
+(moto, in a process of its own; LocalStack with ``LOCALAWS_SQS=localstack``, docs/LOCAL.md)
+on free ports, runs the local runtime against them, and
 measures, after a warm-up, over several runs (medians reported):
 
 - ``POST /api/orders/execute``: latency p50/p99 and requests/s, 10 closed-loop clients;

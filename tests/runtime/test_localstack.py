@@ -12,7 +12,7 @@ import pytest
 from harness.http import get_order, submit, wait_for
 from harness.orders import TERMINAL, order_body
 from harness.runtime import ZERO_LATENCY, Runtime
-from localaws.servers import localstack_command
+from localaws.servers import LocalStackServer, localstack_command
 
 pytestmark = [
     pytest.mark.integration,
@@ -63,3 +63,36 @@ def test_the_runtime_runs_orders_through_a_localstack_of_its_own(runtime_env, tm
 
     gone, alive = psutil.wait_procs(localstacks, timeout=20)
     assert not alive, f"LocalStack outlived a killed runtime: {alive}"
+
+
+@pytest.fixture(scope="module")
+def users_localstack():
+    """A LocalStack started apart from the runtime, as a user would (Docker or host mode)."""
+    server = LocalStackServer().start()
+    yield server
+    server.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("AWS_ENDPOINT_URL", "{url}"), ("LOCALSTACK_HOST", "127.0.0.1:{port}")]
+)
+def test_a_localstack_the_user_started_is_used_as_it_is(
+    runtime_env, tmp_path, users_localstack, name, value
+):
+    """``AWS_ENDPOINT_URL``, or ``LOCALSTACK_HOST`` through localstack-client: the runtime
+    creates its queues there and starts no SQS server of its own."""
+    env = runtime_env(**ZERO_LATENCY)
+    env[name] = value.format(url=users_localstack.url, port=users_localstack.port)
+    runtime = Runtime(env, data_dir=tmp_path, log_path=tmp_path / "log")
+    with runtime:
+        assert runtime.urls["sqs"] == users_localstack.url
+        assert "LocalStack (host mode) ready" not in runtime.log()
+        assert not _localstacks(runtime)
+        order_id = submit(runtime.http, order_body())["orderId"]
+        wait_for(
+            lambda: get_order(runtime.http, order_id)["order"]["status"] in TERMINAL,
+            timeout_s=30,
+            what="the order to finish",
+        )
+        assert get_order(runtime.http, order_id)["order"]["status"] == "confirmed"
+        assert runtime.stop() == 0, runtime.tail()
